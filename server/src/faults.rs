@@ -1,0 +1,395 @@
+//! Faults the server injects on demand, and the counters tests read.
+//!
+//! Every fault is set by a `name=value` switch, the same at start-up (`--fault`) and
+//! through the control endpoint (`POST /_ossr/faults?name=value&...`). Counted faults
+//! ("the next K GETs") count down and switch themselves off.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The fault switches, with their current values. All off by default.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Fraction (0..=1) of matching requests answered with an injected error.
+    pub error_rate: f64,
+    /// The next N matching requests are answered with an injected error.
+    pub error_burst: u64,
+    /// Operations the injected errors apply to (empty: all).
+    pub error_ops: Vec<String>,
+    /// Status of injected errors: 503 (ServiceUnavailable, the default), 500 or 429.
+    pub error_status: u16,
+    /// `x-oss-qos-delay-time` (ms) sent with injected errors; 0 sends none.
+    pub qos_delay_ms: u64,
+    /// Cut the body (close the connection) after this many bytes ...
+    pub drop_after_bytes: u64,
+    /// ... in the next K GET responses.
+    pub drop_count: u64,
+    /// Flip one byte in the next K GET bodies (headers unchanged) ...
+    pub flip_count: u64,
+    /// ... at this offset within the body (default: the middle of the body).
+    pub flip_offset: Option<u64>,
+    /// Added before every response.
+    pub latency: Duration,
+    /// Per-connection cap on response body bytes per second (0: none).
+    pub bandwidth: u64,
+    /// Rewrite this object (new bytes, new ETag) ...
+    pub rewrite_key: Option<String>,
+    /// ... right after its Mth ranged GET (counted from when the switch was set).
+    pub rewrite_after: u64,
+    /// Ranged GETs of `rewrite_key` seen since the switch was set.
+    pub rewrite_seen: u64,
+    /// Pause the body after this many bytes ...
+    pub stall_after_bytes: u64,
+    /// ... for this long ...
+    pub stall: Duration,
+    /// ... in the next K GET responses.
+    pub stall_count: u64,
+    /// Operations whose next responses are lost: the request is carried out, then the
+    /// connection is closed without a response ...
+    pub lose_response_ops: Vec<String>,
+    /// ... this many times.
+    pub lose_response_count: u64,
+    /// Offset of the server's clock from the real one, in seconds (for skew tests).
+    pub clock_offset_secs: i64,
+}
+
+/// The names accepted by [`Faults::apply`], for help texts.
+pub const FAULT_SWITCHES: &[(&str, &str)] = &[
+    (
+        "error_rate=F",
+        "answer a fraction F (0..1) of matching requests with an injected error",
+    ),
+    (
+        "error_burst=N",
+        "answer the next N matching requests with an injected error",
+    ),
+    (
+        "error_ops=Op,Op",
+        "limit injected errors to these operations (GetObject, UploadPart, ...)",
+    ),
+    (
+        "error_status=S",
+        "status of injected errors: 503 ServiceUnavailable (default), 500 InternalError, 429",
+    ),
+    (
+        "qos_delay_ms=N",
+        "send x-oss-qos-delay-time: N with injected errors",
+    ),
+    (
+        "drop_after_bytes=N",
+        "cut GET bodies after N bytes (connection closed) ...",
+    ),
+    ("drop_count=K", "... for the next K GETs"),
+    (
+        "flip_count=K",
+        "flip one byte in the next K GET bodies, headers unchanged",
+    ),
+    (
+        "flip_offset=N",
+        "which body byte to flip (default: the middle)",
+    ),
+    ("latency_ms=N", "wait N ms before every response"),
+    (
+        "bandwidth=BYTES",
+        "cap each connection's response bodies at BYTES per second",
+    ),
+    (
+        "rewrite_key=KEY",
+        "rewrite this object (new bytes, new ETag) ...",
+    ),
+    ("rewrite_after=M", "... right after its Mth ranged GET"),
+    ("stall_after_bytes=N", "pause GET bodies after N bytes ..."),
+    ("stall_ms=D", "... for D milliseconds ..."),
+    ("stall_count=K", "... in the next K GETs"),
+    (
+        "lose_response_ops=Op,Op",
+        "carry out these operations but close the connection instead of answering ...",
+    ),
+    ("lose_response_count=K", "... the next K times"),
+    (
+        "clock_offset_secs=N",
+        "run the server's clock N seconds off (skew tests)",
+    ),
+];
+
+fn parse<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("fault {name}: invalid value {value:?}"))
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+impl Faults {
+    /// Sets one switch by name. Unknown names and bad values are errors.
+    pub fn apply(&mut self, name: &str, value: &str) -> Result<(), String> {
+        match name {
+            "error_rate" => {
+                let rate: f64 = parse(name, value)?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(format!("fault error_rate: {rate} is not within 0..1"));
+                }
+                self.error_rate = rate;
+            }
+            "error_burst" => self.error_burst = parse(name, value)?,
+            "error_ops" => self.error_ops = list(value),
+            "error_status" => {
+                let status: u16 = parse(name, value)?;
+                if ![500, 503, 429].contains(&status) {
+                    return Err(format!(
+                        "fault error_status: {status} is not one of 500, 503, 429"
+                    ));
+                }
+                self.error_status = status;
+            }
+            "qos_delay_ms" => self.qos_delay_ms = parse(name, value)?,
+            "drop_after_bytes" => self.drop_after_bytes = parse(name, value)?,
+            "drop_count" => self.drop_count = parse(name, value)?,
+            "flip_count" => self.flip_count = parse(name, value)?,
+            "flip_offset" => {
+                self.flip_offset = if value.is_empty() {
+                    None
+                } else {
+                    Some(parse(name, value)?)
+                }
+            }
+            "latency_ms" => self.latency = Duration::from_millis(parse(name, value)?),
+            "bandwidth" => self.bandwidth = parse(name, value)?,
+            "rewrite_key" => {
+                self.rewrite_key = (!value.is_empty()).then(|| value.to_string());
+                self.rewrite_seen = 0;
+            }
+            "rewrite_after" => {
+                self.rewrite_after = parse(name, value)?;
+                self.rewrite_seen = 0;
+            }
+            "stall_after_bytes" => self.stall_after_bytes = parse(name, value)?,
+            "stall_ms" => self.stall = Duration::from_millis(parse(name, value)?),
+            "stall_count" => self.stall_count = parse(name, value)?,
+            "lose_response_ops" => self.lose_response_ops = list(value),
+            "lose_response_count" => self.lose_response_count = parse(name, value)?,
+            "clock_offset_secs" => self.clock_offset_secs = parse(name, value)?,
+            _ => return Err(format!("unknown fault switch {name:?}")),
+        }
+        Ok(())
+    }
+
+    /// Parses and applies `name=value`.
+    pub fn apply_pair(&mut self, pair: &str) -> Result<(), String> {
+        let (name, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("fault {pair:?} is not of the form name=value"))?;
+        self.apply(name.trim(), value)
+    }
+
+    /// Whether this request gets an injected error; counts a burst down.
+    pub fn take_error(&mut self, op: &str) -> Option<u16> {
+        if !self.error_ops.is_empty() && !self.error_ops.iter().any(|o| o == op) {
+            return None;
+        }
+        let status = if self.error_status == 0 {
+            503
+        } else {
+            self.error_status
+        };
+        if self.error_burst > 0 {
+            self.error_burst -= 1;
+            return Some(status);
+        }
+        if self.error_rate > 0.0 && fastrand::f64() < self.error_rate {
+            return Some(status);
+        }
+        None
+    }
+
+    /// Whether this operation's response is to be lost; counts down.
+    pub fn take_lost_response(&mut self, op: &str) -> bool {
+        if self.lose_response_count > 0 && self.lose_response_ops.iter().any(|o| o == op) {
+            self.lose_response_count -= 1;
+            return true;
+        }
+        false
+    }
+
+    /// The body faults for the next GET response, counting each one down.
+    pub fn take_body_faults(&mut self, body_len: u64) -> BodyFaults {
+        let mut out = BodyFaults {
+            bandwidth: self.bandwidth,
+            ..BodyFaults::default()
+        };
+        if self.drop_count > 0 {
+            self.drop_count -= 1;
+            out.drop_after = Some(self.drop_after_bytes);
+        }
+        if self.flip_count > 0 && body_len > 0 {
+            self.flip_count -= 1;
+            let at = self.flip_offset.unwrap_or(body_len / 2).min(body_len - 1);
+            out.flip_at = Some(at);
+        }
+        if self.stall_count > 0 {
+            self.stall_count -= 1;
+            out.stall = Some((self.stall_after_bytes, self.stall));
+        }
+        out
+    }
+
+    /// The switches as JSON (for `GET /_ossr/faults`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "error_rate": self.error_rate,
+            "error_burst": self.error_burst,
+            "error_ops": self.error_ops,
+            "error_status": if self.error_status == 0 { 503 } else { self.error_status },
+            "qos_delay_ms": self.qos_delay_ms,
+            "drop_after_bytes": self.drop_after_bytes,
+            "drop_count": self.drop_count,
+            "flip_count": self.flip_count,
+            "flip_offset": self.flip_offset,
+            "latency_ms": self.latency.as_millis() as u64,
+            "bandwidth": self.bandwidth,
+            "rewrite_key": self.rewrite_key,
+            "rewrite_after": self.rewrite_after,
+            "rewrite_seen": self.rewrite_seen,
+            "stall_after_bytes": self.stall_after_bytes,
+            "stall_ms": self.stall.as_millis() as u64,
+            "stall_count": self.stall_count,
+            "lose_response_ops": self.lose_response_ops,
+            "lose_response_count": self.lose_response_count,
+            "clock_offset_secs": self.clock_offset_secs,
+        })
+    }
+}
+
+/// Faults that apply to one response body.
+#[derive(Debug, Clone, Default)]
+pub struct BodyFaults {
+    /// Close the connection after this many body bytes.
+    pub drop_after: Option<u64>,
+    /// Flip the byte at this body offset.
+    pub flip_at: Option<u64>,
+    /// Pause after this many bytes for this long.
+    pub stall: Option<(u64, Duration)>,
+    /// Bytes per second (0: unlimited).
+    pub bandwidth: u64,
+}
+
+impl BodyFaults {
+    /// True when the body can be sent by the fast path.
+    pub fn is_clean(&self) -> bool {
+        self.drop_after.is_none()
+            && self.flip_at.is_none()
+            && self.stall.is_none()
+            && self.bandwidth == 0
+    }
+}
+
+/// Counters a test can read (`GET /_ossr/stats`).
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// Requests by operation, then by status.
+    pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
+    /// Response body bytes written to sockets (GET bodies, including cut ones).
+    pub bytes_served: u64,
+    /// Request body bytes received (PutObject, UploadPart).
+    pub bytes_received: u64,
+    /// 206 responses sent.
+    pub ranges_served: u64,
+    /// Errors injected by the fault switches.
+    pub faults_injected: u64,
+    /// Multipart uploads initiated and neither completed nor aborted (filled on read).
+    pub uploads_in_progress: u64,
+}
+
+impl Stats {
+    /// Counts one request.
+    pub fn count(&mut self, op: &str, status: u16) {
+        *self
+            .requests
+            .entry(op.to_string())
+            .or_default()
+            .entry(status)
+            .or_default() += 1;
+    }
+
+    /// Requests of this operation, any status.
+    pub fn requests_of(&self, op: &str) -> u64 {
+        self.requests.get(op).map(|m| m.values().sum()).unwrap_or(0)
+    }
+
+    /// Requests of this operation with this status.
+    pub fn requests_with(&self, op: &str, status: u16) -> u64 {
+        self.requests
+            .get(op)
+            .and_then(|m| m.get(&status))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The counters as JSON.
+    pub fn to_json(&self) -> serde_json::Value {
+        let requests: serde_json::Map<String, serde_json::Value> = self
+            .requests
+            .iter()
+            .map(|(op, by_status)| {
+                let inner: serde_json::Map<String, serde_json::Value> = by_status
+                    .iter()
+                    .map(|(s, n)| (s.to_string(), serde_json::Value::from(*n)))
+                    .collect();
+                (op.clone(), serde_json::Value::Object(inner))
+            })
+            .collect();
+        serde_json::json!({
+            "requests": requests,
+            "bytes_served": self.bytes_served,
+            "bytes_received": self.bytes_received,
+            "ranges_served": self.ranges_served,
+            "faults_injected": self.faults_injected,
+            "uploads_in_progress": self.uploads_in_progress,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_counts_down_and_respects_ops() {
+        let mut f = Faults::default();
+        f.apply("error_burst", "2").unwrap();
+        f.apply("error_ops", "UploadPart").unwrap();
+        assert_eq!(f.take_error("GetObject"), None);
+        assert_eq!(f.take_error("UploadPart"), Some(503));
+        assert_eq!(f.take_error("UploadPart"), Some(503));
+        assert_eq!(f.take_error("UploadPart"), None);
+    }
+
+    #[test]
+    fn unknown_switch_and_bad_values_are_errors() {
+        let mut f = Faults::default();
+        assert!(f.apply("nonsense", "1").unwrap_err().contains("nonsense"));
+        assert!(f.apply("error_rate", "2").is_err());
+        assert!(f.apply("drop_count", "x").is_err());
+        assert!(f.apply_pair("drop_count").is_err());
+    }
+
+    #[test]
+    fn body_faults_count_down() {
+        let mut f = Faults::default();
+        f.apply_pair("drop_after_bytes=10").unwrap();
+        f.apply_pair("drop_count=1").unwrap();
+        f.apply_pair("flip_count=1").unwrap();
+        let first = f.take_body_faults(100);
+        assert_eq!(first.drop_after, Some(10));
+        assert_eq!(first.flip_at, Some(50));
+        assert!(f.take_body_faults(100).is_clean());
+    }
+}

@@ -1,0 +1,825 @@
+//! The blocking client and its object calls.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use ureq::http;
+
+use crate::config::{Config, validate_bucket, validate_key};
+use crate::crc64::{self, Crc64};
+use crate::error::{Error, ErrorKind, Result};
+use crate::transport::{self, Payload, Request, Transport, header};
+use crate::xml::{self, ListedPart, ListedUpload};
+
+/// Options OSS accepts on object calls. All off by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestOptions {
+    /// Read or delete this version of a versioned object (`versionId`).
+    pub version_id: Option<String>,
+    /// Acknowledge that the requester pays (`x-oss-request-payer: requester`).
+    pub request_payer: bool,
+    /// Cap this request's bandwidth, in bit/s (`x-oss-traffic-limit`,
+    /// 819200..=838860800).
+    pub traffic_limit: Option<u64>,
+}
+
+impl RequestOptions {
+    fn apply<'a>(&self, mut req: Request<'a>, with_version: bool) -> Result<Request<'a>> {
+        if with_version && let Some(v) = &self.version_id {
+            req = req.query("versionId", v.clone());
+        }
+        if self.request_payer {
+            req = req.header("x-oss-request-payer", "requester");
+        }
+        if let Some(limit) = self.traffic_limit {
+            if !(819_200..=838_860_800).contains(&limit) {
+                return Err(Error::invalid(format!(
+                    "traffic limit {limit} bit/s is outside 819200..=838860800"
+                )));
+            }
+            req = req.header("x-oss-traffic-limit", limit.to_string());
+        }
+        Ok(req)
+    }
+}
+
+/// What HEAD tells about an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag exactly as the server sent it (quoted).
+    pub etag: String,
+    /// `Last-Modified` as sent (RFC 1123), empty when absent.
+    pub last_modified: String,
+    /// CRC-64 (`x-oss-hash-crc64ecma`), when the server reports one.
+    pub crc64: Option<u64>,
+    /// `Normal`, `Multipart` or `Appendable`, when reported.
+    pub object_type: Option<String>,
+    /// Version id of a versioned object.
+    pub version_id: Option<String>,
+    /// `Content-Type`, when reported.
+    pub content_type: Option<String>,
+}
+
+impl ObjectInfo {
+    fn from_response(response: &http::Response<ureq::Body>, size: u64) -> Result<ObjectInfo> {
+        let get = |name: &str| header(response, name).map(str::to_string);
+        let crc64 = match get("x-oss-hash-crc64ecma") {
+            None => None,
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                Error::new(
+                    ErrorKind::Server,
+                    format!("unreadable x-oss-hash-crc64ecma {v:?}"),
+                )
+            })?),
+        };
+        Ok(ObjectInfo {
+            size,
+            etag: get("etag").unwrap_or_default(),
+            last_modified: get("last-modified").unwrap_or_default(),
+            crc64,
+            object_type: get("x-oss-object-type"),
+            version_id: get("x-oss-version-id"),
+            content_type: get("content-type"),
+        })
+    }
+
+    /// `Last-Modified` parsed, when it is a valid HTTP date.
+    pub fn last_modified_time(&self) -> Option<SystemTime> {
+        httpdate::parse_http_date(&self.last_modified).ok()
+    }
+}
+
+/// An inclusive byte range of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteRange {
+    /// First byte.
+    pub first: u64,
+    /// Last byte (inclusive); `None` means to the end of the object.
+    pub last: Option<u64>,
+}
+
+impl ByteRange {
+    /// Bytes `first..=last`.
+    pub fn new(first: u64, last: u64) -> ByteRange {
+        ByteRange {
+            first,
+            last: Some(last),
+        }
+    }
+
+    /// Bytes from `first` to the end.
+    pub fn from(first: u64) -> ByteRange {
+        ByteRange { first, last: None }
+    }
+
+    fn header(&self) -> String {
+        match self.last {
+            Some(last) => format!("bytes={}-{last}", self.first),
+            None => format!("bytes={}-", self.first),
+        }
+    }
+}
+
+/// Parses `Content-Range: bytes a-b/total`.
+pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
+    let rest = value.trim().strip_prefix("bytes ")?;
+    let (span, total) = rest.split_once('/')?;
+    let (a, b) = span.split_once('-')?;
+    let (a, b, total) = (a.parse().ok()?, b.parse().ok()?, total.parse().ok()?);
+    (a <= b && b < total).then_some((a, b, total))
+}
+
+/// A streaming GET: reads the body with a running CRC-64.
+///
+/// Reading a whole object to the end compares the CRC of the bytes received with the
+/// server's and fails the final read on a mismatch; a body that ends early fails with
+/// a network error. Ranged reads cannot be checked this way (OSS sends the whole
+/// object's CRC), so they only check the length.
+pub struct ObjectReader {
+    body: ureq::BodyReader<'static>,
+    info: ObjectInfo,
+    first: u64,
+    length: u64,
+    received: u64,
+    crc: Crc64,
+    whole: bool,
+    checked: bool,
+    bucket: String,
+    key: String,
+}
+
+impl std::fmt::Debug for ObjectReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObjectReader")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key)
+            .field("first", &self.first)
+            .field("length", &self.length)
+            .field("received", &self.received)
+            .finish()
+    }
+}
+
+impl ObjectReader {
+    /// The object's metadata (size is the whole object's).
+    pub fn info(&self) -> &ObjectInfo {
+        &self.info
+    }
+
+    /// Bytes this response carries.
+    pub fn content_length(&self) -> u64 {
+        self.length
+    }
+
+    /// The inclusive byte range this response carries (empty objects: `None`).
+    pub fn range(&self) -> Option<(u64, u64)> {
+        (self.length > 0).then(|| (self.first, self.first + self.length - 1))
+    }
+
+    /// CRC-64 of the bytes read so far.
+    pub fn client_crc(&self) -> u64 {
+        self.crc.value()
+    }
+
+    /// The whole object's CRC-64 as the server reported it.
+    pub fn server_crc(&self) -> Option<u64> {
+        self.info.crc64
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.received
+    }
+
+    fn fail(&self, kind: ErrorKind, message: String) -> io::Error {
+        io::Error::other(Error::new(kind, message).with_object(&self.bucket, Some(&self.key)))
+    }
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let n = match self.body.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                let err = transport::map_io_error(e);
+                return Err(self.fail(
+                    err.kind(),
+                    format!(
+                        "reading the body after {} bytes: {}",
+                        self.received,
+                        err.message()
+                    ),
+                ));
+            }
+        };
+        if n == 0 {
+            if self.received != self.length {
+                return Err(self.fail(
+                    ErrorKind::Network,
+                    format!(
+                        "the body ended after {} of {} bytes",
+                        self.received, self.length
+                    ),
+                ));
+            }
+            if self.whole
+                && !self.checked
+                && let Some(server) = self.info.crc64
+            {
+                self.checked = true;
+                if server != self.crc.value() {
+                    return Err(self.fail(
+                        ErrorKind::CrcMismatch,
+                        format!(
+                            "crc mismatch: received bytes have crc64 {}, the server reports {server}",
+                            self.crc.value()
+                        ),
+                    ));
+                }
+            }
+            return Ok(0);
+        }
+        self.crc.update(&buf[..n]);
+        self.received += n as u64;
+        Ok(n)
+    }
+}
+
+/// The result of a put or a completed multipart upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutResult {
+    /// The object's ETag (quoted).
+    pub etag: String,
+    /// The CRC-64 the server computed; equal to ours when present.
+    pub crc64: Option<u64>,
+}
+
+/// What a put sends.
+pub enum PutSource<'a> {
+    /// Bytes in memory. Retried on transient failures.
+    Bytes(&'a [u8]),
+    /// A local file, sent whole. Retried on transient failures.
+    File(&'a Path),
+    /// A reader; with a known length it is sent with `Content-Length`, without one as
+    /// chunked transfer. Sent once (a reader cannot be replayed).
+    Reader {
+        /// The data.
+        reader: &'a mut dyn Read,
+        /// Its length, when known.
+        len: Option<u64>,
+    },
+}
+
+impl std::fmt::Debug for PutSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PutSource::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            PutSource::File(p) => write!(f, "File({})", p.display()),
+            PutSource::Reader { len, .. } => write!(f, "Reader(len {len:?})"),
+        }
+    }
+}
+
+/// A part as UploadPart answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadedPart {
+    /// Part number.
+    pub part_number: u32,
+    /// ETag (quoted), to list in Complete.
+    pub etag: String,
+    /// CRC-64 of the part's bytes (checked against the server's).
+    pub crc64: u64,
+}
+
+/// Where an uploaded part's bytes come from.
+#[derive(Debug)]
+pub enum PartSource<'a> {
+    /// Bytes in memory.
+    Bytes(&'a [u8]),
+    /// `len` bytes of an open file from `offset` (positioned reads).
+    File {
+        /// The file.
+        file: &'a File,
+        /// First byte.
+        offset: u64,
+        /// Bytes.
+        len: u64,
+        /// The CRC-64 of those bytes, computed by the caller while planning.
+        crc64: u64,
+    },
+}
+
+/// A reader that keeps the CRC-64 of what passes through.
+struct CrcReader<'a> {
+    inner: &'a mut dyn Read,
+    crc: Crc64,
+}
+
+impl Read for CrcReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// A blocking OSS client. Cheap to clone (clones share connections), `Send + Sync`,
+/// and safe to use from many threads at once.
+#[derive(Clone)]
+pub struct Client {
+    transport: Arc<Transport>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.transport.config)
+            .finish()
+    }
+}
+
+fn check_crc(what: &str, ours: u64, theirs: Option<u64>) -> Result<()> {
+    match theirs {
+        Some(t) if t != ours => Err(Error::new(
+            ErrorKind::CrcMismatch,
+            format!("crc mismatch on {what}: we sent crc64 {ours}, the server stored {t}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn response_crc(response: &http::Response<ureq::Body>) -> Option<u64> {
+    header(response, "x-oss-hash-crc64ecma").and_then(|v| v.trim().parse().ok())
+}
+
+fn read_small_body(response: &mut http::Response<ureq::Body>) -> Result<Vec<u8>> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(16 * 1024 * 1024)
+        .read_to_vec()
+        .map_err(transport::map_ureq_error)
+}
+
+impl Client {
+    /// A client for this configuration.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] when the TLS roots or proxy cannot be set up.
+    pub fn new(config: Config) -> Result<Client> {
+        Ok(Client {
+            transport: Arc::new(Transport::new(config)?),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.transport.config
+    }
+
+    fn check(bucket: &str, key: &str) -> Result<()> {
+        validate_bucket(bucket)?;
+        validate_key(key).map_err(|e| e.with_object(bucket, None))
+    }
+
+    /// HEAD: size, ETag, Last-Modified, CRC-64, type and version of an object.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] for a missing bucket or key (the server's details are
+    /// read from `x-oss-err`), and the transport's errors.
+    pub fn head_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: &RequestOptions,
+    ) -> Result<ObjectInfo> {
+        Self::check(bucket, key)?;
+        let req = opts.apply(Request::new("HEAD", bucket, Some(key)), true)?;
+        self.transport.execute(&req, Payload::Empty, |response| {
+            let size = header(&response, "content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::Server, "HEAD answer without Content-Length")
+                })?;
+            ObjectInfo::from_response(&response, size)
+        })
+    }
+
+    /// GET the whole object, or one range, as a streaming reader.
+    ///
+    /// Sends `x-oss-range-behavior: standard`, and `If-Match` when `if_match` is
+    /// given; checks the status (200 whole, 206 ranged) and `Content-Range` before
+    /// returning. The response head is retried on transient failures; the body is
+    /// read by the caller.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::ObjectChanged`] (412 on `If-Match`),
+    /// [`ErrorKind::InvalidArgument`] for a range past the end (416), and the
+    /// transport's errors.
+    pub fn get_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        range: Option<ByteRange>,
+        if_match: Option<&str>,
+        opts: &RequestOptions,
+    ) -> Result<ObjectReader> {
+        Self::check(bucket, key)?;
+        if let Some(ByteRange {
+            first,
+            last: Some(last),
+        }) = range
+            && last < first
+        {
+            return Err(
+                Error::invalid(format!("range {first}-{last} ends before it starts"))
+                    .with_object(bucket, Some(key)),
+            );
+        }
+        let mut req = opts.apply(Request::new("GET", bucket, Some(key)), true)?;
+        if let Some(r) = &range {
+            req = req
+                .header("Range", r.header())
+                .header("x-oss-range-behavior", "standard");
+        }
+        if let Some(etag) = if_match {
+            req = req.header("If-Match", etag);
+        }
+        self.transport.execute(&req, Payload::Empty, |response| {
+            let status = response.status().as_u16();
+            let length = header(&response, "content-length")
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or_else(|| {
+                    Error::new(ErrorKind::Server, "GET answer without Content-Length")
+                })?;
+            let (first, size) = match (range, status) {
+                (None, 200) => (0, length),
+                (Some(r), 206) => {
+                    let cr = header(&response, "content-range").unwrap_or("");
+                    let (a, b, total) = parse_content_range(cr).ok_or_else(|| {
+                        Error::new(
+                            ErrorKind::Server,
+                            format!("206 answer with Content-Range {cr:?}"),
+                        )
+                    })?;
+                    let want_last = r.last.unwrap_or(total - 1).min(total - 1);
+                    if a != r.first || b != want_last || b - a + 1 != length {
+                        return Err(Error::new(
+                            ErrorKind::Server,
+                            format!(
+                                "asked for {} but got Content-Range {cr:?} with {length} bytes",
+                                r.header()
+                            ),
+                        ));
+                    }
+                    (a, total)
+                }
+                (Some(r), 200) => {
+                    return Err(Error::new(
+                        ErrorKind::Server,
+                        format!(
+                            "asked for {} but the server sent the whole object (200)",
+                            r.header()
+                        ),
+                    ));
+                }
+                (_, other) => {
+                    return Err(Error::new(
+                        ErrorKind::Server,
+                        format!("unexpected status {other} for GET"),
+                    ));
+                }
+            };
+            let info = ObjectInfo::from_response(&response, size)?;
+            Ok(ObjectReader {
+                body: response.into_body().into_reader(),
+                info,
+                first,
+                length,
+                received: 0,
+                crc: Crc64::new(),
+                whole: range.is_none(),
+                checked: false,
+                bucket: bucket.to_string(),
+                key: key.to_string(),
+            })
+        })
+    }
+
+    /// PUT an object from bytes, a file, or a reader (chunked when its length is
+    /// unknown). `headers` are sent as given (Content-Type, `x-oss-meta-*`, ...). The
+    /// CRC-64 of what was sent is compared with the server's.
+    ///
+    /// # Errors
+    /// [`ErrorKind::CrcMismatch`] when the server stored other bytes,
+    /// [`ErrorKind::Io`] when the file or reader fails (no object is created), and
+    /// the transport's errors.
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        source: PutSource<'_>,
+        headers: &[(String, String)],
+        opts: &RequestOptions,
+    ) -> Result<PutResult> {
+        Self::check(bucket, key)?;
+        let mut req = opts.apply(Request::new("PUT", bucket, Some(key)), false)?;
+        req.headers.extend(headers.iter().cloned());
+        let finish = |response: http::Response<ureq::Body>, ours: u64| -> Result<PutResult> {
+            let crc = response_crc(&response);
+            check_crc("put", ours, crc)?;
+            Ok(PutResult {
+                etag: header(&response, "etag").unwrap_or("").to_string(),
+                crc64: crc,
+            })
+        };
+        match source {
+            PutSource::Bytes(bytes) => {
+                let ours = crc64::checksum(bytes);
+                self.transport
+                    .execute(&req, Payload::Bytes(bytes), |r| finish(r, ours))
+            }
+            PutSource::File(path) => {
+                let file = File::open(path)
+                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
+                    .len();
+                let ours = crc_of_file(&file, len)
+                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                self.transport.execute(
+                    &req,
+                    Payload::File {
+                        file: &file,
+                        offset: 0,
+                        len,
+                    },
+                    |r| finish(r, ours),
+                )
+            }
+            PutSource::Reader { reader, len } => {
+                let mut crc_reader = CrcReader {
+                    inner: reader,
+                    crc: Crc64::new(),
+                };
+                let response = self.transport.execute(
+                    &req,
+                    Payload::Reader {
+                        reader: &mut crc_reader,
+                        len,
+                    },
+                    Ok,
+                );
+                let ours = crc_reader.crc.value();
+                finish(response?, ours).map_err(|e| e.with_object(bucket, Some(key)))
+            }
+        }
+    }
+
+    /// DELETE an object (succeeds when it does not exist, as OSS does).
+    pub fn delete_object(&self, bucket: &str, key: &str, opts: &RequestOptions) -> Result<()> {
+        Self::check(bucket, key)?;
+        let req = opts.apply(Request::new("DELETE", bucket, Some(key)), true)?;
+        self.transport.execute(&req, Payload::Empty, |_| Ok(()))
+    }
+
+    /// Starts a multipart upload and returns its id. `headers` (Content-Type,
+    /// `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, ...) apply to the
+    /// final object; `sequential` asks OSS to require in-order parts.
+    pub fn initiate_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &[(String, String)],
+        sequential: bool,
+        opts: &RequestOptions,
+    ) -> Result<String> {
+        Self::check(bucket, key)?;
+        let mut req = opts
+            .apply(Request::new("POST", bucket, Some(key)), false)?
+            .query("uploads", "");
+        if sequential {
+            req = req.query("sequential", "");
+        }
+        req.headers.extend(headers.iter().cloned());
+        self.transport.execute(&req, Payload::Empty, |mut r| {
+            xml::parse_initiate(&read_small_body(&mut r)?)
+        })
+    }
+
+    /// Uploads one part (number 1..=10000). The part's CRC-64 is checked against the
+    /// server's answer.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`] when the upload no longer exists, [`ErrorKind::CrcMismatch`],
+    /// and the transport's errors.
+    pub fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        source: PartSource<'_>,
+        opts: &RequestOptions,
+    ) -> Result<UploadedPart> {
+        Self::check(bucket, key)?;
+        if !(1..=10_000).contains(&part_number) {
+            return Err(Error::invalid(format!(
+                "part number {part_number} is outside 1..=10000"
+            )));
+        }
+        let req = opts
+            .apply(Request::new("PUT", bucket, Some(key)), false)?
+            .query("partNumber", part_number.to_string())
+            .query("uploadId", upload_id);
+        let (payload, ours) = match source {
+            PartSource::Bytes(b) => (Payload::Bytes(b), crc64::checksum(b)),
+            PartSource::File {
+                file,
+                offset,
+                len,
+                crc64,
+            } => (Payload::File { file, offset, len }, crc64),
+        };
+        self.transport.execute(&req, payload, |response| {
+            let crc = response_crc(&response);
+            check_crc(&format!("part {part_number}"), ours, crc)?;
+            Ok(UploadedPart {
+                part_number,
+                etag: header(&response, "etag").unwrap_or("").to_string(),
+                crc64: ours,
+            })
+        })
+    }
+
+    /// Lists every part of an upload, following all pages (1000 per request).
+    pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<ListedPart>> {
+        Self::check(bucket, key)?;
+        let mut parts = Vec::new();
+        let mut marker: Option<u32> = None;
+        // Bounded: each page advances the marker, and there are at most 10,000 parts.
+        for _ in 0..=10_001 {
+            let mut req = Request::new("GET", bucket, Some(key))
+                .query("uploadId", upload_id)
+                .query("max-parts", "1000");
+            if let Some(m) = marker {
+                req = req.query("part-number-marker", m.to_string());
+            }
+            let (page, next) = self.transport.execute(&req, Payload::Empty, |mut r| {
+                xml::parse_list_parts(&read_small_body(&mut r)?)
+            })?;
+            parts.extend(page);
+            match next {
+                Some(n) if Some(n) != marker => marker = Some(n),
+                Some(_) => {
+                    return Err(Error::new(
+                        ErrorKind::Server,
+                        "ListParts did not advance its marker",
+                    )
+                    .with_object(bucket, Some(key)));
+                }
+                None => return Ok(parts),
+            }
+        }
+        Err(
+            Error::new(ErrorKind::Server, "ListParts returned too many pages")
+                .with_object(bucket, Some(key)),
+        )
+    }
+
+    /// Completes an upload with (part number, ETag) pairs (sent sorted by number).
+    pub fn complete_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        opts: &RequestOptions,
+    ) -> Result<PutResult> {
+        Self::check(bucket, key)?;
+        let body = xml::complete_body(parts);
+        let req = opts
+            .apply(Request::new("POST", bucket, Some(key)), false)?
+            .query("uploadId", upload_id)
+            .header("Content-Type", "application/xml");
+        self.transport
+            .execute(&req, Payload::Bytes(body.as_bytes()), |mut response| {
+                let crc = response_crc(&response);
+                let header_etag = header(&response, "etag").map(str::to_string);
+                let body = read_small_body(&mut response)?;
+                let etag = match header_etag {
+                    Some(e) => e,
+                    None => xml::parse_complete(&body)?,
+                };
+                Ok(PutResult { etag, crc64: crc })
+            })
+    }
+
+    /// Aborts an upload, deleting its parts.
+    pub fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+        Self::check(bucket, key)?;
+        let req = Request::new("DELETE", bucket, Some(key)).query("uploadId", upload_id);
+        self.transport.execute(&req, Payload::Empty, |_| Ok(()))
+    }
+
+    /// Lists the multipart uploads in progress in a bucket whose keys start with
+    /// `prefix`, following all pages.
+    pub fn list_multipart_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedUpload>> {
+        validate_bucket(bucket)?;
+        let mut out = Vec::new();
+        let mut marker: Option<(String, String)> = None;
+        for _ in 0..100_000 {
+            let mut req = Request::new("GET", bucket, None)
+                .query("uploads", "")
+                .query("max-uploads", "1000");
+            if !prefix.is_empty() {
+                req = req.query("prefix", prefix);
+            }
+            if let Some((k, id)) = &marker {
+                req = req
+                    .query("key-marker", k.clone())
+                    .query("upload-id-marker", id.clone());
+            }
+            let (page, next) = self.transport.execute(&req, Payload::Empty, |mut r| {
+                xml::parse_list_uploads(&read_small_body(&mut r)?)
+            })?;
+            out.extend(page);
+            match next {
+                Some(n) if Some(&n) != marker.as_ref() => marker = Some(n),
+                _ => return Ok(out),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A presigned URL that lets anyone GET the object for `expires`, signed with the
+    /// configured signature version.
+    pub fn presign_get(
+        &self,
+        bucket: &str,
+        key: &str,
+        expires: Duration,
+        opts: &RequestOptions,
+    ) -> Result<String> {
+        Self::check(bucket, key)?;
+        let req = opts.apply(Request::new("GET", bucket, Some(key)), true)?;
+        Ok(self.transport.presign(&req, expires))
+    }
+}
+
+/// CRC-64 of the first `len` bytes of a file, by positioned reads.
+pub(crate) fn crc_of_file(file: &File, len: u64) -> io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 1024 * 1024];
+    let mut crc = Crc64::new();
+    let mut offset = 0u64;
+    while offset < len {
+        let want = buf
+            .len()
+            .min(usize::try_from(len - offset).unwrap_or(buf.len()));
+        let n = file.read_at(&mut buf[..want], offset)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file shrank while reading",
+            ));
+        }
+        crc.update(&buf[..n]);
+        offset += n as u64;
+    }
+    Ok(crc.value())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_is_parsed_and_checked() {
+        assert_eq!(parse_content_range("bytes 0-99/1000"), Some((0, 99, 1000)));
+        assert_eq!(parse_content_range("bytes 5-4/1000"), None);
+        assert_eq!(parse_content_range("bytes 0-1000/1000"), None);
+        assert_eq!(parse_content_range("bytes */1000"), None);
+    }
+
+    #[test]
+    fn traffic_limit_outside_oss_bounds_is_refused() {
+        let opts = RequestOptions {
+            traffic_limit: Some(100),
+            ..Default::default()
+        };
+        let err = opts
+            .apply(Request::new("GET", "bkt", Some("k")), true)
+            .unwrap_err();
+        assert!(err.to_string().contains("traffic limit"), "{err}");
+    }
+}

@@ -1,0 +1,43 @@
+//! Resumable, verified transfers to and from Alibaba Cloud OSS.
+//!
+//! A synchronous library: every call blocks, threads are managed inside, and
+//! failures come back as one [`Error`] type with a [`kind`](Error::kind) to act on and
+//! the server's own details (status, OSS code, request id) kept.
+//!
+//! ```no_run
+//! use oss_resume::{Client, Config, RequestOptions, SignatureVersion};
+//!
+//! # fn main() -> Result<(), oss_resume::Error> {
+//! let config = Config::builder("https://oss-cn-hangzhou.aliyuncs.com")
+//!     .region("cn-hangzhou")
+//!     .signature_version(SignatureVersion::V4)
+//!     // Without .credentials(..), OSS_ACCESS_KEY_ID / OSS_ACCESS_KEY_SECRET are used.
+//!     .build()?;
+//! let client = Client::new(config)?;
+//! let info = client.head_object("examplebucket", "exampledir/object.bin", &RequestOptions::default())?;
+//! println!("{} bytes, etag {}, crc64 {:?}", info.size, info.etag, info.crc64);
+//! # Ok(())
+//! # }
+//! ```
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+mod client;
+mod config;
+pub mod crc64;
+mod error;
+pub mod signing;
+mod transport;
+mod xml;
+
+pub use client::{
+    ByteRange, Client, ObjectInfo, ObjectReader, PartSource, PutResult, PutSource, RequestOptions,
+    UploadedPart,
+};
+pub use config::{
+    Addressing, Config, ConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
+    RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
+};
+pub use error::{Error, ErrorKind, OssErrorDetails, Result};
+pub use xml::{ListedPart, ListedUpload};

@@ -1,0 +1,428 @@
+//! The one place that touches ureq: building, signing and sending requests, the retry
+//! loop, and turning failures into [`Error`]s.
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use base64::Engine;
+use ureq::http;
+
+use crate::config::{Config, Scheme};
+use crate::error::{Error, ErrorKind, Result};
+use crate::signing::{percent_encode, sign_headers};
+use crate::xml;
+
+/// Largest error body read.
+const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// What a request sends.
+pub(crate) enum Payload<'a> {
+    /// No body.
+    Empty,
+    /// Bytes in memory (replayable).
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset`, read with positioned reads (replayable).
+    File {
+        file: &'a File,
+        offset: u64,
+        len: u64,
+    },
+    /// A reader, with its length when known (sent chunked otherwise). Not
+    /// replayable: such a request is tried once.
+    Reader {
+        reader: &'a mut dyn Read,
+        len: Option<u64>,
+    },
+}
+
+impl Payload<'_> {
+    fn replayable(&self) -> bool {
+        !matches!(self, Payload::Reader { .. })
+    }
+}
+
+/// A request before signing.
+#[derive(Debug)]
+pub(crate) struct Request<'a> {
+    pub method: &'static str,
+    pub bucket: &'a str,
+    pub key: Option<&'a str>,
+    pub query: Vec<(String, String)>,
+    pub headers: Vec<(String, String)>,
+}
+
+impl<'a> Request<'a> {
+    pub fn new(method: &'static str, bucket: &'a str, key: Option<&'a str>) -> Request<'a> {
+        Request {
+            method,
+            bucket,
+            key,
+            query: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    pub fn query(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.query.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    fn fail(&self, e: Error) -> Error {
+        e.with_object(self.bucket, self.key)
+    }
+}
+
+/// A positioned reader over part of a file.
+struct FileRange<'a> {
+    file: &'a File,
+    offset: u64,
+    remaining: u64,
+}
+
+impl Read for FileRange<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.file.read_at(&mut buf[..want], self.offset)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the file is shorter than when the transfer was planned",
+            ));
+        }
+        self.offset += n as u64;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Sends requests for a client. Shared by all clones of a client.
+pub(crate) struct Transport {
+    pub config: Config,
+    agent: ureq::Agent,
+    /// Server clock minus ours, in seconds, learned from a clock-skew answer.
+    clock_offset: AtomicI64,
+}
+
+fn tls_config(config: &Config) -> Result<ureq::tls::TlsConfig> {
+    let mut roots: Vec<ureq::tls::Certificate<'static>> = Vec::new();
+    let native = rustls_native_certs::load_native_certs();
+    for der in native.certs {
+        roots.push(ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
+    }
+    if let Some(path) = &config.ca_file {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::invalid(format!("cannot read the CA file {}: {e}", path.display()))
+        })?;
+        let mut found = 0;
+        for item in ureq::tls::parse_pem(&pem) {
+            match item {
+                Ok(ureq::tls::PemItem::Certificate(cert)) => {
+                    roots.push(cert.to_owned());
+                    found += 1;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Error::invalid(format!(
+                        "the CA file {} is not valid PEM: {e}",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        if found == 0 {
+            return Err(Error::invalid(format!(
+                "the CA file {} holds no certificate",
+                path.display()
+            )));
+        }
+    }
+    Ok(ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+        .build())
+}
+
+impl Transport {
+    pub fn new(config: Config) -> Result<Transport> {
+        let mut builder = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(config.connect_timeout))
+            .timeout_recv_response(Some(config.read_timeout))
+            .timeout_per_read(Some(config.read_timeout))
+            .timeout_per_write(Some(config.read_timeout))
+            .user_agent(config.user_agent.as_str())
+            // Object bytes must arrive as stored: never let the transport decompress.
+            .accept_encoding("identity")
+            .max_redirects(0)
+            .max_idle_connections_per_host(64)
+            .input_buffer_size(512 * 1024)
+            .output_buffer_size(512 * 1024);
+        if config.endpoint.scheme() == Scheme::Https {
+            builder = builder.tls_config(tls_config(&config)?);
+        }
+        if let Some(proxy) = &config.proxy {
+            let proxy = ureq::Proxy::new(proxy)
+                .map_err(|e| Error::invalid(format!("invalid proxy: {e}")))?;
+            builder = builder.proxy(Some(proxy));
+        }
+        let agent = ureq::Agent::new_with_config(builder.build());
+        Ok(Transport {
+            config,
+            agent,
+            clock_offset: AtomicI64::new(0),
+        })
+    }
+
+    fn now(&self) -> SystemTime {
+        let offset = self.clock_offset.load(Ordering::Relaxed);
+        let now = SystemTime::now();
+        if offset >= 0 {
+            now + Duration::from_secs(offset as u64)
+        } else {
+            now - Duration::from_secs(offset.unsigned_abs())
+        }
+    }
+
+    /// The full URL of a request, query encoded.
+    pub fn url(&self, bucket: &str, key: Option<&str>, query: &[(String, String)]) -> String {
+        let mut url = self.config.url_base(bucket, key);
+        for (i, (name, value)) in query.iter().enumerate() {
+            url.push(if i == 0 { '?' } else { '&' });
+            url.push_str(&percent_encode(name, false));
+            if !value.is_empty() {
+                url.push('=');
+                url.push_str(&percent_encode(value, false));
+            }
+        }
+        url
+    }
+
+    /// A presigned URL for this request, valid for `expires`.
+    pub fn presign(&self, req: &Request<'_>, expires: Duration) -> String {
+        let mut query = req.query.clone();
+        crate::signing::presign_query(
+            &self.config.signer,
+            &self.config.credentials,
+            self.now(),
+            expires,
+            req.method,
+            Some(req.bucket),
+            req.key,
+            &mut query,
+            &req.headers,
+            &[],
+        );
+        self.url(req.bucket, req.key, &query)
+    }
+
+    /// Sends a request with retries and hands each successful response (2xx or 304)
+    /// to `handle`, which may fail retryably too (e.g. a body cut short). Payloads that
+    /// cannot be replayed are sent once.
+    pub fn execute<T>(
+        &self,
+        req: &Request<'_>,
+        mut payload: Payload<'_>,
+        mut handle: impl FnMut(http::Response<ureq::Body>) -> Result<T>,
+    ) -> Result<T> {
+        let policy = self.config.retry;
+        let attempts = if payload.replayable() {
+            policy.max_attempts
+        } else {
+            1
+        };
+        let mut attempt = 1;
+        loop {
+            let result = self
+                .send_once(req, &mut payload)
+                .and_then(&mut handle)
+                .map_err(|e| req.fail(e));
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) if attempt < attempts && e.is_retryable() => {
+                    let delay = if e.oss_code() == Some("RequestTimeTooSkewed") {
+                        // The clock was corrected from the answer; re-sign at once.
+                        Duration::ZERO
+                    } else {
+                        let backoff = policy.backoff(attempt);
+                        e.retry_after().map_or(backoff, |hint| hint.max(backoff))
+                    };
+                    std::thread::sleep(delay);
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_once(
+        &self,
+        req: &Request<'_>,
+        payload: &mut Payload<'_>,
+    ) -> Result<http::Response<ureq::Body>> {
+        let mut headers = req.headers.clone();
+        headers.push(("Accept-Encoding".into(), "identity".into()));
+        let length = match payload {
+            Payload::Empty => Some(0),
+            Payload::Bytes(b) => Some(b.len() as u64),
+            Payload::File { len, .. } => Some(*len),
+            Payload::Reader { len, .. } => *len,
+        };
+        let sends_body = !matches!(req.method, "GET" | "HEAD" | "DELETE");
+        match length {
+            Some(n) if sends_body => headers.push(("Content-Length".into(), n.to_string())),
+            None => headers.push(("Transfer-Encoding".into(), "chunked".into())),
+            _ => {}
+        }
+        sign_headers(
+            &self.config.signer,
+            &self.config.credentials,
+            self.now(),
+            req.method,
+            Some(req.bucket),
+            req.key,
+            &req.query,
+            &mut headers,
+            &[],
+        );
+        let url = self.url(req.bucket, req.key, &req.query);
+        let mut builder = http::Request::builder().method(req.method).uri(&url);
+        for (name, value) in &headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        let run = |body: ureq::SendBody<'_>| -> Result<http::Response<ureq::Body>> {
+            let request = builder
+                .body(body)
+                .map_err(|e| Error::invalid(format!("cannot build the request: {e}")))?;
+            self.agent.run(request).map_err(map_ureq_error)
+        };
+        let response = match payload {
+            Payload::Empty => run(ureq::SendBody::none())?,
+            Payload::Bytes(b) => {
+                let mut cursor = io::Cursor::new(*b);
+                run(ureq::SendBody::from_reader(&mut cursor))?
+            }
+            Payload::File { file, offset, len } => {
+                let mut range = FileRange {
+                    file,
+                    offset: *offset,
+                    remaining: *len,
+                };
+                run(ureq::SendBody::from_reader(&mut range))?
+            }
+            Payload::Reader { reader, .. } => run(ureq::SendBody::from_reader(&mut **reader))?,
+        };
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) || status == 304 {
+            return Ok(response);
+        }
+        Err(self.error_from_response(req.method, response))
+    }
+
+    fn error_from_response(&self, method: &str, mut response: http::Response<ureq::Body>) -> Error {
+        let status = response.status().as_u16();
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let request_id = header("x-oss-request-id");
+        let ec = header("x-oss-ec");
+        let date = header("date");
+        let qos = header("x-oss-qos-delay-time");
+        let oss_err = header("x-oss-err");
+        let body = if method == "HEAD" {
+            oss_err
+                .and_then(|b| {
+                    base64::engine::general_purpose::STANDARD
+                        .decode(b.trim())
+                        .ok()
+                })
+                .unwrap_or_default()
+        } else {
+            response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ERROR_BODY)
+                .read_to_vec()
+                .unwrap_or_default()
+        };
+        let mut details = xml::parse_error(&body);
+        if details.request_id.is_empty() {
+            details.request_id = request_id.unwrap_or_default();
+        }
+        if details.ec.is_empty() {
+            details.ec = ec.unwrap_or_default();
+        }
+        if details.code.is_empty() {
+            details.code = match status {
+                404 => "NoSuchKey".into(),
+                412 => "PreconditionFailed".into(),
+                _ => String::new(),
+            };
+        }
+        if details.code == "RequestTimeTooSkewed"
+            && let Some(server) = date.and_then(|d| httpdate::parse_http_date(&d).ok())
+        {
+            let ours = SystemTime::now();
+            let offset = match server.duration_since(ours) {
+                Ok(ahead) => ahead.as_secs() as i64,
+                Err(behind) => -(behind.duration().as_secs() as i64),
+            };
+            self.clock_offset.store(offset, Ordering::Relaxed);
+        }
+        let mut err = Error::from_oss(status, details);
+        if let Some(ms) = qos.and_then(|q| q.trim().parse::<u64>().ok()) {
+            err = err.with_retry_after(Duration::from_millis(ms));
+        }
+        err
+    }
+}
+
+/// Maps a ureq failure to our kinds.
+pub(crate) fn map_ureq_error(e: ureq::Error) -> Error {
+    match e {
+        ureq::Error::Timeout(t) => Error::new(ErrorKind::Timeout, format!("timed out ({t})")),
+        ureq::Error::Io(io) => map_io_error(io),
+        ureq::Error::HostNotFound => Error::new(ErrorKind::Network, "host not found"),
+        ureq::Error::ConnectionFailed => Error::new(ErrorKind::Network, "connection failed"),
+        ureq::Error::BadUri(u) => Error::invalid(format!("bad url: {u}")),
+        ureq::Error::Http(h) => Error::invalid(format!("invalid request: {h}")),
+        ureq::Error::InvalidProxyUrl => Error::invalid("invalid proxy url"),
+        ureq::Error::Rustls(t) => Error::new(ErrorKind::Network, format!("tls: {t}")).permanent(),
+        ureq::Error::Tls(t) => Error::new(ErrorKind::Network, format!("tls: {t}")).permanent(),
+        other => Error::new(ErrorKind::Network, other.to_string()),
+    }
+}
+
+/// Maps an I/O error met while talking to the server.
+pub(crate) fn map_io_error(e: io::Error) -> Error {
+    let kind = match e.kind() {
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
+        _ => ErrorKind::Network,
+    };
+    // An error of ours passed through a reader keeps its kind.
+    if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+        return Error::new(inner.kind(), inner.message().to_string());
+    }
+    Error::new(kind, e.to_string()).with_source(e)
+}
+
+/// The first value of a response header as text.
+pub(crate) fn header<'r>(response: &'r http::Response<ureq::Body>, name: &str) -> Option<&'r str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,30 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The Python with oss2 installed: `$OSSR_PYTHON`, else `.venv/bin/python`.
+/// Under `CI=true` a missing one fails the test; elsewhere it returns None and says so.
+pub fn python_with_oss2() -> Option<PathBuf> {
+    let python = std::env::var_os("OSSR_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python")));
+    let ok = Command::new(&python)
+        .args(["-c", "import oss2, requests"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if ok {
+        return Some(python);
+    }
+    let why = format!(
+        "{} cannot import oss2: run .ci/run (or python3 -m venv .venv && .venv/bin/pip install -r tests/interop/requirements.txt)",
+        python.display()
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}");
+    }
+    eprintln!("NOT RUN: {why}");
+    None
+}

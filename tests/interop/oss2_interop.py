@@ -1,0 +1,251 @@
+"""Drives the local server with the official Python SDK (oss2).
+
+Run by tests/oss2_interop.rs with the server's endpoint and credentials in the
+environment; OSSR_SIGNATURE is "v1" or "v4". Every check raises on failure, and the
+script prints one line per check passed, then "N passed, 0 failed".
+"""
+
+import hashlib
+import os
+import sys
+import tempfile
+
+import oss2
+import requests
+from oss2 import utils
+
+ENDPOINT = os.environ["OSSR_ENDPOINT"]
+AK = os.environ["OSSR_AK"]
+SK = os.environ["OSSR_SK"]
+BUCKET = os.environ["OSSR_BUCKET"]
+VERSION = os.environ["OSSR_SIGNATURE"]
+REGION = "cn-hangzhou"
+
+passed = []
+
+
+def check(name):
+    def wrap(fn):
+        fn()
+        passed.append(name)
+        print(f"ok {VERSION} {name}", flush=True)
+        return fn
+
+    return wrap
+
+
+def bucket_with(secret):
+    if VERSION == "v4":
+        auth = oss2.AuthV4(AK, secret)
+        return oss2.Bucket(auth, ENDPOINT, BUCKET, region=REGION)
+    return oss2.Bucket(oss2.Auth(AK, secret), ENDPOINT, BUCKET)
+
+
+bucket = bucket_with(SK)
+prefix = f"interop-{VERSION}/"
+data = os.urandom(300 * 1024 + 7)
+
+
+def crc64(b):
+    c = utils.Crc64(0)
+    c.update(b)
+    return c.crc
+
+
+@check("put, head and get_object_meta")
+def _():
+    key = prefix + "small.bin"
+    result = bucket.put_object(key, data)
+    assert result.status == 200
+    assert int(result.crc) == crc64(data), "put crc"
+    head = bucket.head_object(key)
+    assert head.content_length == len(data)
+    assert head.etag == hashlib.md5(data).hexdigest().upper(), head.etag
+    assert int(head.server_crc) == crc64(data)
+    assert head.object_type == "Normal"
+    meta = bucket.get_object_meta(key)
+    assert meta.content_length == len(data)
+    assert meta.etag == head.etag
+
+
+@check("ranged gets")
+def _():
+    key = prefix + "small.bin"
+    for first, last in [(0, 0), (0, 99), (1000, 2047), (len(data) - 10, len(data) - 1)]:
+        got = bucket.get_object(key, byte_range=(first, last)).read()
+        assert got == data[first : last + 1], (first, last)
+    # suffix and open-ended forms
+    got = bucket.get_object(key, byte_range=(None, 100)).read()
+    assert got == data[-100:]
+    got = bucket.get_object(key, byte_range=(5000, None)).read()
+    assert got == data[5000:]
+    # the legacy quirk: an out-of-bounds range gives the whole object (200)
+    r = bucket.get_object(key, byte_range=(0, len(data) + 100))
+    assert r.status == 200 and r.read() == data
+    # with the standard behaviour the end is clipped (206)
+    r = bucket.get_object(
+        key,
+        byte_range=(10, len(data) + 100),
+        headers={"x-oss-range-behavior": "standard"},
+    )
+    assert r.status == 206 and r.read() == data[10:]
+    try:
+        bucket.get_object(
+            key,
+            byte_range=(len(data), len(data) + 5),
+            headers={"x-oss-range-behavior": "standard"},
+        )
+        raise AssertionError("a start past the end must be refused")
+    except oss2.exceptions.ServerError as e:
+        assert e.status == 416 and e.code == "InvalidRange", (e.status, e.code)
+
+
+@check("streaming get with client_crc == server_crc")
+def _():
+    key = prefix + "small.bin"
+    stream = bucket.get_object(key)
+    chunks = []
+    for chunk in stream:
+        chunks.append(chunk)
+    assert b"".join(chunks) == data
+    assert stream.client_crc == stream.server_crc, (stream.client_crc, stream.server_crc)
+
+
+@check("put from a generator (chunked)")
+def _():
+    key = prefix + "chunked.bin"
+
+    def gen():
+        for i in range(0, len(data), 8191):
+            yield data[i : i + 8191]
+
+    result = bucket.put_object(key, gen())
+    assert int(result.crc) == crc64(data)
+    assert bucket.get_object(key).read() == data
+
+
+@check("conditional gets")
+def _():
+    key = prefix + "small.bin"
+    etag = bucket.head_object(key).etag
+    r = bucket.get_object(key, headers={"If-Match": '"' + etag + '"'})
+    assert r.read() == data
+    try:
+        bucket.get_object(key, headers={"If-Match": '"0000"'})
+        raise AssertionError("If-Match with another ETag must fail")
+    except oss2.exceptions.PreconditionFailed:
+        pass
+    try:
+        bucket.get_object(key, headers={"If-None-Match": '"' + etag + '"'})
+        raise AssertionError("If-None-Match with the ETag must be 304")
+    except oss2.exceptions.NotModified:
+        pass
+
+
+@check("resumable_upload and resumable_download, 25 MB, 4 threads, 1 MB parts")
+def _():
+    big = os.urandom(25 * 1000 * 1000)
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "src.bin")
+        with open(src, "wb") as f:
+            f.write(big)
+        key = prefix + "big.bin"
+        store = oss2.ResumableStore(root=tmp)
+        oss2.resumable_upload(
+            bucket,
+            key,
+            src,
+            store=store,
+            multipart_threshold=1024 * 1024,
+            part_size=1024 * 1024,
+            num_threads=4,
+        )
+        head = bucket.head_object(key)
+        assert head.content_length == len(big)
+        assert head.object_type == "Multipart", head.object_type
+        assert int(head.server_crc) == crc64(big), "uploaded crc"
+        dst = os.path.join(tmp, "dst.bin")
+        dstore = oss2.ResumableDownloadStore(root=tmp)
+        oss2.resumable_download(
+            bucket,
+            key,
+            dst,
+            store=dstore,
+            multiget_threshold=1024 * 1024,
+            part_size=1024 * 1024,
+            num_threads=4,
+        )
+        with open(dst, "rb") as f:
+            got = f.read()
+        assert got == big, "downloaded bytes differ"
+        assert crc64(got) == int(head.server_crc)
+
+
+@check("multipart calls: list_parts paging and abort")
+def _():
+    key = prefix + "mp.bin"
+    upload_id = bucket.init_multipart_upload(key).upload_id
+    part = os.urandom(100 * 1024)
+    for n in range(1, 4):
+        bucket.upload_part(key, upload_id, n, part)
+    listed = list(oss2.PartIterator(bucket, key, upload_id, max_parts=2))
+    assert [p.part_number for p in listed] == [1, 2, 3]
+    assert all(p.size == len(part) for p in listed)
+    uploads = [u.upload_id for u in oss2.MultipartUploadIterator(bucket, prefix=prefix)]
+    assert upload_id in uploads
+    bucket.abort_multipart_upload(key, upload_id)
+    try:
+        bucket.list_parts(key, upload_id)
+        raise AssertionError("an aborted upload must be gone")
+    except oss2.exceptions.NoSuchUpload:
+        pass
+
+
+@check("presigned URL get")
+def _():
+    key = prefix + "presigned file+name.bin"
+    bucket.put_object(key, data)
+    url = bucket.sign_url("GET", key, 60)
+    r = requests.get(url)
+    assert r.status_code == 200, (r.status_code, r.text)
+    assert r.content == data
+    tampered = url.replace(prefix.rstrip("/"), prefix.rstrip("/") + "x", 1)
+    r = requests.get(tampered)
+    assert r.status_code == 403, r.status_code
+
+
+@check("a wrong secret raises SignatureDoesNotMatch")
+def _():
+    bad = bucket_with(SK + "-wrong")
+    try:
+        bad.get_object(prefix + "small.bin").read()
+        raise AssertionError("a wrong secret must be refused")
+    except oss2.exceptions.ServerError as e:
+        assert e.status == 403 and e.code == "SignatureDoesNotMatch", (e.status, e.code)
+    try:
+        bad.head_object(prefix + "small.bin")
+        raise AssertionError("a wrong secret must be refused on HEAD too")
+    except oss2.exceptions.ServerError as e:
+        assert e.status == 403, e.status
+
+
+@check("unsigned requests get AccessDenied")
+def _():
+    r = requests.get(f"{ENDPOINT}/{BUCKET}/{prefix}small.bin")
+    assert r.status_code == 403 and "<Code>AccessDenied</Code>" in r.text, r.text
+
+
+@check("keys with spaces, +, %, unicode and slashes round-trip")
+def _():
+    for name in ["a b c.txt", "plus+sign", "100%", "中文/目录/文件.txt", "deep/a/b/c/", "x?y#z&w=1", "~tilde*'()!"]:
+        key = prefix + "keys/" + name
+        body = name.encode("utf-8") * 3
+        bucket.put_object(key, body)
+        assert bucket.get_object(key).read() == body, key
+        assert bucket.head_object(key).content_length == len(body)
+        bucket.delete_object(key)
+        assert not bucket.object_exists(key), key
+
+
+print(f"{len(passed)} passed, 0 failed")
+sys.exit(0)
