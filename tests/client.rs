@@ -400,3 +400,38 @@ fn multipart_calls_list_all_pages_and_complete() {
     assert_eq!(get_all(&c, "mp").len(), 3 * part.len());
     assert_eq!(s.stats().uploads_in_progress, 0);
 }
+
+#[test]
+fn a_reader_body_is_not_retried_but_a_file_body_is() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V4);
+    s.set_fault("error_ops", "PutObject").unwrap();
+    s.set_fault("error_burst", "1").unwrap();
+    let data = vec![5u8; 64 * 1024];
+    let mut reader = &data[..];
+    let err = c
+        .put_object(
+            BUCKET,
+            "once",
+            PutSource::Reader {
+                reader: &mut reader,
+                len: Some(data.len() as u64),
+            },
+            &[],
+            &none(),
+        )
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ServerBusy);
+    assert_eq!(s.stats().requests_of("PutObject"), 1);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.bin");
+    std::fs::write(&path, &data).unwrap();
+    s.set_fault("error_burst", "2").unwrap();
+    let put = c
+        .put_object(BUCKET, "twice", PutSource::File(&path), &[], &none())
+        .unwrap();
+    assert_eq!(put.crc64, Some(oss_resume::crc64::checksum(&data)));
+    assert_eq!(s.stats().requests_with("PutObject", 503), 3);
+    assert_eq!(get_all(&c, "twice"), data);
+}

@@ -28,3 +28,32 @@ pub fn python_with_oss2() -> Option<PathBuf> {
     eprintln!("NOT RUN: {why}");
     None
 }
+
+/// Whether every tool is on PATH. Under `CI=true` a missing one fails the test;
+/// elsewhere the test is not run and says why.
+pub fn have_tools(tools: &[&str]) -> bool {
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| {
+            !Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .stdout(std::process::Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false)
+        })
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    let why = format!(
+        "missing tools: {} (.ci/run installs them)",
+        missing.join(", ")
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{why}");
+    }
+    eprintln!("NOT RUN: {why}");
+    false
+}
