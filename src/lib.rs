@@ -23,9 +23,11 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod checkpoint;
 mod client;
 mod config;
 pub mod crc64;
+mod download;
 mod error;
 pub mod signing;
 mod transport;
@@ -38,6 +40,10 @@ pub use client::{
 pub use config::{
     Addressing, Config, ConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
+};
+pub use download::{
+    CheckpointState, DEFAULT_MULTIGET_THRESHOLD, DEFAULT_PART_SIZE, DownloadOptions,
+    DownloadReport, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Progress, plan_part_size,
 };
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use xml::{ListedPart, ListedUpload};

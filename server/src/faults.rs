@@ -51,6 +51,9 @@ pub struct Faults {
     pub lose_response_count: u64,
     /// Offset of the server's clock from the real one, in seconds (for skew tests).
     pub clock_offset_secs: i64,
+    /// Leave `x-oss-hash-crc64ecma` out of object answers (like older objects or a
+    /// plain HTTP server).
+    pub omit_crc: bool,
 }
 
 /// The names accepted by [`Faults::apply`], for help texts.
@@ -109,6 +112,10 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     (
         "clock_offset_secs=N",
         "run the server's clock N seconds off (skew tests)",
+    ),
+    (
+        "omit_crc=1",
+        "leave x-oss-hash-crc64ecma out of answers (like older objects)",
     ),
 ];
 
@@ -177,6 +184,13 @@ impl Faults {
             "lose_response_ops" => self.lose_response_ops = list(value),
             "lose_response_count" => self.lose_response_count = parse(name, value)?,
             "clock_offset_secs" => self.clock_offset_secs = parse(name, value)?,
+            "omit_crc" => {
+                self.omit_crc = match value.trim() {
+                    "1" | "true" => true,
+                    "0" | "false" => false,
+                    other => return Err(format!("fault omit_crc: {other:?} is not 0 or 1")),
+                }
+            }
             _ => return Err(format!("unknown fault switch {name:?}")),
         }
         Ok(())
@@ -264,6 +278,7 @@ impl Faults {
             "lose_response_ops": self.lose_response_ops,
             "lose_response_count": self.lose_response_count,
             "clock_offset_secs": self.clock_offset_secs,
+            "omit_crc": self.omit_crc,
         })
     }
 }

@@ -659,6 +659,9 @@ fn write_response(
         mut headers,
         body,
     } = response;
+    if lock(&shared.faults).omit_crc {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case("x-oss-hash-crc64ecma"));
+    }
     common_headers(&mut headers, id, clock_offset);
     let length = match &body {
         ResponseBody::Empty => 0,

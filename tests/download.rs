@@ -1,0 +1,586 @@
+//! Resumable download against the local server, with its faults switched on.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use oss_resume::{
+    CheckpointState, Client, Config, DownloadOptions, DownloadReport, ErrorKind, RetryPolicy,
+    SignatureVersion,
+};
+use oss_resume_server::{Server, ServerConfig};
+
+const BUCKET: &str = "dl-bucket";
+const PART: u64 = 100 * 1024;
+const THRESHOLD: u64 = 300 * 1024;
+
+fn server() -> Server {
+    let mut config = ServerConfig::new("dl-ak", "dl-sk");
+    config.buckets = vec![BUCKET.into()];
+    Server::start(config).unwrap()
+}
+
+fn client(s: &Server) -> Client {
+    Client::new(
+        Config::builder(&s.endpoint())
+            .credentials("dl-ak", "dl-sk", None)
+            .region("cn-hangzhou")
+            .signature_version(SignatureVersion::V4)
+            .retry_policy(RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn opts() -> DownloadOptions {
+    DownloadOptions {
+        multiget_threshold: THRESHOLD,
+        part_size: Some(PART),
+        threads: 3,
+        ..DownloadOptions::default()
+    }
+}
+
+fn data(len: u64, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+/// Files in `dir` other than `keep` (temporary files, checkpoints, locks left over).
+fn leftovers(dir: &Path, keep: &[&Path]) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !keep.contains(&p.as_path()))
+        .collect()
+}
+
+fn download(
+    c: &Client,
+    key: &str,
+    target: &Path,
+    o: &DownloadOptions,
+) -> oss_resume::Result<DownloadReport> {
+    c.download(BUCKET, key, target, o, None)
+}
+
+#[test]
+fn every_size_edge_downloads_byte_identical_with_nothing_left_behind() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [
+        0,
+        1,
+        THRESHOLD - 1,
+        THRESHOLD,
+        THRESHOLD + 1,
+        4 * PART,
+        4 * PART + 7,
+        5 * PART - 1,
+    ];
+    for (i, size) in sizes.into_iter().enumerate() {
+        let bytes = data(size, i as u64);
+        let key = format!("edge/{size}");
+        s.put_object(BUCKET, &key, &bytes).unwrap();
+        let target = dir.path().join(format!("edge-{size}"));
+        let mut o = opts();
+        o.threads = 8; // more threads than parts
+        let report = download(&c, &key, &target, &o).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), bytes, "size {size}");
+        assert_eq!(report.size, size);
+        assert_eq!(report.bytes_fetched, size);
+        assert!(report.verified, "size {size}");
+        let expect_state = if size >= THRESHOLD {
+            CheckpointState::NotFound
+        } else {
+            CheckpointState::NotUsed
+        };
+        assert_eq!(report.checkpoint, expect_state, "size {size}");
+        if size >= THRESHOLD {
+            assert_eq!(report.parts, size.div_ceil(PART), "size {size}");
+        }
+        fs::remove_file(&target).unwrap();
+        assert!(
+            leftovers(dir.path(), &[]).is_empty(),
+            "size {size}: {:?}",
+            leftovers(dir.path(), &[])
+        );
+    }
+}
+
+#[test]
+fn existing_target_is_overwritten_atomically() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("t");
+    fs::write(&target, b"old contents that are longer than the new ones").unwrap();
+    s.put_object(BUCKET, "k", b"new").unwrap();
+    download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), b"new");
+}
+
+#[test]
+fn dropped_connections_continue_from_the_last_byte_written() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(6 * PART, 1);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("drop_after_bytes", "30000").unwrap();
+    s.set_fault("drop_count", "4").unwrap();
+    let target = dir.path().join("t");
+    let report = download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(report.parts_retried, 4);
+    // Nothing was fetched twice: each retry asked only for the bytes still missing.
+    assert_eq!(s.stats().bytes_served, bytes.len() as u64);
+    assert_eq!(report.bytes_fetched, bytes.len() as u64);
+}
+
+#[test]
+fn service_unavailable_bursts_are_survived() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(5 * PART, 2);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    // More than one request's retries can absorb: parts retry on their own.
+    s.set_fault("error_ops", "GetObject").unwrap();
+    s.set_fault("error_burst", "6").unwrap();
+    let target = dir.path().join("t");
+    download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(s.stats().faults_injected, 6);
+}
+
+#[test]
+fn flipped_byte_is_a_crc_mismatch_and_the_next_run_is_clean() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(5 * PART, 3);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let target = dir.path().join("t");
+    let err = download(&c, "k", &target, &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CrcMismatch, "{err}");
+    assert!(!target.exists());
+    assert!(
+        leftovers(dir.path(), &[]).is_empty(),
+        "{:?}",
+        leftovers(dir.path(), &[])
+    );
+    let report = download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::NotFound);
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+}
+
+#[test]
+fn flipped_byte_below_the_threshold_is_caught_too() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(1000, 4);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let target = dir.path().join("t");
+    fs::write(&target, b"previous").unwrap();
+    let err = download(&c, "k", &target, &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::CrcMismatch, "{err}");
+    assert_eq!(
+        fs::read(&target).unwrap(),
+        b"previous",
+        "the old target is untouched"
+    );
+    assert_eq!(leftovers(dir.path(), &[&target]), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn changed_object_is_reported_not_mixed() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(8 * PART, 5);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("rewrite_key", "k").unwrap();
+    s.set_fault("rewrite_after", "2").unwrap();
+    let target = dir.path().join("t");
+    let mut o = opts();
+    o.threads = 1;
+    let err = download(&c, "k", &target, &o).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ObjectChanged, "{err}");
+    assert!(!target.exists());
+    assert!(
+        leftovers(dir.path(), &[]).is_empty(),
+        "{:?}",
+        leftovers(dir.path(), &[])
+    );
+    // The next run fetches the new object whole.
+    download(&c, "k", &target, &o).unwrap();
+    let mut expect = bytes.clone();
+    expect[0] ^= 0xFF;
+    assert_eq!(fs::read(&target).unwrap(), expect);
+}
+
+/// Starts a download and cancels it after `at_least` bytes; returns the progress seen.
+fn cancelled_download(
+    c: &Client,
+    key: &str,
+    target: &Path,
+    o: &DownloadOptions,
+    at_least: u64,
+) -> Vec<(u64, u64)> {
+    let mut seen = Vec::new();
+    let mut cb = |done: u64, total: u64| {
+        seen.push((done, total));
+        done < at_least
+    };
+    let err = c
+        .download(BUCKET, key, target, o, Some(&mut cb))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    seen
+}
+
+fn slow(s: &Server) {
+    // Slow enough that cancellation lands mid-way, fast enough for a test.
+    s.set_fault("bandwidth", "2000000").unwrap();
+}
+
+#[test]
+fn cancellation_leaves_a_checkpoint_and_resume_skips_finished_parts() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(20 * PART, 6);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    let target = dir.path().join("t");
+    let mut o = opts();
+    o.threads = 2;
+    slow(&s);
+    let seen = cancelled_download(&c, "k", &target, &o, 6 * PART);
+    assert!(!target.exists());
+    assert!(
+        !leftovers(dir.path(), &[]).is_empty(),
+        "checkpoint and temp file stay"
+    );
+    s.clear_faults();
+    s.reset_stats();
+    let main_thread = std::thread::current().id();
+    let mut calls: Vec<(u64, u64)> = Vec::new();
+    let mut cb = |done: u64, total: u64| {
+        assert_eq!(
+            std::thread::current().id(),
+            main_thread,
+            "progress runs on the caller's thread"
+        );
+        calls.push((done, total));
+        true
+    };
+    let report = c.download(BUCKET, "k", &target, &o, Some(&mut cb)).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert!(report.bytes_reused >= 4 * PART, "{report:?} after {seen:?}");
+    assert_eq!(
+        report.bytes_reused + report.bytes_fetched,
+        bytes.len() as u64
+    );
+    assert_eq!(
+        s.stats().bytes_served,
+        report.bytes_fetched,
+        "finished parts are not fetched again"
+    );
+    assert_eq!(
+        calls.first().unwrap().0,
+        report.bytes_reused,
+        "progress starts at the reused bytes"
+    );
+    assert_eq!(
+        *calls.last().unwrap(),
+        (bytes.len() as u64, bytes.len() as u64)
+    );
+    assert!(
+        calls.windows(2).all(|w| w[0].0 < w[1].0),
+        "strictly increasing: {calls:?}"
+    );
+    assert!(calls.iter().all(|(d, t)| d <= t));
+    assert!(leftovers(dir.path(), &[&target]).is_empty());
+}
+
+#[test]
+fn progress_is_frequent_monotonic_and_ends_at_the_total() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(30 * PART, 7);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    // About half a second of transfer, so the timing rule is visible.
+    s.set_fault("bandwidth", "2000000").unwrap();
+    let mut calls: Vec<(std::time::Instant, u64, u64)> = Vec::new();
+    let mut cb = |d: u64, t: u64| {
+        calls.push((std::time::Instant::now(), d, t));
+        true
+    };
+    c.download(BUCKET, "k", dir.path().join("t"), &opts(), Some(&mut cb))
+        .unwrap();
+    let total = bytes.len() as u64;
+    assert_eq!((calls[0].1, calls[0].2), (0, total));
+    let last = calls.last().unwrap();
+    assert_eq!((last.1, last.2), (total, total));
+    assert!(
+        calls.windows(2).all(|w| w[0].1 < w[1].1),
+        "strictly increasing"
+    );
+    assert!(calls.len() > 10, "{} calls", calls.len());
+    // At least every 1% or every 100 ms (slack for one read and a busy machine).
+    for w in calls.windows(2) {
+        let bytes_gap = w[1].1 - w[0].1;
+        let time_gap = w[1].0 - w[0].0;
+        assert!(
+            bytes_gap <= total / 100 + 256 * 1024 || time_gap <= Duration::from_millis(150),
+            "{bytes_gap} bytes and {time_gap:?} between calls"
+        );
+    }
+}
+
+/// Makes a checkpoint for `key` by cancelling a download; returns the checkpoint path.
+fn make_checkpoint(
+    s: &Server,
+    c: &Client,
+    key: &str,
+    target: &Path,
+    o: &DownloadOptions,
+) -> PathBuf {
+    slow(s);
+    cancelled_download(c, key, target, o, 3 * PART);
+    s.clear_faults();
+    let ckpt_dir = o.checkpoint_dir.clone().unwrap();
+    let found: Vec<PathBuf> = fs::read_dir(&ckpt_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".download"))
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+fn discarded_reason(report: &DownloadReport) -> String {
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => why.clone(),
+        other => panic!("expected a discarded checkpoint, got {other:?}"),
+    }
+}
+
+struct Case {
+    dir: tempfile::TempDir,
+    ckpt_dir: tempfile::TempDir,
+    target: PathBuf,
+    bytes: Vec<u8>,
+    ckpt: PathBuf,
+    opts: DownloadOptions,
+}
+
+fn interrupted(s: &Server, c: &Client, key: &str, seed: u64) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt_dir = tempfile::tempdir().unwrap();
+    let bytes = data(12 * PART, seed);
+    s.put_object(BUCKET, key, &bytes).unwrap();
+    let target = dir.path().join("t");
+    let mut o = opts();
+    o.threads = 2;
+    o.checkpoint_dir = Some(ckpt_dir.path().to_path_buf());
+    let ckpt = make_checkpoint(s, c, key, &target, &o);
+    Case {
+        dir,
+        ckpt_dir,
+        target,
+        bytes,
+        ckpt,
+        opts: o,
+    }
+}
+
+fn finish(c: &Client, key: &str, case: &Case) -> DownloadReport {
+    let report = download(c, key, &case.target, &case.opts).unwrap();
+    assert_eq!(fs::read(&case.target).unwrap(), case.bytes);
+    assert!(
+        leftovers(case.dir.path(), &[&case.target]).is_empty(),
+        "{:?}",
+        leftovers(case.dir.path(), &[&case.target])
+    );
+    assert!(leftovers(case.ckpt_dir.path(), &[]).is_empty());
+    report
+}
+
+#[test]
+fn corrupt_checkpoint_is_discarded_with_its_temp_file() {
+    let s = server();
+    let c = client(&s);
+    let case = interrupted(&s, &c, "corrupt", 10);
+    let mut bytes = fs::read(&case.ckpt).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    fs::write(&case.ckpt, bytes).unwrap();
+    let report = finish(&c, "corrupt", &case);
+    assert!(discarded_reason(&report).contains("checksum"), "{report:?}");
+    assert_eq!(report.bytes_reused, 0);
+}
+
+#[test]
+fn truncated_checkpoint_is_discarded() {
+    let s = server();
+    let c = client(&s);
+    let case = interrupted(&s, &c, "truncated", 11);
+    let bytes = fs::read(&case.ckpt).unwrap();
+    fs::write(&case.ckpt, &bytes[..bytes.len() - 30]).unwrap();
+    let report = finish(&c, "truncated", &case);
+    discarded_reason(&report);
+}
+
+#[test]
+fn foreign_checkpoint_is_discarded() {
+    let s = server();
+    let c = client(&s);
+    let case = interrupted(&s, &c, "mine", 12);
+    // Another download's checkpoint placed where ours should be.
+    let other_target = case.dir.path().join("other");
+    let mut o = case.opts.clone();
+    let other_ckpt_dir = tempfile::tempdir().unwrap();
+    o.checkpoint_dir = Some(other_ckpt_dir.path().to_path_buf());
+    s.put_object(BUCKET, "theirs", &data(12 * PART, 13))
+        .unwrap();
+    let theirs = make_checkpoint(&s, &c, "theirs", &other_target, &o);
+    fs::copy(&theirs, &case.ckpt).unwrap();
+    let report = download(&c, "mine", &case.target, &case.opts).unwrap();
+    assert_eq!(fs::read(&case.target).unwrap(), case.bytes);
+    assert!(discarded_reason(&report).contains("another"), "{report:?}");
+}
+
+#[test]
+fn stale_checkpoint_of_a_changed_object_starts_over() {
+    let s = server();
+    let c = client(&s);
+    let mut case = interrupted(&s, &c, "stale", 14);
+    case.bytes = data(12 * PART, 15);
+    s.put_object(BUCKET, "stale", &case.bytes).unwrap();
+    let report = finish(&c, "stale", &case);
+    assert!(discarded_reason(&report).contains("changed"), "{report:?}");
+}
+
+#[test]
+fn deleted_temp_file_discards_the_checkpoint() {
+    let s = server();
+    let c = client(&s);
+    let case = interrupted(&s, &c, "deleted", 16);
+    for p in leftovers(case.dir.path(), &[]) {
+        if p.to_string_lossy().contains(".ossr-") && !p.to_string_lossy().ends_with("lock") {
+            fs::remove_file(p).unwrap();
+        }
+    }
+    let report = finish(&c, "deleted", &case);
+    assert!(discarded_reason(&report).contains("missing"), "{report:?}");
+}
+
+#[test]
+fn shortened_temp_file_discards_the_checkpoint() {
+    let s = server();
+    let c = client(&s);
+    let case = interrupted(&s, &c, "short", 17);
+    let temp = leftovers(case.dir.path(), &[])
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("t.ossr-")
+        })
+        .expect("a temporary file");
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&temp)
+        .unwrap()
+        .set_len(PART)
+        .unwrap();
+    let report = finish(&c, "short", &case);
+    assert!(discarded_reason(&report).contains("bytes"), "{report:?}");
+}
+
+#[test]
+fn second_download_to_the_same_target_is_busy_or_waits() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(10 * PART, 18);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("bandwidth", "3000000").unwrap();
+    let target = dir.path().join("t");
+    let started = Arc::new(Barrier::new(2));
+    let first = {
+        let (c, target, started) = (c.clone(), target.clone(), started.clone());
+        std::thread::spawn(move || {
+            let mut once = Some(started);
+            let mut cb = |_: u64, _: u64| {
+                if let Some(b) = once.take() {
+                    b.wait();
+                }
+                true
+            };
+            c.download(BUCKET, "k", &target, &opts(), Some(&mut cb))
+        })
+    };
+    started.wait();
+    let err = download(&c, "k", &target, &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Busy, "{err}");
+    assert!(err.to_string().contains("t"), "{err}");
+    let mut waiting = opts();
+    waiting.wait_if_busy = true;
+    let second = download(&c, "k", &target, &waiting).unwrap();
+    first.join().unwrap().unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert!(second.size == bytes.len() as u64);
+}
+
+#[test]
+fn object_without_crc_downloads_unverified() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(4 * PART, 19);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("omit_crc", "1").unwrap();
+    let target = dir.path().join("t");
+    let report = download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert!(!report.verified);
+    assert_eq!(report.crc64, None);
+}
+
+#[test]
+fn missing_object_and_bad_targets_fail_clearly_leaving_nothing() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let err = download(&c, "absent", &dir.path().join("t"), &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound);
+    assert!(err.to_string().contains("oss://dl-bucket/absent"), "{err}");
+    assert!(leftovers(dir.path(), &[]).is_empty());
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    let err = download(&c, "k", dir.path(), &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    let err = download(&c, "k", &dir.path().join("no/such/dir/t"), &opts()).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    let mut bad = opts();
+    bad.part_size = Some(1000);
+    s.put_object(BUCKET, "big", &data(4 * PART, 20)).unwrap();
+    let err = download(&c, "big", &dir.path().join("t"), &bad).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("part size"), "{err}");
+}
