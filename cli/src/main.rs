@@ -2,6 +2,7 @@
 
 #![forbid(unsafe_code)]
 
+mod get;
 mod object;
 mod serve;
 mod settings;
@@ -12,6 +13,7 @@ const USAGE: &str = "\
 usage: ossr <command> [options]
 
 commands:
+  get       download an object, resumably (ossr get --help)
   stat      print an object's size, ETag, CRC-64 and type
   rm        delete an object
   serve     run the bundled local OSS-compatible server (ossr serve --help)
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
     let rest: Vec<std::ffi::OsString> = args.collect();
     let result = match command.to_str() {
         Some("serve") => serve::run(rest),
+        Some("get") => get::run(rest),
         Some("stat") => object::stat(rest),
         Some("rm") => object::rm(rest),
         Some("-h" | "--help" | "help") => {

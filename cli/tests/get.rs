@@ -1,0 +1,308 @@
+//! `ossr get` as a process: killed with SIGKILL it resumes, interrupted with Ctrl-C it
+//! leaves a checkpoint, and a read-only target directory fails cleanly.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use oss_resume_server::{Server, ServerConfig};
+
+const PART: u64 = 8 << 20;
+const THREADS: u64 = 4;
+
+/// Deterministic bytes, generated in pieces.
+struct Pattern {
+    left: u64,
+    state: u64,
+}
+
+impl Read for Pattern {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.left as usize) / 8 * 8;
+        let n = if n == 0 {
+            buf.len().min(self.left as usize)
+        } else {
+            n
+        };
+        for chunk in buf[..n].chunks_mut(8) {
+            self.state = self
+                .state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            chunk.copy_from_slice(&self.state.to_le_bytes()[..chunk.len()]);
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+fn pattern_crc(size: u64, seed: u64) -> u64 {
+    let mut p = Pattern {
+        left: size,
+        state: seed,
+    };
+    let mut crc = oss_resume::crc64::Crc64::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = p.read(&mut buf).unwrap();
+        if n == 0 {
+            return crc.value();
+        }
+        crc.update(&buf[..n]);
+    }
+}
+
+fn file_crc(path: &Path) -> u64 {
+    let mut f = fs::File::open(path).unwrap();
+    let mut crc = oss_resume::crc64::Crc64::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).unwrap();
+        if n == 0 {
+            return crc.value();
+        }
+        crc.update(&buf[..n]);
+    }
+}
+
+fn start(data: &Path) -> Server {
+    let mut config = ServerConfig::new("get-ak", "get-sk");
+    config.buckets = vec!["get-bucket".into()];
+    config.data_dir = Some(data.to_path_buf());
+    Server::start(config).unwrap()
+}
+
+fn get_command(s: &Server, target: &Path, ckpt: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ossr"));
+    cmd.args(["get", "oss://get-bucket/big.bin"])
+        .arg(target)
+        .args([
+            "--threads",
+            &THREADS.to_string(),
+            "--part-size",
+            "8M",
+            "--checkpoint-dir",
+        ])
+        .arg(ckpt)
+        .env("OSS_ENDPOINT", s.endpoint())
+        .env("OSS_ACCESS_KEY_ID", "get-ak")
+        .env("OSS_ACCESS_KEY_SECRET", "get-sk")
+        .env_remove("OSS_REGION")
+        .env_remove("OSS_SIGNATURE_VERSION")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Bytes the checkpoint in `dir` records as durable (0 when there is none).
+fn checkpointed_bytes(dir: &Path, size: u64) -> u64 {
+    let Some(path) = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".download"))
+    else {
+        return 0;
+    };
+    let text = fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("part="))
+        .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
+        .map(|i| PART.min(size - i * PART))
+        .sum()
+}
+
+fn wait_output(child: std::process::Child) -> Output {
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn sigkill_at_five_random_moments_then_completion_is_byte_identical() {
+    let size: u64 = 256 << 20;
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object_from(
+        "get-bucket",
+        "big.bin",
+        &mut Pattern {
+            left: size,
+            state: 9,
+        },
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("big.bin");
+    let ckpt = work.path().join("ckpt");
+    // Slow the link so the download spans the kills: 4 x 24 MB/s.
+    s.set_fault("bandwidth", "24000000").unwrap();
+    let seed = fastrand::u64(..);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let bound = (THREADS + 1) * PART;
+    for kill in 1..=5 {
+        let served_before = s.stats().bytes_served;
+        let done_before = checkpointed_bytes_or_zero(&ckpt, size);
+        let mut child = get_command(&s, &target, &ckpt).spawn().unwrap();
+        let wait = Duration::from_millis(rng.u64(150..900));
+        std::thread::sleep(wait);
+        child.kill().unwrap(); // SIGKILL
+        let _ = child.wait();
+        // Let the server notice the closed connections before reading its counters.
+        std::thread::sleep(Duration::from_millis(100));
+        let served = s.stats().bytes_served - served_before;
+        let done_after = checkpointed_bytes_or_zero(&ckpt, size);
+        let wasted = served.saturating_sub(done_after - done_before);
+        eprintln!(
+            "kill {kill} after {wait:?}: served {served}, newly checkpointed {}, wasted {wasted} (bound {bound})",
+            done_after - done_before
+        );
+        assert!(
+            wasted <= bound,
+            "kill {kill} after {wait:?} (seed {seed}): {wasted} bytes fetched but not kept, bound {bound}"
+        );
+        assert!(!target.exists(), "no target before completion");
+    }
+    s.clear_faults();
+    let served_before = s.stats().bytes_served;
+    let done_before = checkpointed_bytes_or_zero(&ckpt, size);
+    let out = wait_output(get_command(&s, &target, &ckpt).spawn().unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::metadata(&target).unwrap().len(), size);
+    assert_eq!(
+        file_crc(&target),
+        pattern_crc(size, 9),
+        "byte-identical (seed {seed})"
+    );
+    // The final run fetched only what the checkpoint did not hold.
+    assert_eq!(s.stats().bytes_served - served_before, size - done_before);
+    if done_before > 0 {
+        assert!(stdout.contains("resumed from a checkpoint"), "{stdout}");
+    }
+    let left: Vec<PathBuf> = fs::read_dir(work.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p != &target && p != &ckpt)
+        .collect();
+    assert!(
+        left.iter()
+            .all(|p| p.to_string_lossy().ends_with(".ossr-lock"))
+            || left.is_empty(),
+        "{left:?}"
+    );
+    assert_eq!(
+        checkpointed_bytes_or_zero(&ckpt, size),
+        0,
+        "checkpoint removed"
+    );
+}
+
+fn checkpointed_bytes_or_zero(dir: &Path, size: u64) -> u64 {
+    if dir.exists() {
+        checkpointed_bytes(dir, size)
+    } else {
+        0
+    }
+}
+
+#[test]
+fn ctrl_c_leaves_a_checkpoint_and_the_next_run_resumes() {
+    let size: u64 = 64 << 20;
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object_from(
+        "get-bucket",
+        "big.bin",
+        &mut Pattern {
+            left: size,
+            state: 3,
+        },
+    )
+    .unwrap();
+    s.set_fault("bandwidth", "8000000").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("big.bin");
+    let ckpt = work.path().join("ckpt");
+    let child = get_command(&s, &target, &ckpt).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while checkpointed_bytes_or_zero(&ckpt, size) == 0 {
+        assert!(Instant::now() < deadline, "no part finished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = wait_output(child);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("interrupted") && stderr.contains("resume"),
+        "{stderr}"
+    );
+    assert!(checkpointed_bytes_or_zero(&ckpt, size) > 0);
+    s.clear_faults();
+    let out = wait_output(get_command(&s, &target, &ckpt).spawn().unwrap());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("resumed from a checkpoint"), "{stdout}");
+    assert_eq!(file_crc(&target), pattern_crc(size, 3));
+}
+
+fn am_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+#[test]
+fn read_only_target_directory_fails_clearly_and_leaves_nothing() {
+    use std::os::unix::fs::PermissionsExt;
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object("get-bucket", "big.bin", b"some bytes")
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ro = work.path().join("ro");
+    fs::create_dir(&ro).unwrap();
+    fs::set_permissions(work.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&ro, fs::Permissions::from_mode(0o555)).unwrap();
+    let target = ro.join("out.bin");
+    let mut cmd = get_command(&s, &target, &work.path().join("ckpt"));
+    if am_root() {
+        // Root ignores permissions: run as nobody, who cannot write there.
+        let inner = cmd;
+        cmd = Command::new("setpriv");
+        cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(inner.get_program())
+            .args(inner.get_args());
+        for (k, v) in inner.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        // nobody must be able to reach the binary and the work directory.
+        fs::set_permissions(work.path(), fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains(&ro.display().to_string()), "{stderr}");
+    assert!(
+        stderr.to_lowercase().contains("permission denied"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(&ro).unwrap().count(), 0);
+}
