@@ -746,10 +746,10 @@ impl Client {
                         Event::Failed(e) => {
                             job.cancel.store(true, Ordering::Relaxed);
                             // The first real failure wins over the cancellations it causes.
-                            if failure
-                                .as_ref()
-                                .is_none_or(|f| f.kind() == ErrorKind::Cancelled)
-                            {
+                            let replaces = failure.as_ref().is_none_or(|f| {
+                                f.kind() == ErrorKind::Cancelled && e.kind() != ErrorKind::Cancelled
+                            });
+                            if replaces {
                                 failure = Some(e);
                             }
                         }
