@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Download benchmark, run by hand (not a test): `ossr get` at 1, 4 and 8 threads,
+# side by side with curl (one stream) and aria2c -x4 / -x8, fetching the same 1 GiB
+# object from the bundled local server and, when nginx is installed, from nginx
+# serving the same file (so the server's own cost is visible). Prints throughput,
+# ratios against ossr at 4 threads, and peak RSS.
+#
+#   bash benches/download.sh            # needs curl, aria2c, GNU time; nginx optional
+#   SIZE_MIB=256 bash benches/download.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB=${SIZE_MIB:-1024}
+ROUNDS=${ROUNDS:-2}
+for tool in curl aria2c /usr/bin/time openssl python3; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install curl aria2 time openssl)" >&2; exit 1; }
+done
+
+cargo build --release -q -p ossr
+OSSR=$PWD/target/release/ossr
+work=$(mktemp -d)
+server_pid=""; nginx_pid=""
+cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
+  [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "creating a ${SIZE_MIB} MiB object..."
+head -c $((SIZE_MIB << 20)) /dev/urandom > "$work/src.bin"
+
+"$OSSR" serve --listen 127.0.0.1:0 --access-key-id bench --access-key-secret bench-secret \
+  --bucket bench --data "$work/data" > "$work/serve.out" 2> "$work/serve.err" &
+server_pid=$!
+for _ in $(seq 100); do grep -q '^listening on ' "$work/serve.out" 2>/dev/null && break; sleep 0.05; done
+endpoint=$(sed -n 's/^listening on //p' "$work/serve.out")
+[ -n "$endpoint" ] || { echo "the server did not start" >&2; cat "$work/serve.err" >&2; exit 1; }
+
+# Upload with a V1-signed PUT (curl), then presign a GET for curl and aria2c.
+sign() { printf '%b' "$1" | openssl dgst -sha1 -hmac bench-secret -binary | base64; }
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+date_hdr=$(LC_ALL=C date -u '+%a, %d %b %Y %H:%M:%S GMT')
+sig=$(sign "PUT\n\napplication/octet-stream\n${date_hdr}\n/bench/object.bin")
+curl -sf -T "$work/src.bin" -H "Date: $date_hdr" -H "Content-Type: application/octet-stream" \
+  -H "Authorization: OSS bench:$sig" "$endpoint/bench/object.bin" -o /dev/null
+expires=$(( $(date +%s) + 7200 ))
+sig=$(urlencode "$(sign "GET\n\n\n${expires}\n/bench/object.bin")")
+signed_url="$endpoint/bench/object.bin?OSSAccessKeyId=bench&Expires=$expires&Signature=$sig"
+
+if command -v nginx >/dev/null; then
+  mkdir -p "$work/www/bench" "$work/nginx"
+  ln "$work/src.bin" "$work/www/bench/object.bin"
+  # nginx's workers run as an unprivileged user.
+  chmod 755 "$work" "$work/www" "$work/www/bench"
+  chmod 644 "$work/src.bin"
+  nginx_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$work/nginx/nginx.conf" <<EOF
+daemon off;
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log;
+events { worker_connections 256; }
+http {
+  access_log off;
+  sendfile on;
+  client_body_temp_path $work/nginx;
+  proxy_temp_path $work/nginx;
+  fastcgi_temp_path $work/nginx;
+  uwsgi_temp_path $work/nginx;
+  scgi_temp_path $work/nginx;
+  server { listen 127.0.0.1:$nginx_port; root $work/www; }
+}
+EOF
+  nginx -c "$work/nginx/nginx.conf" -p "$work/nginx" &
+  nginx_pid=$!
+  sleep 0.5
+fi
+
+# run NAME URL_FOR_TOOLS OSSR_ENDPOINT -- measures one tool; prints "secs rss_kib"
+measure() {
+  rm -f "$work/out.bin"
+  /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" > /dev/null 2> "$work/cmd.err" || {
+    echo "FAILED: $*" >&2; cat "$work/cmd.err" >&2; return 1; }
+  cmp -s "$work/out.bin" "$work/src.bin" || { echo "WRONG BYTES: $*" >&2; return 1; }
+  cat "$work/time.out"
+}
+
+declare -A best_secs best_rss
+bench() { # label command...
+  local label=$1; shift
+  local secs rss
+  for _ in $(seq "$ROUNDS"); do
+    read -r secs rss < <(measure "$@")
+    if [ -z "${best_secs[$label]:-}" ] || awk "BEGIN{exit !($secs < ${best_secs[$label]})}"; then
+      best_secs[$label]=$secs; best_rss[$label]=$rss
+    fi
+  done
+}
+
+report() { # server-label
+  local base=${best_secs["$1 ossr x4"]}
+  printf '\n%s, %d MiB, best of %d runs\n' "$1" "$SIZE_MIB" "$ROUNDS"
+  printf '  %-22s %9s %10s %14s %12s\n' tool seconds MiB/s "ossr-x4/this" "peak RSS"
+  for tool in "ossr x1" "ossr x4" "ossr x8" "curl" "aria2c -x4" "aria2c -x8"; do
+    local key="$1 $tool"
+    [ -n "${best_secs[$key]:-}" ] || continue
+    local s=${best_secs[$key]}
+    awk -v t="$tool" -v s="$s" -v b="$base" -v m="$SIZE_MIB" -v r="${best_rss[$key]}" \
+      'BEGIN { printf "  %-22s %9.2f %10.0f %13.2fx %9.1f MiB\n", t, s, m / s, s / b, r / 1024 }'
+  done
+}
+
+ossr_env=(env OSS_ACCESS_KEY_ID=bench OSS_ACCESS_KEY_SECRET=bench-secret OSS_SIGNATURE_VERSION=v1)
+run_all() { # label ossr-endpoint tool-url
+  local label=$1 ep=$2 url=$3
+  for n in 1 4 8; do
+    bench "$label ossr x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get oss://bench/object.bin \
+      "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
+  done
+  bench "$label curl" curl -sf -o "$work/out.bin" "$url"
+  for n in 4 8; do
+    bench "$label aria2c -x$n" aria2c -q -x "$n" -s "$n" -k 8M --file-allocation=none \
+      --allow-overwrite=true -d "$work" -o out.bin "$url"
+  done
+  report "$label"
+}
+
+run_all "local server" "$endpoint" "$signed_url"
+if [ -n "$nginx_pid" ]; then
+  run_all "nginx" "http://127.0.0.1:$nginx_port" "http://127.0.0.1:$nginx_port/bench/object.bin"
+fi
