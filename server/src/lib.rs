@@ -503,7 +503,15 @@ fn handle(
             if ranged {
                 lock(&shared.stats).ranges_served += 1;
             }
-            let rewrite = ranged && take_rewrite(shared, key.as_deref().unwrap_or(""));
+            // The answer streams the version it opened; the rewrite takes effect before
+            // it is sent, so whatever the client does next sees the new version.
+            if ranged && take_rewrite(shared, key.as_deref().unwrap_or("")) {
+                let _ = shared.store.rewrite_object(
+                    bucket.as_deref().unwrap_or(""),
+                    key.as_deref().unwrap_or(""),
+                    store::now_secs(clock_offset),
+                );
+            }
             let body_faults = if matches!(response.body, ResponseBody::Object { .. }) {
                 let len = match &response.body {
                     ResponseBody::Object { len, .. } => *len,
@@ -513,16 +521,7 @@ fn handle(
             } else {
                 None
             };
-            let written =
-                write_response(shared, stream, response, &id, body_faults, !keep, throttle);
-            if rewrite {
-                let _ = shared.store.rewrite_object(
-                    bucket.as_deref().unwrap_or(""),
-                    key.as_deref().unwrap_or(""),
-                    store::now_secs(clock_offset),
-                );
-            }
-            written?;
+            write_response(shared, stream, response, &id, body_faults, !keep, throttle)?;
             Ok(keep)
         }
         Err(err) => {
@@ -819,11 +818,14 @@ fn control_endpoint(
         ("GET", "faults") => json(200, lock(&shared.faults).to_json()),
         ("POST" | "PUT", "faults") => {
             let mut faults = lock(&shared.faults);
+            // All or nothing: a refused switch leaves every switch as it was.
+            let mut updated = faults.clone();
             for (name, value) in query {
-                if let Err(e) = faults.apply(name, value) {
+                if let Err(e) = updated.apply(name, value) {
                     return json(400, serde_json::json!({ "error": e }));
                 }
             }
+            *faults = updated;
             json(200, faults.to_json())
         }
         ("DELETE", "faults") => {

@@ -1,0 +1,1953 @@
+//! The local OSS server itself: its control endpoint, every fault switch, the OSS rules
+//! it enforces, persistence across restarts, and the `ossr serve` process.
+//!
+//! Requests are written by hand over TCP (signed with the library's signing code where
+//! the server wants a signature), so each test sees exactly what goes over the wire.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use base64::Engine;
+use md5::{Digest, Md5};
+use oss_resume::signing::{Credentials, Signer, percent_encode, sign_headers};
+use oss_resume::{Client, Config, RequestOptions, SignatureVersion};
+use oss_resume_server::{Server, ServerConfig};
+
+const AK: &str = "server-ak";
+const SK: &str = "server-sk";
+const BUCKET: &str = "test-bucket";
+const REGION: &str = "cn-hangzhou";
+/// Every socket read and write in these tests gives up after this long.
+const IO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Smallest part OSS accepts except for the last one.
+const MIN_PART: usize = 100 * 1024;
+
+// ---------------------------------------------------------------------------------
+// Helpers: servers, hand-written HTTP, XML and JSON.
+// ---------------------------------------------------------------------------------
+
+fn config() -> ServerConfig {
+    let mut config = ServerConfig::new(AK, SK);
+    config.buckets = vec![BUCKET.to_string()];
+    config
+}
+
+fn server() -> Server {
+    Server::start(config()).unwrap()
+}
+
+/// Bytes that differ from one offset to the next, so a shifted or flipped byte shows.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 31 % 251) as u8).collect()
+}
+
+fn md5_base64(data: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
+}
+
+/// A response as read off the wire.
+#[derive(Debug)]
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The OSS error code of an XML error body.
+    fn code(&self) -> String {
+        xml_one(&self.text(), "Code").unwrap_or_default()
+    }
+
+    fn etag(&self) -> String {
+        self.header("ETag").expect("an ETag header").to_string()
+    }
+}
+
+/// Text of every `<tag>...</tag>` in document order.
+fn xml_all(xml: &str, tag: &str) -> Vec<String> {
+    let open = format!("<{tag}>");
+    let close = format!("</{tag}>");
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        let after = &rest[start + open.len()..];
+        let Some(end) = after.find(&close) else { break };
+        out.push(after[..end].to_string());
+        rest = &after[end + close.len()..];
+    }
+    out
+}
+
+fn xml_one(xml: &str, tag: &str) -> Option<String> {
+    xml_all(xml, tag).into_iter().next()
+}
+
+/// The raw JSON text of the first member called `name`: a number, a string with its
+/// quotes, or a whole nested object. Enough for the server's compact JSON.
+fn json_member<'a>(json: &'a str, name: &str) -> Option<&'a str> {
+    let needle = format!("\"{name}\":");
+    let rest = &json[json.find(&needle)? + needle.len()..];
+    let mut depth = 0;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, c) in rest.char_indices() {
+        if in_string {
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '{' | '[' => depth += 1,
+            '}' | ']' if depth == 0 => return Some(&rest[..i]),
+            '}' | ']' => depth -= 1,
+            ',' if depth == 0 => return Some(&rest[..i]),
+            _ => {}
+        }
+    }
+    Some(rest)
+}
+
+/// One client connection, kept alive across requests until dropped.
+struct Conn {
+    addr: SocketAddr,
+    reader: BufReader<TcpStream>,
+}
+
+impl Conn {
+    fn open(addr: SocketAddr) -> Conn {
+        let stream = TcpStream::connect_timeout(&addr, IO_TIMEOUT).unwrap();
+        stream.set_read_timeout(Some(IO_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(IO_TIMEOUT)).unwrap();
+        Conn {
+            addr,
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.reader.get_mut().write_all(bytes).unwrap();
+    }
+
+    fn shutdown_write(&self) {
+        self.reader.get_ref().shutdown(Shutdown::Write).unwrap();
+    }
+
+    /// Reads a status line and headers; an error when the connection ends first.
+    fn read_head(&mut self) -> std::io::Result<Resp> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "connection closed before a response",
+            ));
+        }
+        let status = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {line:?}"));
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed inside the response head",
+                ));
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            let (name, value) = line.split_once(':').expect("a header line");
+            headers.push((name.trim().to_string(), value.trim().to_string()));
+        }
+        Ok(Resp {
+            status,
+            headers,
+            body: Vec::new(),
+        })
+    }
+
+    /// Reads the body its Content-Length announces (none for HEAD and 304).
+    fn read_body(&mut self, resp: &mut Resp, method: &str) {
+        if method == "HEAD" || resp.status == 304 {
+            return;
+        }
+        let len: usize = resp
+            .header("Content-Length")
+            .expect("Content-Length")
+            .parse()
+            .unwrap();
+        resp.body = vec![0; len];
+        self.reader.read_exact(&mut resp.body).unwrap();
+    }
+
+    /// Everything until the server closes the connection.
+    fn read_to_close(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            match self.reader.read(&mut buf) {
+                Ok(0) => return out,
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return out,
+                Err(e) => panic!("reading until the server closes: {e}"),
+            }
+        }
+    }
+
+    fn send(&mut self, req: &Req) -> Resp {
+        let bytes = req.encode(self.addr);
+        self.write(&bytes);
+        let mut resp = self.read_head().unwrap();
+        self.read_body(&mut resp, &req.method);
+        resp
+    }
+
+    /// A raw request with no signature and no body (the control endpoint).
+    fn raw(&mut self, method: &str, target: &str) -> Resp {
+        let request = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\n\r\n",
+            self.addr
+        );
+        self.write(request.as_bytes());
+        let mut resp = self.read_head().unwrap();
+        self.read_body(&mut resp, method);
+        resp
+    }
+}
+
+/// A request to build, sign and send.
+#[derive(Clone)]
+struct Req {
+    method: String,
+    bucket: String,
+    key: Option<String>,
+    query: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    signer: Option<Signer>,
+    creds: Credentials,
+    /// Virtual-hosted: this Host header, and a path of just the key.
+    virtual_host: Option<String>,
+}
+
+impl Req {
+    /// An object request signed V1 with the test credentials.
+    fn new(method: &str, key: &str) -> Req {
+        Req {
+            method: method.to_string(),
+            bucket: BUCKET.to_string(),
+            key: Some(key.to_string()),
+            query: Vec::new(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            signer: Some(Signer::V1),
+            creds: Credentials::new(AK, SK, None),
+            virtual_host: None,
+        }
+    }
+
+    /// A bucket-level request.
+    fn bucket_level(method: &str) -> Req {
+        Req {
+            key: None,
+            ..Req::new(method, "")
+        }
+    }
+
+    fn query(mut self, name: &str, value: &str) -> Req {
+        self.query.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn header(mut self, name: &str, value: &str) -> Req {
+        self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    fn body(mut self, body: impl Into<Vec<u8>>) -> Req {
+        self.body = body.into();
+        self
+    }
+
+    fn v4(mut self) -> Req {
+        self.signer = Some(Signer::V4 {
+            region: REGION.to_string(),
+        });
+        self
+    }
+
+    fn unsigned(mut self) -> Req {
+        self.signer = None;
+        self
+    }
+
+    fn creds(mut self, id: &str, secret: &str, token: Option<&str>) -> Req {
+        self.creds = Credentials::new(id, secret, token.map(str::to_string));
+        self
+    }
+
+    fn in_bucket(mut self, bucket: &str) -> Req {
+        self.bucket = bucket.to_string();
+        self
+    }
+
+    fn virtual_hosted(mut self, host: &str) -> Req {
+        self.virtual_host = Some(host.to_string());
+        self
+    }
+
+    fn has_header(&self, name: &str) -> bool {
+        self.headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case(name))
+    }
+
+    /// The request's bytes on the wire, signed now.
+    fn encode(&self, addr: SocketAddr) -> Vec<u8> {
+        let mut headers = self.headers.clone();
+        let host = self
+            .virtual_host
+            .clone()
+            .unwrap_or_else(|| addr.to_string());
+        headers.insert(0, ("Host".to_string(), host));
+        if !self.has_header("content-length") && !self.has_header("transfer-encoding") {
+            headers.push(("Content-Length".to_string(), self.body.len().to_string()));
+        }
+        if let Some(signer) = &self.signer {
+            sign_headers(
+                signer,
+                &self.creds,
+                SystemTime::now(),
+                &self.method,
+                Some(&self.bucket),
+                self.key.as_deref(),
+                &self.query,
+                &mut headers,
+                &[],
+            );
+        }
+        let key = self
+            .key
+            .as_deref()
+            .map(|k| percent_encode(k, false))
+            .unwrap_or_default();
+        let mut target = if self.virtual_host.is_some() {
+            format!("/{key}")
+        } else {
+            format!("/{}/{key}", self.bucket)
+        };
+        for (i, (name, value)) in self.query.iter().enumerate() {
+            target.push(if i == 0 { '?' } else { '&' });
+            target.push_str(&percent_encode(name, false));
+            if !value.is_empty() {
+                target.push('=');
+                target.push_str(&percent_encode(value, false));
+            }
+        }
+        let mut out = format!("{} {target} HTTP/1.1\r\n", self.method).into_bytes();
+        for (name, value) in &headers {
+            out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&self.body);
+        out
+    }
+}
+
+/// Sends one request on a fresh connection.
+fn send(s: &Server, req: Req) -> Resp {
+    Conn::open(s.addr()).send(&req)
+}
+
+fn control(s: &Server, method: &str, target: &str) -> Resp {
+    Conn::open(s.addr()).raw(method, target)
+}
+
+fn put(s: &Server, key: &str, data: &[u8]) -> Resp {
+    let r = send(s, Req::new("PUT", key).body(data));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r
+}
+
+fn get(s: &Server, key: &str) -> Resp {
+    send(s, Req::new("GET", key))
+}
+
+fn head(s: &Server, key: &str) -> Resp {
+    send(s, Req::new("HEAD", key))
+}
+
+fn ranged_get(s: &Server, key: &str, range: &str) -> Resp {
+    send(
+        s,
+        Req::new("GET", key)
+            .header("Range", range)
+            .header("x-oss-range-behavior", "standard"),
+    )
+}
+
+fn initiate(s: &Server, key: &str) -> String {
+    let r = send(s, Req::new("POST", key).query("uploads", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    xml_one(&r.text(), "UploadId").expect("an UploadId")
+}
+
+fn upload_part(s: &Server, key: &str, upload_id: &str, number: &str, data: &[u8]) -> Resp {
+    send(
+        s,
+        Req::new("PUT", key)
+            .query("partNumber", number)
+            .query("uploadId", upload_id)
+            .body(data),
+    )
+}
+
+/// Uploads a part that must succeed; returns its ETag.
+fn part_ok(s: &Server, key: &str, upload_id: &str, number: u32, data: &[u8]) -> String {
+    let r = upload_part(s, key, upload_id, &number.to_string(), data);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.etag()
+}
+
+fn complete(s: &Server, key: &str, upload_id: &str, parts: &[(u32, &str)]) -> Resp {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (number, etag) in parts {
+        xml.push_str(&format!(
+            "<Part><PartNumber>{number}</PartNumber><ETag>{etag}</ETag></Part>"
+        ));
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    send(
+        s,
+        Req::new("POST", key).query("uploadId", upload_id).body(xml),
+    )
+}
+
+fn list_parts(s: &Server, key: &str, upload_id: &str, extra: &[(&str, &str)]) -> Resp {
+    let mut req = Req::new("GET", key).query("uploadId", upload_id);
+    for (name, value) in extra {
+        req = req.query(name, value);
+    }
+    send(s, req)
+}
+
+fn assert_elapsed_at_least(started: Instant, min: Duration) {
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= min,
+        "took {elapsed:?}, expected at least {min:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// The control endpoint.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn control_endpoint_sets_a_fault_and_reads_it_back_as_json() {
+    let s = server();
+    let set = control(
+        &s,
+        "POST",
+        "/_ossr/faults?drop_after_bytes=1234&drop_count=3&error_ops=GetObject,UploadPart",
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
+    assert_eq!(set.header("Content-Type"), Some("application/json"));
+    let read = control(&s, "GET", "/_ossr/faults");
+    assert_eq!(read.status, 200);
+    let json = read.text();
+    assert_eq!(
+        json_member(&json, "drop_after_bytes"),
+        Some("1234"),
+        "{json}"
+    );
+    assert_eq!(json_member(&json, "drop_count"), Some("3"), "{json}");
+    assert_eq!(
+        json_member(&json, "error_ops"),
+        Some(r#"["GetObject","UploadPart"]"#),
+        "{json}"
+    );
+    // The in-process view agrees.
+    assert_eq!(s.faults().drop_count, 3);
+}
+
+#[test]
+fn control_endpoint_refuses_an_unknown_switch_with_400_naming_it() {
+    let s = server();
+    let r = control(&s, "POST", "/_ossr/faults?nonsense=1");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("nonsense"), "{}", r.text());
+}
+
+#[test]
+fn control_endpoint_refuses_a_bad_value_with_400() {
+    let s = server();
+    let r = control(&s, "POST", "/_ossr/faults?error_rate=2");
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("error_rate"), "{}", r.text());
+}
+
+#[test]
+fn control_endpoint_refused_request_changes_no_switch() {
+    let s = server();
+    let r = control(&s, "POST", "/_ossr/faults?drop_count=3&nonsense=1");
+    assert_eq!(r.status, 400);
+    let json = control(&s, "GET", "/_ossr/faults").text();
+    assert_eq!(json_member(&json, "drop_count"), Some("0"), "{json}");
+}
+
+#[test]
+fn control_endpoint_delete_faults_switches_everything_off() {
+    let s = server();
+    s.set_fault("error_burst", "5").unwrap();
+    s.set_fault("latency_ms", "10").unwrap();
+    let r = control(&s, "DELETE", "/_ossr/faults");
+    assert_eq!(r.status, 200);
+    let json = r.text();
+    assert_eq!(json_member(&json, "error_burst"), Some("0"), "{json}");
+    assert_eq!(json_member(&json, "latency_ms"), Some("0"), "{json}");
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    assert_eq!(head(&s, "k").status, 200);
+}
+
+#[test]
+fn control_endpoint_stats_count_requests_by_op_and_status_bytes_ranges_and_uploads() {
+    let s = server();
+    let data = pattern(5000);
+    // One connection: each request is finished, counters included, before the next.
+    let mut c = Conn::open(s.addr());
+    assert_eq!(c.send(&Req::new("PUT", "k").body(&data[..])).status, 200);
+    assert_eq!(c.send(&Req::new("GET", "k")).status, 200);
+    let ranged = Req::new("GET", "k")
+        .header("Range", "bytes=0-99")
+        .header("x-oss-range-behavior", "standard");
+    assert_eq!(c.send(&ranged).status, 206);
+    assert_eq!(c.send(&Req::new("GET", "missing")).status, 404);
+    assert_eq!(
+        c.send(&Req::new("POST", "mp").query("uploads", "")).status,
+        200
+    );
+    let r = c.raw("GET", "/_ossr/stats");
+    assert_eq!(r.status, 200);
+    let json = r.text();
+    let requests = json_member(&json, "requests").unwrap();
+    assert_eq!(
+        json_member(requests, "GetObject"),
+        Some(r#"{"200":1,"206":1,"404":1}"#),
+        "{json}"
+    );
+    assert_eq!(
+        json_member(requests, "PutObject"),
+        Some(r#"{"200":1}"#),
+        "{json}"
+    );
+    assert_eq!(json_member(&json, "bytes_served"), Some("5100"), "{json}");
+    assert_eq!(json_member(&json, "bytes_received"), Some("5000"), "{json}");
+    assert_eq!(json_member(&json, "ranges_served"), Some("1"), "{json}");
+    assert_eq!(
+        json_member(&json, "uploads_in_progress"),
+        Some("1"),
+        "{json}"
+    );
+}
+
+#[test]
+fn control_endpoint_delete_stats_zeroes_the_counters() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    assert_eq!(get(&s, "k").status, 200);
+    let r = control(&s, "DELETE", "/_ossr/stats");
+    assert_eq!(r.status, 200);
+    let json = control(&s, "GET", "/_ossr/stats").text();
+    assert_eq!(json_member(&json, "requests"), Some("{}"), "{json}");
+    assert_eq!(json_member(&json, "bytes_served"), Some("0"), "{json}");
+}
+
+#[test]
+fn control_endpoint_unknown_path_is_404() {
+    let s = server();
+    assert_eq!(control(&s, "GET", "/_ossr/nothing").status, 404);
+}
+
+// ---------------------------------------------------------------------------------
+// Faults.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn drop_after_bytes_cuts_the_body_at_exactly_n_bytes_and_closes() {
+    let s = server();
+    let data = pattern(10_000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    s.set_fault("drop_after_bytes", "1234").unwrap();
+    s.set_fault("drop_count", "1").unwrap();
+    let mut c = Conn::open(s.addr());
+    c.write(&Req::new("GET", "k").encode(s.addr()));
+    let r = c.read_head().unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("Content-Length"), Some("10000"));
+    // Reading to the end returns: the server closed the connection.
+    let body = c.read_to_close();
+    assert_eq!(body.len(), 1234);
+    assert_eq!(body, &data[..1234]);
+}
+
+#[test]
+fn drop_count_limits_the_cut_to_the_next_k_gets() {
+    let s = server();
+    let data = pattern(10_000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    s.set_fault("drop_after_bytes", "100").unwrap();
+    s.set_fault("drop_count", "2").unwrap();
+    for _ in 0..2 {
+        let mut c = Conn::open(s.addr());
+        c.write(&Req::new("GET", "k").encode(s.addr()));
+        c.read_head().unwrap();
+        assert_eq!(c.read_to_close().len(), 100);
+    }
+    let whole = get(&s, "k");
+    assert_eq!(whole.body, data);
+    assert_eq!(s.faults().drop_count, 0);
+}
+
+#[test]
+fn drop_after_zero_bytes_sends_headers_only() {
+    let s = server();
+    s.put_object(BUCKET, "k", &pattern(1000)).unwrap();
+    s.set_fault("drop_after_bytes", "0").unwrap();
+    s.set_fault("drop_count", "1").unwrap();
+    let mut c = Conn::open(s.addr());
+    c.write(&Req::new("GET", "k").encode(s.addr()));
+    assert_eq!(c.read_head().unwrap().status, 200);
+    assert!(c.read_to_close().is_empty());
+}
+
+#[test]
+fn flip_count_flips_exactly_one_byte_at_flip_offset_with_headers_unchanged() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    let clean = get(&s, "k");
+    s.set_fault("flip_count", "1").unwrap();
+    s.set_fault("flip_offset", "100").unwrap();
+    let flipped = get(&s, "k");
+    assert_eq!(flipped.status, 200);
+    for name in [
+        "Content-Length",
+        "ETag",
+        "x-oss-hash-crc64ecma",
+        "Last-Modified",
+    ] {
+        assert_eq!(flipped.header(name), clean.header(name), "{name}");
+    }
+    let differing: Vec<usize> = (0..data.len())
+        .filter(|&i| flipped.body[i] != data[i])
+        .collect();
+    assert_eq!(differing, vec![100]);
+}
+
+#[test]
+fn flip_without_offset_flips_the_middle_byte_of_the_next_k_gets_only() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let flipped = get(&s, "k");
+    let differing: Vec<usize> = (0..data.len())
+        .filter(|&i| flipped.body[i] != data[i])
+        .collect();
+    assert_eq!(differing, vec![500]);
+    assert_eq!(get(&s, "k").body, data);
+}
+
+#[test]
+fn latency_ms_delays_every_response() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    s.set_fault("latency_ms", "300").unwrap();
+    let started = Instant::now();
+    assert_eq!(head(&s, "k").status, 200);
+    assert_elapsed_at_least(started, Duration::from_millis(300));
+    let started = Instant::now();
+    assert_eq!(get(&s, "missing").status, 404);
+    assert_elapsed_at_least(started, Duration::from_millis(300));
+}
+
+#[test]
+fn bandwidth_caps_response_bytes_per_second() {
+    let s = server();
+    let data = pattern(1_000_000);
+    s.put_object(BUCKET, "big", &data).unwrap();
+    s.set_fault("bandwidth", "2000000").unwrap();
+    let started = Instant::now();
+    let r = get(&s, "big");
+    let elapsed = started.elapsed();
+    assert_eq!(r.body, data);
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+}
+
+#[test]
+fn rewrite_key_changes_the_etag_after_the_mth_ranged_get_and_keeps_the_size() {
+    let s = server();
+    let data = pattern(100_000);
+    s.put_object(BUCKET, "rw", &data).unwrap();
+    let original = head(&s, "rw").etag();
+    s.set_fault("rewrite_key", "rw").unwrap();
+    s.set_fault("rewrite_after", "2").unwrap();
+    // A whole-object GET does not count.
+    assert_eq!(get(&s, "rw").status, 200);
+    let first = ranged_get(&s, "rw", "bytes=0-99");
+    assert_eq!(first.status, 206);
+    assert_eq!(head(&s, "rw").etag(), original);
+    let second = ranged_get(&s, "rw", "bytes=100-199");
+    assert_eq!(second.status, 206);
+    // The Mth range itself is still served from the original.
+    assert_eq!(second.etag(), original);
+    assert_eq!(second.body, &data[100..200]);
+    let after = head(&s, "rw");
+    assert_ne!(after.etag(), original);
+    assert_eq!(after.header("Content-Length"), Some("100000"));
+    // The switch is spent: further ranges leave the new version alone.
+    let new_etag = after.etag();
+    assert_eq!(ranged_get(&s, "rw", "bytes=0-9").status, 206);
+    assert_eq!(head(&s, "rw").etag(), new_etag);
+}
+
+#[test]
+fn stall_pauses_the_body_after_n_bytes_for_stall_count_gets() {
+    let s = server();
+    let data = pattern(4000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    s.set_fault("stall_after_bytes", "1000").unwrap();
+    s.set_fault("stall_ms", "400").unwrap();
+    s.set_fault("stall_count", "1").unwrap();
+    let mut c = Conn::open(s.addr());
+    c.write(&Req::new("GET", "k").encode(s.addr()));
+    let r = c.read_head().unwrap();
+    assert_eq!(r.status, 200);
+    let mut first = vec![0u8; 1000];
+    c.reader.read_exact(&mut first).unwrap();
+    let stalled_at = Instant::now();
+    let mut rest = vec![0u8; 3000];
+    c.reader.read_exact(&mut rest).unwrap();
+    assert_elapsed_at_least(stalled_at, Duration::from_millis(300));
+    first.extend_from_slice(&rest);
+    assert_eq!(first, data);
+    // Only one GET stalls.
+    let started = Instant::now();
+    assert_eq!(get(&s, "k").body, data);
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
+
+#[test]
+fn error_rate_one_with_error_ops_fails_only_that_operation() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    s.set_fault("error_rate", "1").unwrap();
+    s.set_fault("error_ops", "GetObject").unwrap();
+    for _ in 0..3 {
+        let r = get(&s, "k");
+        assert_eq!(r.status, 503);
+        assert_eq!(r.code(), "ServiceUnavailable");
+    }
+    assert_eq!(head(&s, "k").status, 200);
+    put(&s, "other", b"x");
+    assert_eq!(s.stats().faults_injected, 3);
+}
+
+#[test]
+fn error_burst_fails_exactly_the_next_n_requests() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    s.set_fault("error_burst", "2").unwrap();
+    assert_eq!(head(&s, "k").status, 503);
+    assert_eq!(get(&s, "k").status, 503);
+    assert_eq!(get(&s, "k").status, 200);
+}
+
+#[test]
+fn error_status_500_is_internal_error() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    s.set_fault("error_status", "500").unwrap();
+    s.set_fault("error_burst", "1").unwrap();
+    let r = get(&s, "k");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.code(), "InternalError");
+}
+
+#[test]
+fn error_status_429_is_too_many_requests() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    s.set_fault("error_status", "429").unwrap();
+    s.set_fault("error_burst", "1").unwrap();
+    let r = get(&s, "k");
+    assert_eq!(r.status, 429);
+    assert_eq!(r.code(), "TooManyRequests");
+}
+
+#[test]
+fn error_status_outside_500_503_429_is_refused() {
+    let s = server();
+    assert!(s.set_fault("error_status", "404").is_err());
+    assert_eq!(
+        control(&s, "POST", "/_ossr/faults?error_status=404").status,
+        400
+    );
+}
+
+#[test]
+fn qos_delay_ms_header_comes_with_injected_errors_only() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    s.set_fault("qos_delay_ms", "1500").unwrap();
+    s.set_fault("error_burst", "1").unwrap();
+    let failed = get(&s, "k");
+    assert_eq!(failed.status, 503);
+    assert_eq!(failed.header("x-oss-qos-delay-time"), Some("1500"));
+    let ok = get(&s, "k");
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("x-oss-qos-delay-time"), None);
+}
+
+#[test]
+fn lost_complete_multipart_upload_is_carried_out_without_a_response() {
+    let s = server();
+    let data = pattern(1000);
+    let id = initiate(&s, "mp");
+    let etag = part_ok(&s, "mp", &id, 1, &data);
+    s.set_fault("lose_response_ops", "CompleteMultipartUpload")
+        .unwrap();
+    s.set_fault("lose_response_count", "1").unwrap();
+    let mut c = Conn::open(s.addr());
+    let body = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    c.write(
+        &Req::new("POST", "mp")
+            .query("uploadId", &id)
+            .body(body)
+            .encode(s.addr()),
+    );
+    assert!(c.read_head().is_err(), "a response arrived");
+    let h = head(&s, "mp");
+    assert_eq!(h.status, 200);
+    assert_eq!(h.header("x-oss-object-type"), Some("Multipart"));
+    assert_eq!(get(&s, "mp").body, data);
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}
+
+#[test]
+fn lose_response_count_limits_lost_responses_to_k() {
+    let s = server();
+    s.set_fault("lose_response_ops", "PutObject").unwrap();
+    s.set_fault("lose_response_count", "1").unwrap();
+    let mut c = Conn::open(s.addr());
+    c.write(&Req::new("PUT", "k").body("first").encode(s.addr()));
+    assert!(c.read_head().is_err(), "a response arrived");
+    assert_eq!(get(&s, "k").body, b"first");
+    let r = send(&s, Req::new("PUT", "k").body("second"));
+    assert_eq!(r.status, 200);
+    assert_eq!(get(&s, "k").body, b"second");
+}
+
+#[test]
+fn lose_response_leaves_other_operations_answered() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    s.set_fault("lose_response_ops", "PutObject").unwrap();
+    s.set_fault("lose_response_count", "1").unwrap();
+    assert_eq!(get(&s, "k").status, 200);
+    assert_eq!(s.faults().lose_response_count, 1);
+}
+
+#[test]
+fn clock_offset_secs_shifts_the_date_header() {
+    let s = server();
+    s.set_fault("clock_offset_secs", "3600").unwrap();
+    let r = send(&s, Req::new("GET", "k").unsigned());
+    let date = httpdate::parse_http_date(r.header("Date").unwrap()).unwrap();
+    let ahead = date
+        .duration_since(SystemTime::now())
+        .expect("the Date is in the future");
+    assert!(
+        ahead > Duration::from_secs(3590) && ahead < Duration::from_secs(3610),
+        "{ahead:?}"
+    );
+}
+
+#[test]
+fn clock_offset_secs_makes_signed_requests_too_skewed() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    s.set_fault("clock_offset_secs", "3600").unwrap();
+    for req in [Req::new("GET", "k"), Req::new("GET", "k").v4()] {
+        let r = send(&s, req);
+        assert_eq!(r.status, 403);
+        assert_eq!(r.code(), "RequestTimeTooSkewed");
+    }
+}
+
+#[test]
+fn omit_crc_leaves_the_crc_header_out() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"hello").unwrap();
+    assert!(get(&s, "k").header("x-oss-hash-crc64ecma").is_some());
+    s.set_fault("omit_crc", "1").unwrap();
+    let r = get(&s, "k");
+    assert_eq!(r.body, b"hello");
+    assert_eq!(r.header("x-oss-hash-crc64ecma"), None);
+    assert_eq!(head(&s, "k").header("x-oss-hash-crc64ecma"), None);
+}
+
+// ---------------------------------------------------------------------------------
+// Multipart rules.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn multipart_non_last_part_under_100_kb_is_entity_too_small() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, &pattern(MIN_PART - 1));
+    let e2 = part_ok(&s, "mp", &id, 2, b"tail");
+    let r = complete(&s, "mp", &id, &[(1, &e1), (2, &e2)]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "EntityTooSmall");
+    assert_eq!(head(&s, "mp").status, 404);
+}
+
+#[test]
+fn multipart_small_last_part_completes_with_combined_etag_and_crc() {
+    let s = server();
+    let one = pattern(MIN_PART);
+    let two = b"the short last part".to_vec();
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, &one);
+    let e2 = part_ok(&s, "mp", &id, 2, &two);
+    let r = complete(&s, "mp", &id, &[(1, &e1), (2, &e2)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let whole = [one, two].concat();
+    let crc = oss_resume::crc64::checksum(&whole).to_string();
+    assert_eq!(r.header("x-oss-hash-crc64ecma"), Some(crc.as_str()));
+    let etag = xml_one(&r.text(), "ETag").unwrap();
+    assert!(
+        etag.ends_with("-2&quot;") || etag.ends_with("-2\""),
+        "{etag}"
+    );
+    let got = get(&s, "mp");
+    assert_eq!(got.body, whole);
+    assert_eq!(got.header("x-oss-object-type"), Some("Multipart"));
+    assert_eq!(got.header("x-oss-hash-crc64ecma"), Some(crc.as_str()));
+}
+
+#[test]
+fn complete_with_parts_out_of_order_is_invalid_part_order() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, &pattern(MIN_PART));
+    let e2 = part_ok(&s, "mp", &id, 2, b"x");
+    let r = complete(&s, "mp", &id, &[(2, &e2), (1, &e1)]);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "InvalidPartOrder");
+}
+
+#[test]
+fn complete_with_a_wrong_etag_is_invalid_part() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    part_ok(&s, "mp", &id, 1, b"x");
+    let r = complete(
+        &s,
+        "mp",
+        &id,
+        &[(1, "\"0123456789ABCDEF0123456789ABCDEF\"")],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "InvalidPart");
+}
+
+#[test]
+fn complete_with_a_missing_part_is_invalid_part() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, &pattern(MIN_PART));
+    let r = complete(
+        &s,
+        "mp",
+        &id,
+        &[(1, &e1), (3, "\"0123456789ABCDEF0123456789ABCDEF\"")],
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "InvalidPart");
+}
+
+#[test]
+fn part_numbers_0_and_10001_are_invalid_argument() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    for number in ["0", "10001"] {
+        let r = upload_part(&s, "mp", &id, number, b"x");
+        assert_eq!(r.status, 400, "part {number}");
+        assert_eq!(r.code(), "InvalidArgument", "part {number}");
+    }
+    for number in ["1", "10000"] {
+        assert_eq!(upload_part(&s, "mp", &id, number, b"x").status, 200);
+    }
+}
+
+#[test]
+fn aborted_upload_is_no_such_upload() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, b"x");
+    let abort = send(&s, Req::new("DELETE", "mp").query("uploadId", &id));
+    assert_eq!(abort.status, 204);
+    for r in [
+        upload_part(&s, "mp", &id, "2", b"y"),
+        complete(&s, "mp", &id, &[(1, &e1)]),
+        list_parts(&s, "mp", &id, &[]),
+        send(&s, Req::new("DELETE", "mp").query("uploadId", &id)),
+    ] {
+        assert_eq!(r.status, 404);
+        assert_eq!(r.code(), "NoSuchUpload");
+    }
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}
+
+#[test]
+fn list_parts_pages_with_max_parts_and_next_part_number_marker() {
+    let s = server();
+    let id = initiate(&s, "mp");
+    let mut etags = Vec::new();
+    for n in 1..=5u32 {
+        etags.push(part_ok(&s, "mp", &id, n, &pattern(10 * n as usize)));
+    }
+    let mut marker = String::new();
+    let mut seen = Vec::new();
+    let mut pages = Vec::new();
+    loop {
+        let mut extra = vec![("max-parts", "2")];
+        if !marker.is_empty() {
+            extra.push(("part-number-marker", marker.as_str()));
+        }
+        let r = list_parts(&s, "mp", &id, &extra);
+        assert_eq!(r.status, 200, "{}", r.text());
+        let xml = r.text();
+        let numbers = xml_all(&xml, "PartNumber");
+        let truncated = xml_one(&xml, "IsTruncated").unwrap();
+        let next = xml_one(&xml, "NextPartNumberMarker").unwrap();
+        pages.push((numbers.join(","), truncated.clone(), next.clone()));
+        for (number, size) in xml_all(&xml, "PartNumber")
+            .iter()
+            .zip(xml_all(&xml, "Size"))
+        {
+            let n: usize = number.parse().unwrap();
+            assert_eq!(size, (10 * n).to_string());
+        }
+        seen.extend(xml_all(&xml, "ETag"));
+        assert_eq!(xml_all(&xml, "HashCrc64ecma").len(), numbers.len(), "{xml}");
+        if truncated != "true" {
+            break;
+        }
+        marker = next;
+    }
+    let expected = |a: &str, t: &str, n: &str| (a.to_string(), t.to_string(), n.to_string());
+    assert_eq!(
+        pages,
+        vec![
+            expected("1,2", "true", "2"),
+            expected("3,4", "true", "4"),
+            expected("5", "false", "5"),
+        ]
+    );
+    let unescaped: Vec<String> = seen.iter().map(|e| e.replace("&quot;", "\"")).collect();
+    assert_eq!(unescaped, etags);
+}
+
+#[test]
+fn list_multipart_uploads_lists_uploads_in_progress() {
+    let s = server();
+    let a = initiate(&s, "dir/a");
+    let b = initiate(&s, "dir/b");
+    let c = initiate(&s, "other");
+    let abort = send(&s, Req::new("DELETE", "other").query("uploadId", &c));
+    assert_eq!(abort.status, 204);
+    let r = send(&s, Req::bucket_level("GET").query("uploads", ""));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let xml = r.text();
+    assert_eq!(xml_all(&xml, "Key"), vec!["dir/a", "dir/b"]);
+    assert_eq!(xml_all(&xml, "UploadId"), vec![a, b]);
+    assert_eq!(xml_one(&xml, "IsTruncated").as_deref(), Some("false"));
+}
+
+#[test]
+fn list_multipart_uploads_filters_by_prefix() {
+    let s = server();
+    initiate(&s, "dir/a");
+    let other = initiate(&s, "other");
+    let r = send(
+        &s,
+        Req::bucket_level("GET")
+            .query("uploads", "")
+            .query("prefix", "oth"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let xml = r.text();
+    assert_eq!(xml_all(&xml, "Key"), vec!["other"]);
+    assert_eq!(xml_all(&xml, "UploadId"), vec![other]);
+}
+
+// ---------------------------------------------------------------------------------
+// PutObject bodies.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn content_md5_mismatch_is_invalid_digest_and_stores_nothing() {
+    let s = server();
+    let r = send(
+        &s,
+        Req::new("PUT", "k")
+            .header("Content-MD5", &md5_base64(b"something else"))
+            .body("hello"),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "InvalidDigest");
+    assert_eq!(head(&s, "k").status, 404);
+}
+
+#[test]
+fn content_md5_match_is_stored() {
+    let s = server();
+    let r = send(
+        &s,
+        Req::new("PUT", "k")
+            .header("Content-MD5", &md5_base64(b"hello"))
+            .body("hello"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&s, "k").body, b"hello");
+}
+
+/// Declares 1000 bytes, sends 10 and closes; returns when the server has hung up.
+fn put_cut_short(s: &Server, key: &str) {
+    let mut c = Conn::open(s.addr());
+    c.write(
+        &Req::new("PUT", key)
+            .header("Content-Length", "1000")
+            .body(pattern(10))
+            .encode(s.addr()),
+    );
+    c.shutdown_write();
+    let answer = c.read_to_close();
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.starts_with("HTTP/1.1 200"), "{text}");
+}
+
+#[test]
+fn put_cut_short_stores_nothing() {
+    let s = server();
+    put_cut_short(&s, "k");
+    assert_eq!(head(&s, "k").status, 404);
+}
+
+#[test]
+fn put_cut_short_keeps_the_previous_version() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"previous").unwrap();
+    put_cut_short(&s, "k");
+    assert_eq!(get(&s, "k").body, b"previous");
+}
+
+#[test]
+fn put_cut_short_leaves_no_file_in_the_data_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config();
+    cfg.data_dir = Some(dir.path().to_path_buf());
+    let s = Server::start(cfg).unwrap();
+    put_cut_short(&s, "k");
+    assert_eq!(head(&s, "k").status, 404);
+    for sub in ["objects", "tmp"] {
+        let left: Vec<_> = std::fs::read_dir(dir.path().join(BUCKET).join(sub))
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "{sub}: {left:?}");
+    }
+}
+
+#[test]
+fn chunked_put_stores_the_decoded_bytes() {
+    let s = server();
+    let body = "5\r\nhello\r\n1;ext=1\r\n,\r\n6\r\n world\r\n0\r\n\r\n";
+    let r = send(
+        &s,
+        Req::new("PUT", "k")
+            .header("Transfer-Encoding", "chunked")
+            .body(body),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let crc = oss_resume::crc64::checksum(b"hello, world").to_string();
+    assert_eq!(r.header("x-oss-hash-crc64ecma"), Some(crc.as_str()));
+    let got = get(&s, "k");
+    assert_eq!(got.body, b"hello, world");
+    assert_eq!(got.header("Content-Length"), Some("12"));
+}
+
+#[test]
+fn put_answer_carries_etag_md5_and_crc_of_the_bytes() {
+    let s = server();
+    let data = pattern(3000);
+    let r = put(&s, "k", &data);
+    let md5_hex: String = Md5::digest(&data)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert_eq!(r.etag(), format!("\"{md5_hex}\""));
+    let crc = oss_resume::crc64::checksum(&data).to_string();
+    assert_eq!(r.header("x-oss-hash-crc64ecma"), Some(crc.as_str()));
+    let h = head(&s, "k");
+    assert_eq!(h.etag(), r.etag());
+    assert_eq!(h.header("Content-Length"), Some("3000"));
+    assert_eq!(h.header("x-oss-object-type"), Some("Normal"));
+}
+
+// ---------------------------------------------------------------------------------
+// Ranges and conditions.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn legacy_out_of_bounds_range_answers_200_with_the_whole_object() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    for range in ["bytes=0-1000", "bytes=2000-", "bytes=5-2"] {
+        let r = send(&s, Req::new("GET", "k").header("Range", range));
+        assert_eq!(r.status, 200, "{range}");
+        assert_eq!(r.header("Content-Range"), None, "{range}");
+        assert_eq!(r.body, data, "{range}");
+    }
+}
+
+#[test]
+fn legacy_in_bounds_range_is_206() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    let r = send(&s, Req::new("GET", "k").header("Range", "bytes=10-19"));
+    assert_eq!(r.status, 206);
+    assert_eq!(r.body, &data[10..20]);
+}
+
+#[test]
+fn standard_range_starting_past_the_end_is_416_invalid_range() {
+    let s = server();
+    s.put_object(BUCKET, "k", &pattern(1000)).unwrap();
+    for range in ["bytes=1000-", "bytes=1000-2000"] {
+        let r = ranged_get(&s, "k", range);
+        assert_eq!(r.status, 416, "{range}");
+        assert_eq!(r.code(), "InvalidRange", "{range}");
+    }
+}
+
+#[test]
+fn standard_range_ending_past_the_end_is_clipped_206() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    let r = ranged_get(&s, "k", "bytes=900-5000");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Range"), Some("bytes 900-999/1000"));
+    assert_eq!(r.header("Content-Length"), Some("100"));
+    assert_eq!(r.body, &data[900..]);
+}
+
+#[test]
+fn standard_range_forms_are_byte_exact() {
+    let s = server();
+    let data = pattern(1000);
+    s.put_object(BUCKET, "k", &data).unwrap();
+    let whole_crc = oss_resume::crc64::checksum(&data).to_string();
+    for (range, first, last) in [
+        ("bytes=0-0", 0, 0),
+        ("bytes=10-19", 10, 19),
+        ("bytes=990-", 990, 999),
+        ("bytes=-5", 995, 999),
+    ] {
+        let r = ranged_get(&s, "k", range);
+        assert_eq!(r.status, 206, "{range}");
+        let expected = format!("bytes {first}-{last}/1000");
+        assert_eq!(r.header("Content-Range"), Some(expected.as_str()));
+        assert_eq!(r.body, &data[first..=last], "{range}");
+        // A range carries the whole object's CRC.
+        assert_eq!(r.header("x-oss-hash-crc64ecma"), Some(whole_crc.as_str()));
+    }
+}
+
+/// An object and its ETag and Last-Modified time.
+fn object_for_conditions(s: &Server) -> (String, SystemTime) {
+    s.put_object(BUCKET, "k", b"conditional").unwrap();
+    let h = head(s, "k");
+    let modified = httpdate::parse_http_date(h.header("Last-Modified").unwrap()).unwrap();
+    (h.etag(), modified)
+}
+
+fn conditional_get(s: &Server, header: &str, value: &str) -> Resp {
+    send(s, Req::new("GET", "k").header(header, value))
+}
+
+#[test]
+fn if_match_with_another_etag_is_412_and_with_the_etag_200() {
+    let s = server();
+    let (etag, _) = object_for_conditions(&s);
+    let r = conditional_get(&s, "If-Match", "\"0123456789ABCDEF0123456789ABCDEF\"");
+    assert_eq!(r.status, 412);
+    assert_eq!(r.code(), "PreconditionFailed");
+    assert_eq!(conditional_get(&s, "If-Match", &etag).status, 200);
+    // OSS accepts the ETag without its quotes too.
+    assert_eq!(
+        conditional_get(&s, "If-Match", etag.trim_matches('"')).status,
+        200
+    );
+}
+
+#[test]
+fn if_none_match_with_the_etag_is_304_without_body() {
+    let s = server();
+    let (etag, _) = object_for_conditions(&s);
+    let mut c = Conn::open(s.addr());
+    let r = c.send(
+        &Req::new("GET", "k")
+            .header("If-None-Match", &etag)
+            .header("Connection", "close"),
+    );
+    assert_eq!(r.status, 304);
+    assert_eq!(r.header("ETag"), Some(etag.as_str()));
+    assert!(c.read_to_close().is_empty());
+    let other = conditional_get(&s, "If-None-Match", "\"0123456789ABCDEF0123456789ABCDEF\"");
+    assert_eq!(other.status, 200);
+}
+
+#[test]
+fn if_modified_since_last_modified_is_304_and_before_it_200() {
+    let s = server();
+    let (_, modified) = object_for_conditions(&s);
+    let at = httpdate::fmt_http_date(modified);
+    assert_eq!(conditional_get(&s, "If-Modified-Since", &at).status, 304);
+    let before = httpdate::fmt_http_date(modified - Duration::from_secs(3600));
+    assert_eq!(
+        conditional_get(&s, "If-Modified-Since", &before).status,
+        200
+    );
+}
+
+#[test]
+fn if_unmodified_since_before_last_modified_is_412_and_at_it_200() {
+    let s = server();
+    let (_, modified) = object_for_conditions(&s);
+    let before = httpdate::fmt_http_date(modified - Duration::from_secs(3600));
+    let r = conditional_get(&s, "If-Unmodified-Since", &before);
+    assert_eq!(r.status, 412);
+    assert_eq!(r.code(), "PreconditionFailed");
+    let at = httpdate::fmt_http_date(modified);
+    assert_eq!(conditional_get(&s, "If-Unmodified-Since", &at).status, 200);
+}
+
+// ---------------------------------------------------------------------------------
+// Errors and request ids.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn head_error_has_no_body_and_carries_x_oss_err() {
+    let s = server();
+    let mut c = Conn::open(s.addr());
+    let r = c.send(&Req::new("HEAD", "missing").header("Connection", "close"));
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("Content-Length"), Some("0"));
+    // Nothing follows the head before the server closes.
+    assert!(c.read_to_close().is_empty());
+    let encoded = r.header("x-oss-err").expect("x-oss-err");
+    let xml = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap();
+    let xml = String::from_utf8(xml).unwrap();
+    assert_eq!(xml_one(&xml, "Code").as_deref(), Some("NoSuchKey"));
+    assert_eq!(
+        xml_one(&xml, "RequestId").as_deref(),
+        r.header("x-oss-request-id")
+    );
+}
+
+#[test]
+fn error_xml_has_code_message_request_id_and_host_id() {
+    let s = server();
+    let r = get(&s, "missing");
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("Content-Type"), Some("application/xml"));
+    let xml = r.text();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(xml_one(&xml, "Code").as_deref(), Some("NoSuchKey"));
+    assert!(!xml_one(&xml, "Message").unwrap().is_empty(), "{xml}");
+    let id = xml_one(&xml, "RequestId").unwrap();
+    assert!(!id.is_empty());
+    assert_eq!(Some(id.as_str()), r.header("x-oss-request-id"));
+    assert_eq!(
+        xml_one(&xml, "HostId").as_deref(),
+        Some("test-bucket.127.0.0.1")
+    );
+    assert_eq!(xml_one(&xml, "Key").as_deref(), Some("missing"));
+    assert_eq!(r.header("x-oss-ec"), xml_one(&xml, "EC").as_deref());
+}
+
+#[test]
+fn missing_bucket_is_no_such_bucket() {
+    let s = server();
+    let r = send(&s, Req::new("GET", "k").in_bucket("no-such-bucket"));
+    assert_eq!(r.status, 404);
+    assert_eq!(r.code(), "NoSuchBucket");
+}
+
+#[test]
+fn every_answer_carries_a_distinct_x_oss_request_id() {
+    let s = server();
+    s.put_object(BUCKET, "k", &pattern(100)).unwrap();
+    let mut answers = vec![
+        get(&s, "k"),
+        ranged_get(&s, "k", "bytes=0-9"),
+        head(&s, "k"),
+        head(&s, "missing"),
+        get(&s, "missing"),
+        send(&s, Req::new("GET", "k").unsigned()),
+        send(&s, Req::new("GET", "k").header("If-None-Match", "*")),
+        put(&s, "other", b"x"),
+        send(&s, Req::new("DELETE", "other")),
+        control(&s, "GET", "/_ossr/stats"),
+    ];
+    s.set_fault("error_burst", "1").unwrap();
+    answers.push(get(&s, "k"));
+    // A request the server cannot parse as an OSS request.
+    let mut c = Conn::open(s.addr());
+    c.write(
+        format!(
+            "PUT /{BUCKET}/k HTTP/1.1\r\nHost: {}\r\nContent-Length: nope\r\n\r\n",
+            s.addr()
+        )
+        .as_bytes(),
+    );
+    let mut bad = c.read_head().unwrap();
+    c.read_body(&mut bad, "PUT");
+    assert_eq!(bad.status, 400);
+    answers.push(bad);
+    let mut ids: Vec<&str> = answers
+        .iter()
+        .map(|r| {
+            r.header("x-oss-request-id")
+                .unwrap_or_else(|| panic!("no request id: {r:?}"))
+        })
+        .collect();
+    assert!(ids.iter().all(|id| !id.is_empty()));
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "request ids repeat");
+}
+
+// ---------------------------------------------------------------------------------
+// Addressing and authentication.
+// ---------------------------------------------------------------------------------
+
+#[test]
+fn virtual_hosted_addressing_routes_by_host() {
+    let s = server();
+    let host = format!("{BUCKET}.localhost.example:{}", s.addr().port());
+    let r = send(
+        &s,
+        Req::new("PUT", "dir/v.txt")
+            .virtual_hosted(&host)
+            .body("virtual"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(&s, Req::new("GET", "dir/v.txt").virtual_hosted(&host).v4());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"virtual");
+    // The same object by path style.
+    assert_eq!(get(&s, "dir/v.txt").body, b"virtual");
+}
+
+#[test]
+fn unsigned_request_is_access_denied() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    let r = send(&s, Req::new("GET", "k").unsigned());
+    assert_eq!(r.status, 403);
+    assert_eq!(r.code(), "AccessDenied");
+}
+
+#[test]
+fn wrong_signature_is_signature_does_not_match() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    for req in [Req::new("GET", "k"), Req::new("GET", "k").v4()] {
+        let r = send(&s, req.creds(AK, "not-the-secret", None));
+        assert_eq!(r.status, 403);
+        assert_eq!(r.code(), "SignatureDoesNotMatch");
+        assert!(xml_one(&r.text(), "StringToSign").is_some());
+    }
+}
+
+#[test]
+fn unknown_access_key_id_is_invalid_access_key_id() {
+    let s = server();
+    let r = send(&s, Req::new("GET", "k").creds("someone-else", SK, None));
+    assert_eq!(r.status, 403);
+    assert_eq!(r.code(), "InvalidAccessKeyId");
+}
+
+#[test]
+fn v1_and_v4_signed_requests_are_accepted() {
+    let s = server();
+    s.put_object(BUCKET, "a b+c", b"signed").unwrap();
+    for req in [Req::new("GET", "a b+c"), Req::new("GET", "a b+c").v4()] {
+        let r = send(&s, req);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body, b"signed");
+    }
+}
+
+#[test]
+fn v4_signature_for_another_region_is_refused() {
+    let s = server();
+    let mut req = Req::new("GET", "k");
+    req.signer = Some(Signer::V4 {
+        region: "us-west-1".into(),
+    });
+    let r = send(&s, req);
+    assert_eq!(r.status, 400);
+    assert_eq!(r.code(), "InvalidArgument");
+}
+
+fn sts_server() -> Server {
+    let mut cfg = config();
+    cfg.sts_token = Some("the-token".into());
+    let s = Server::start(cfg).unwrap();
+    s.put_object(BUCKET, "k", b"sts").unwrap();
+    s
+}
+
+#[test]
+fn sts_server_refuses_requests_without_the_token() {
+    let s = sts_server();
+    for req in [Req::new("GET", "k"), Req::new("GET", "k").v4()] {
+        let r = send(&s, req);
+        assert_eq!(r.status, 403);
+        assert_eq!(r.code(), "InvalidSecurityToken");
+    }
+    let r = send(
+        &s,
+        Req::new("GET", "k").creds(AK, SK, Some("another-token")),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.code(), "InvalidSecurityToken");
+}
+
+#[test]
+fn sts_server_accepts_requests_with_the_token() {
+    let s = sts_server();
+    for req in [Req::new("GET", "k"), Req::new("GET", "k").v4()] {
+        let r = send(&s, req.creds(AK, SK, Some("the-token")));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.body, b"sts");
+    }
+}
+
+fn presigned_target(s: &Server, version: SignatureVersion, expires: Duration) -> String {
+    let config = Config::builder(&s.endpoint())
+        .credentials(AK, SK, None)
+        .region(REGION)
+        .signature_version(version)
+        .build()
+        .unwrap();
+    let url = Client::new(config)
+        .unwrap()
+        .presign_get(BUCKET, "p/k.txt", expires, &RequestOptions::default())
+        .unwrap();
+    let prefix = s.endpoint();
+    url.strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("{url} is not under {prefix}"))
+        .to_string()
+}
+
+#[test]
+fn presigned_v1_and_v4_urls_get_the_object() {
+    let s = server();
+    s.put_object(BUCKET, "p/k.txt", b"presigned").unwrap();
+    for version in [SignatureVersion::V1, SignatureVersion::V4] {
+        let target = presigned_target(&s, version, Duration::from_secs(60));
+        let r = Conn::open(s.addr()).raw("GET", &target);
+        assert_eq!(r.status, 200, "{version:?}: {}", r.text());
+        assert_eq!(r.body, b"presigned");
+    }
+}
+
+#[test]
+fn expired_presigned_v1_and_v4_urls_are_refused() {
+    let s = server();
+    s.put_object(BUCKET, "p/k.txt", b"presigned").unwrap();
+    // Two minutes on the server's clock: a URL good for one has expired.
+    s.set_fault("clock_offset_secs", "120").unwrap();
+    for version in [SignatureVersion::V1, SignatureVersion::V4] {
+        let target = presigned_target(&s, version, Duration::from_secs(60));
+        let r = Conn::open(s.addr()).raw("GET", &target);
+        assert_eq!(r.status, 403, "{version:?}: {}", r.text());
+        assert_eq!(r.code(), "AccessDenied", "{version:?}");
+        assert!(r.text().contains("expired"), "{}", r.text());
+    }
+}
+
+#[test]
+fn tampered_presigned_url_is_signature_does_not_match() {
+    let s = server();
+    s.put_object(BUCKET, "p/k.txt", b"presigned").unwrap();
+    s.put_object(BUCKET, "p/other.txt", b"other").unwrap();
+    for version in [SignatureVersion::V1, SignatureVersion::V4] {
+        let target = presigned_target(&s, version, Duration::from_secs(60))
+            .replacen("/p/k.txt?", "/p/other.txt?", 1);
+        assert!(target.contains("/p/other.txt?"), "{target}");
+        let r = Conn::open(s.addr()).raw("GET", &target);
+        assert_eq!(r.status, 403, "{version:?}: {target}");
+        assert_eq!(r.code(), "SignatureDoesNotMatch", "{version:?}");
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// Persistence.
+// ---------------------------------------------------------------------------------
+
+fn disk_server(dir: &Path) -> Server {
+    let mut cfg = config();
+    cfg.data_dir = Some(dir.to_path_buf());
+    Server::start(cfg).unwrap()
+}
+
+#[test]
+fn data_dir_keeps_objects_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pattern(300_000);
+    let s = disk_server(dir.path());
+    let stored = put(&s, "dir/obj", &data);
+    let before = head(&s, "dir/obj");
+    s.stop();
+
+    let s = disk_server(dir.path());
+    let after = head(&s, "dir/obj");
+    assert_eq!(after.status, 200);
+    assert_eq!(after.etag(), stored.etag());
+    for name in [
+        "Content-Length",
+        "x-oss-hash-crc64ecma",
+        "Last-Modified",
+        "x-oss-object-type",
+    ] {
+        assert_eq!(after.header(name), before.header(name), "{name}");
+    }
+    assert_eq!(get(&s, "dir/obj").body, data);
+}
+
+#[test]
+fn data_dir_keeps_an_upload_in_progress_and_its_parts_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let one = pattern(MIN_PART);
+    let two = b"last".to_vec();
+    let s = disk_server(dir.path());
+    let id = initiate(&s, "mp");
+    let e1 = part_ok(&s, "mp", &id, 1, &one);
+    let e2 = part_ok(&s, "mp", &id, 2, &two);
+    let listed_before = list_parts(&s, "mp", &id, &[]).text();
+    s.stop();
+
+    let s = disk_server(dir.path());
+    assert_eq!(s.stats().uploads_in_progress, 1);
+    let listed_after = list_parts(&s, "mp", &id, &[]);
+    assert_eq!(listed_after.status, 200, "{}", listed_after.text());
+    let xml = listed_after.text();
+    for tag in [
+        "PartNumber",
+        "ETag",
+        "Size",
+        "HashCrc64ecma",
+        "LastModified",
+    ] {
+        assert_eq!(
+            xml_all(&xml, tag),
+            xml_all(&listed_before, tag),
+            "{tag}: {xml}"
+        );
+    }
+    let r = complete(&s, "mp", &id, &[(1, &e1), (2, &e2)]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&s, "mp").body, [one, two].concat());
+}
+
+// ---------------------------------------------------------------------------------
+// The `ossr serve` process.
+// ---------------------------------------------------------------------------------
+
+/// The `ossr` binary of the profile these tests were built with, built if need be.
+/// Tests run from `target/<profile>/deps/`; the binary sits in `target/<profile>/`.
+fn ossr_binary() -> PathBuf {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+            let binary = profile_dir.join("ossr");
+            let profile = profile_dir
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            let target_dir = profile_dir.parent().unwrap();
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let mut build = Command::new(cargo);
+            build
+                .args(["build", "--quiet", "-p", "ossr", "--bin", "ossr"])
+                .arg("--target-dir")
+                .arg(target_dir)
+                .current_dir(env!("CARGO_MANIFEST_DIR"));
+            match profile.as_str() {
+                "debug" => {}
+                "release" => {
+                    build.arg("--release");
+                }
+                other => {
+                    build.args(["--profile", other]);
+                }
+            }
+            // Up to date after `cargo test --workspace`; otherwise this builds it.
+            let built = build.status().map(|s| s.success()).unwrap_or(false);
+            assert!(
+                built || binary.exists(),
+                "cannot build {}: run `cargo build -p ossr` first",
+                binary.display()
+            );
+            binary
+        })
+        .clone()
+}
+
+/// A running `ossr serve` and the first line it printed.
+struct Served {
+    child: Child,
+    first_line: String,
+}
+
+impl Served {
+    fn start(extra: &[&str]) -> Served {
+        let mut child = Command::new(ossr_binary())
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--access-key-id",
+                "a",
+                "--access-key-secret",
+                "b",
+                "--bucket",
+                "bkt",
+            ])
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = reader.read_line(&mut line);
+            let _ = tx.send(line);
+            // Keep draining so the process never blocks on a full pipe.
+            let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        });
+        let first_line = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("ossr serve printed nothing within 20 s");
+            }
+        };
+        Served { child, first_line }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.first_line
+            .trim_end()
+            .strip_prefix("listening on http://")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {:?}", self.first_line))
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for the exit, up to `limit`; kills the process and fails when it is late.
+    fn wait(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration) {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed());
+            }
+            if started.elapsed() > limit {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("ossr serve still running {limit:?} after the signal");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn served_req(method: &str, key: &str) -> Req {
+    Req::new(method, key).in_bucket("bkt").creds("a", "b", None)
+}
+
+#[test]
+fn ossr_serve_prints_the_listening_line_first_and_answers_requests() {
+    let served = Served::start(&[]);
+    let addr = served.addr();
+    assert_eq!(
+        served.first_line,
+        format!("listening on http://127.0.0.1:{}\n", addr.port())
+    );
+    assert_ne!(addr.port(), 0);
+    let mut c = Conn::open(addr);
+    let r = c.send(&served_req("PUT", "k").body("from the process"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = c.send(&served_req("GET", "k").v4());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"from the process");
+}
+
+fn exits_zero_promptly_after(signal: &str) {
+    let mut served = Served::start(&[]);
+    // A connection left open must not hold the process up.
+    let mut idle = Conn::open(served.addr());
+    assert_eq!(idle.raw("GET", "/_ossr/health").status, 200);
+    served.signal(signal);
+    let (status, took) = served.wait(Duration::from_secs(5));
+    assert!(status.success(), "{signal}: {status:?}");
+    assert!(took < Duration::from_secs(2), "{signal}: took {took:?}");
+}
+
+#[test]
+fn ossr_serve_exits_zero_promptly_after_sigterm() {
+    exits_zero_promptly_after("TERM");
+}
+
+#[test]
+fn ossr_serve_exits_zero_promptly_after_sigint() {
+    exits_zero_promptly_after("INT");
+}
+
+#[test]
+fn ossr_serve_applies_a_fault_given_at_start_up() {
+    let served = Served::start(&["--fault", "error_burst=1"]);
+    let mut c = Conn::open(served.addr());
+    let r = c.send(&served_req("PUT", "k").body("x"));
+    assert_eq!(r.status, 503);
+    assert_eq!(r.code(), "ServiceUnavailable");
+    let r = c.send(&served_req("PUT", "k").body("x"));
+    assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn ossr_serve_refuses_an_unknown_fault_naming_it() {
+    let mut child = Command::new(ossr_binary())
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--access-key-id",
+            "a",
+            "--access-key-secret",
+            "b",
+            "--bucket",
+            "bkt",
+            "--fault",
+            "nonsense=1",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("ossr serve with a bad fault kept running");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("nonsense"), "{stderr}");
+    assert!(!stdout.contains("listening on"), "{stdout}");
+}
