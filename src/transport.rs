@@ -403,14 +403,28 @@ pub(crate) fn map_ureq_error(e: ureq::Error) -> Error {
         ureq::Error::BadUri(u) => Error::invalid(format!("bad url: {u}")),
         ureq::Error::Http(h) => Error::invalid(format!("invalid request: {h}")),
         ureq::Error::InvalidProxyUrl => Error::invalid("invalid proxy url"),
-        ureq::Error::Rustls(t) => Error::new(ErrorKind::Network, format!("tls: {t}")).permanent(),
-        ureq::Error::Tls(t) => Error::new(ErrorKind::Network, format!("tls: {t}")).permanent(),
+        ureq::Error::Rustls(t) => {
+            Error::new(ErrorKind::Network, format!("tls handshake failed: {t}")).permanent()
+        }
+        ureq::Error::Tls(t) => {
+            Error::new(ErrorKind::Network, format!("tls handshake failed: {t}")).permanent()
+        }
         other => Error::new(ErrorKind::Network, other.to_string()),
     }
 }
 
 /// Maps an I/O error met while talking to the server.
 pub(crate) fn map_io_error(e: io::Error) -> Error {
+    // A TLS failure (untrusted certificate, wrong host name) will not heal by itself.
+    if let Some(tls) = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        return Error::new(
+            ErrorKind::Network,
+            format!(
+                "tls handshake failed: {tls} (is the server's CA trusted? see Config::ca_file)"
+            ),
+        )
+        .permanent();
+    }
     let kind = match e.kind() {
         io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ErrorKind::Timeout,
         _ => ErrorKind::Network,

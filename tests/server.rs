@@ -1633,8 +1633,11 @@ fn tampered_presigned_url_is_signature_does_not_match() {
     s.put_object(BUCKET, "p/k.txt", b"presigned").unwrap();
     s.put_object(BUCKET, "p/other.txt", b"other").unwrap();
     for version in [SignatureVersion::V1, SignatureVersion::V4] {
-        let target = presigned_target(&s, version, Duration::from_secs(60))
-            .replacen("/p/k.txt?", "/p/other.txt?", 1);
+        let target = presigned_target(&s, version, Duration::from_secs(60)).replacen(
+            "/p/k.txt?",
+            "/p/other.txt?",
+            1,
+        );
         assert!(target.contains("/p/other.txt?"), "{target}");
         let r = Conn::open(s.addr()).raw("GET", &target);
         assert_eq!(r.status, 403, "{version:?}: {target}");
