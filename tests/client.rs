@@ -435,3 +435,42 @@ fn a_reader_body_is_not_retried_but_a_file_body_is() {
     assert_eq!(s.stats().requests_with("PutObject", 503), 3);
     assert_eq!(get_all(&c, "twice"), data);
 }
+
+#[test]
+fn sts_tokens_are_sent_and_required() {
+    let mut config = ServerConfig::new(AK, SK);
+    config.buckets = vec![BUCKET.to_string()];
+    config.sts_token = Some("the-sts-token".into());
+    let s = Server::start(config).unwrap();
+    s.put_object(BUCKET, "k", b"sts").unwrap();
+    for version in [SignatureVersion::V1, SignatureVersion::V4] {
+        let with_token = Client::new(
+            Config::builder(&s.endpoint())
+                .credentials(AK, SK, Some("the-sts-token"))
+                .region("cn-hangzhou")
+                .signature_version(version)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(get_all(&with_token, "k"), b"sts");
+        let url = with_token
+            .presign_get(BUCKET, "k", Duration::from_secs(60), &none())
+            .unwrap();
+        assert!(url.contains("the-sts-token"), "{url}");
+        let without = client(&s, version);
+        let err = without.head_object(BUCKET, "k", &none()).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AccessDenied, "{err:?}");
+    }
+}
+
+#[test]
+fn too_many_requests_is_retried() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V1);
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    s.set_fault("error_status", "429").unwrap();
+    s.set_fault("error_burst", "2").unwrap();
+    assert_eq!(get_all(&c, "k"), b"x");
+    assert_eq!(s.stats().requests_with("GetObject", 429), 2);
+}
