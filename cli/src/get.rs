@@ -67,8 +67,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), String> {
         match arg {
             Long(name) if Settings::is_flag(name) => {
                 let name = name.to_string();
-                let value = parser.value().map_err(|e| e.to_string())?;
-                settings.set(&name, value)?;
+                settings.take(&name, &mut parser)?;
             }
             Long("threads") => {
                 let v = parser.value().map_err(|e| e.to_string())?;

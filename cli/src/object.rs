@@ -15,8 +15,7 @@ fn parse(args: Vec<OsString>, usage: &str) -> Result<Option<(Settings, String)>,
         match arg {
             Long(name) if Settings::is_flag(name) => {
                 let name = name.to_string();
-                let value = parser.value().map_err(|e| e.to_string())?;
-                settings.set(&name, value)?;
+                settings.take(&name, &mut parser)?;
             }
             Value(v) if url.is_none() => {
                 url = Some(

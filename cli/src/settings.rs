@@ -49,6 +49,16 @@ impl Settings {
         )
     }
 
+    /// Takes `--name VALUE` when it is a shared flag; returns whether it was one.
+    pub fn take(&mut self, name: &str, parser: &mut lexopt::Parser) -> Result<bool, String> {
+        if !Self::is_flag(name) {
+            return Ok(false);
+        }
+        let value = parser.value().map_err(|e| e.to_string())?;
+        self.set(name, value)?;
+        Ok(true)
+    }
+
     /// Sets shared flag `--name` from its value.
     pub fn set(&mut self, name: &str, value: OsString) -> Result<(), String> {
         let slot = match name {

@@ -38,15 +38,11 @@ impl Read for Pattern {
     }
 }
 
-fn pattern_crc(size: u64, seed: u64) -> u64 {
-    let mut p = Pattern {
-        left: size,
-        state: seed,
-    };
+fn crc_of(mut reader: impl Read) -> u64 {
     let mut crc = oss_resume::crc64::Crc64::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = p.read(&mut buf).unwrap();
+        let n = reader.read(&mut buf).unwrap();
         if n == 0 {
             return crc.value();
         }
@@ -54,17 +50,15 @@ fn pattern_crc(size: u64, seed: u64) -> u64 {
     }
 }
 
+fn pattern_crc(size: u64, seed: u64) -> u64 {
+    crc_of(Pattern {
+        left: size,
+        state: seed,
+    })
+}
+
 fn file_crc(path: &Path) -> u64 {
-    let mut f = fs::File::open(path).unwrap();
-    let mut crc = oss_resume::crc64::Crc64::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).unwrap();
-        if n == 0 {
-            return crc.value();
-        }
-        crc.update(&buf[..n]);
-    }
+    crc_of(fs::File::open(path).unwrap())
 }
 
 fn start(data: &Path) -> Server {
