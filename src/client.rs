@@ -136,8 +136,8 @@ pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 
 /// A streaming GET: reads the body with a running CRC-64.
 ///
-/// Reading a whole object to the end compares the CRC of the bytes received with the
-/// server's and fails the final read on a mismatch; a body that ends early fails with
+/// Reading a whole object compares the CRC of the bytes received with the server's on
+/// the read that completes it, which fails on a mismatch; a body that ends early fails with
 /// a network error. Ranged reads cannot be checked this way (OSS sends the whole
 /// object's CRC), so they only check the length.
 pub struct ObjectReader {
@@ -230,25 +230,28 @@ impl Read for ObjectReader {
                     ),
                 ));
             }
-            if self.whole
-                && !self.checked
-                && let Some(server) = self.info.crc64
-            {
-                self.checked = true;
-                if server != self.crc.value() {
-                    return Err(self.fail(
-                        ErrorKind::CrcMismatch,
-                        format!(
-                            "crc mismatch: received bytes have crc64 {}, the server reports {server}",
-                            self.crc.value()
-                        ),
-                    ));
-                }
-            }
             return Ok(0);
         }
         self.crc.update(&buf[..n]);
         self.received += n as u64;
+        // Checked on the read that completes the body, its bytes withheld on a
+        // mismatch, so a consumer that stops at the known length still sees it.
+        if self.received == self.length
+            && self.whole
+            && !self.checked
+            && let Some(server) = self.info.crc64
+        {
+            self.checked = true;
+            if server != self.crc.value() {
+                return Err(self.fail(
+                    ErrorKind::CrcMismatch,
+                    format!(
+                        "crc mismatch: received bytes have crc64 {}, the server reports {server}",
+                        self.crc.value()
+                    ),
+                ));
+            }
+        }
         Ok(n)
     }
 }

@@ -30,6 +30,7 @@ pub mod crc64;
 mod download;
 mod error;
 pub mod signing;
+mod stream;
 mod transport;
 mod xml;
 
@@ -46,4 +47,5 @@ pub use download::{
     DownloadReport, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Progress, plan_part_size,
 };
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
+pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use xml::{ListedPart, ListedUpload};

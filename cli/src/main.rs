@@ -6,6 +6,7 @@ mod get;
 mod object;
 mod serve;
 mod settings;
+mod stream;
 
 use std::process::ExitCode;
 
@@ -14,6 +15,9 @@ usage: ossr <command> [options]
 
 commands:
   get       download an object, resumably (ossr get --help)
+  cat       write an object (or a range) to standard output
+  put       put - oss://bucket/key: store standard input as an object
+  cp        copy one object into another through a stream
   stat      print an object's size, ETag, CRC-64 and type
   rm        delete an object
   serve     run the bundled local OSS-compatible server (ossr serve --help)
@@ -31,6 +35,9 @@ fn main() -> ExitCode {
     let result = match command.to_str() {
         Some("serve") => serve::run(rest),
         Some("get") => get::run(rest),
+        Some("cat") => stream::cat(rest),
+        Some("put") => stream::put(rest),
+        Some("cp") => stream::cp(rest),
         Some("stat") => object::stat(rest),
         Some("rm") => object::rm(rest),
         Some("-h" | "--help" | "help") => {

@@ -1,0 +1,476 @@
+//! Streaming: a GET as a `Read` that resumes itself, a stream to a local file, a
+//! stream from one object into another, and a put from any `Read`.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::sync_dir;
+use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, RequestOptions};
+use crate::config::{validate_bucket, validate_key};
+use crate::crc64::Crc64;
+use crate::error::{Error, ErrorKind, Result};
+use crate::transport::map_io_error;
+
+/// Progress of a stream: `(bytes so far, total)`, the total `None` when unknown;
+/// return `false` to cancel. Runs on the caller's thread.
+pub type StreamProgress<'a> = dyn FnMut(u64, Option<u64>) -> bool + 'a;
+
+/// Options of [`Client::open_get`].
+#[derive(Debug, Clone)]
+pub struct GetOptions {
+    /// One byte range instead of the whole object. Defaults to the whole object.
+    pub range: Option<ByteRange>,
+    /// Version id, request payer and traffic limit.
+    pub request: RequestOptions,
+    /// Times a dropped body is resumed (from the byte reached). Defaults to 5.
+    pub resume_attempts: u32,
+}
+
+impl Default for GetOptions {
+    fn default() -> Self {
+        GetOptions {
+            range: None,
+            request: RequestOptions::default(),
+            resume_attempts: 5,
+        }
+    }
+}
+
+/// A GET as a [`Read`] with a running CRC-64.
+///
+/// A body that fails mid-way (dropped connection, timeout) is resumed transparently
+/// from the byte reached with a ranged GET pinned to the object's ETag (`If-Match`),
+/// up to [`GetOptions::resume_attempts`] times; if the object changed meanwhile the
+/// read fails with [`ErrorKind::ObjectChanged`]. Reading a whole object compares the
+/// CRC of the bytes with the server's on the read that completes it, which fails with
+/// [`ErrorKind::CrcMismatch`] (its bytes withheld) on a difference. Errors from `read` are `io::Error`s
+/// wrapping an [`Error`] (`err.get_ref()` downcasts to it).
+pub struct GetStream {
+    client: Client,
+    bucket: String,
+    key: String,
+    request: RequestOptions,
+    etag: String,
+    server_crc: Option<u64>,
+    first: u64,
+    length: u64,
+    whole: bool,
+    reader: Option<ObjectReader>,
+    delivered: u64,
+    crc: Crc64,
+    resumes: u32,
+    attempts: u32,
+    finished: bool,
+}
+
+impl std::fmt::Debug for GetStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GetStream")
+            .field("bucket", &self.bucket)
+            .field("key", &self.key)
+            .field("first", &self.first)
+            .field("length", &self.length)
+            .field("delivered", &self.delivered)
+            .field("resumes", &self.resumes)
+            .finish()
+    }
+}
+
+impl GetStream {
+    /// Bytes this stream carries (the range's length, or the object's size).
+    pub fn content_length(&self) -> u64 {
+        self.length
+    }
+
+    /// The inclusive byte range carried, `None` for an empty object.
+    pub fn range(&self) -> Option<(u64, u64)> {
+        (self.length > 0).then(|| (self.first, self.first + self.length - 1))
+    }
+
+    /// CRC-64 of the bytes read so far.
+    pub fn client_crc(&self) -> u64 {
+        self.crc.value()
+    }
+
+    /// The whole object's CRC-64 as the server reported it.
+    pub fn server_crc(&self) -> Option<u64> {
+        self.server_crc
+    }
+
+    /// The object's ETag.
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Times the body was resumed after a failure.
+    pub fn resumes(&self) -> u32 {
+        self.resumes
+    }
+
+    /// Bytes read so far.
+    pub fn bytes_read(&self) -> u64 {
+        self.delivered
+    }
+
+    fn fail(&self, e: Error) -> io::Error {
+        io::Error::other(e.with_object(&self.bucket, Some(&self.key)))
+    }
+
+    fn reopen(&mut self) -> Result<()> {
+        let from = self.first + self.delivered;
+        let last = self.first + self.length - 1;
+        self.reader = Some(self.client.get_object(
+            &self.bucket,
+            &self.key,
+            Some(ByteRange::new(from, last)),
+            Some(&self.etag),
+            &self.request,
+        )?);
+        Ok(())
+    }
+
+    fn finish(&mut self) -> io::Result<usize> {
+        if self.finished {
+            return Ok(0);
+        }
+        self.finished = true;
+        if self.whole
+            && let Some(server) = self.server_crc
+            && server != self.crc.value()
+        {
+            return Err(self.fail(Error::new(
+                ErrorKind::CrcMismatch,
+                format!(
+                    "crc mismatch: the bytes read have crc64 {}, the server reports {server}",
+                    self.crc.value()
+                ),
+            )));
+        }
+        Ok(0)
+    }
+}
+
+impl Read for GetStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.delivered == self.length {
+                return self.finish();
+            }
+            if self.reader.is_none()
+                && let Err(e) = self.reopen()
+            {
+                return Err(self.fail(e));
+            }
+            let reader = self.reader.as_mut().expect("opened just above");
+            let want = buf
+                .len()
+                .min(usize::try_from(self.length - self.delivered).unwrap_or(usize::MAX));
+            match reader.read(&mut buf[..want]) {
+                Ok(0) => {
+                    // Our own end check; the response's was done by the reader.
+                    self.reader = None;
+                    if self.delivered != self.length {
+                        let e = Error::new(ErrorKind::Network, "the body ended early");
+                        if self.resumes >= self.attempts {
+                            return Err(self.fail(e));
+                        }
+                        self.resumes += 1;
+                    }
+                }
+                Ok(n) => {
+                    self.crc.update(&buf[..n]);
+                    self.delivered += n as u64;
+                    if self.delivered == self.length {
+                        // Checked on the read that completes the stream, and those
+                        // bytes withheld on a mismatch: a consumer that stops at the
+                        // known length (a put of the stream) still sees the failure.
+                        self.finish()?;
+                    }
+                    return Ok(n);
+                }
+                Err(e) => {
+                    let err = map_io_error(e);
+                    self.reader = None;
+                    if !err.is_retryable() || self.resumes >= self.attempts {
+                        return Err(self.fail(err));
+                    }
+                    self.resumes += 1;
+                    std::thread::sleep(self.client.config().retry_policy().backoff(self.resumes));
+                }
+            }
+        }
+    }
+}
+
+/// What a stream call moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamReport {
+    /// Bytes moved.
+    pub bytes: u64,
+    /// CRC-64 of those bytes.
+    pub crc64: u64,
+    /// Whether they were checked against the server's CRC-64 (false for ranges and
+    /// for objects the server reports no CRC for).
+    pub verified: bool,
+    /// Times a dropped body was resumed.
+    pub resumes: u32,
+}
+
+/// Calls a stream progress callback at most every 1% or 100 ms, and at the end.
+struct Ticker<'p, 'a> {
+    callback: Option<&'p mut StreamProgress<'a>>,
+    total: Option<u64>,
+    last: Instant,
+    last_bytes: u64,
+}
+
+impl Ticker<'_, '_> {
+    fn tick(&mut self, done: u64, force: bool) -> bool {
+        let Some(cb) = self.callback.as_mut() else {
+            return true;
+        };
+        let step = self.total.map(|t| (t / 100).max(1)).unwrap_or(1 << 20);
+        let due = force
+            || done - self.last_bytes >= step
+            || self.last.elapsed() >= Duration::from_millis(100);
+        if !due {
+            return true;
+        }
+        self.last = Instant::now();
+        self.last_bytes = done;
+        cb(done, self.total)
+    }
+}
+
+/// A reader that reports progress and can be cancelled by it.
+struct ProgressReader<'r, 'p, 'a> {
+    inner: &'r mut dyn Read,
+    ticker: Ticker<'p, 'a>,
+    done: u64,
+}
+
+impl Read for ProgressReader<'_, '_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if !self.ticker.tick(self.done, n == 0) {
+            return Err(io::Error::other(Error::new(
+                ErrorKind::Cancelled,
+                "cancelled by the progress callback",
+            )));
+        }
+        Ok(n)
+    }
+}
+
+impl Client {
+    /// Opens a GET of the whole object (or [`GetOptions::range`]) as a resuming
+    /// stream. The response head is checked (status, `Content-Range`) before this
+    /// returns.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotFound`], [`ErrorKind::InvalidArgument`] for a range past the
+    /// end, and the transport's errors.
+    pub fn open_get(&self, bucket: &str, key: &str, opts: &GetOptions) -> Result<GetStream> {
+        let reader = self.get_object(bucket, key, opts.range, None, &opts.request)?;
+        let (first, length) = match reader.range() {
+            Some((a, b)) => (a, b - a + 1),
+            None => (opts.range.map(|r| r.first).unwrap_or(0), 0),
+        };
+        let info = reader.info().clone();
+        Ok(GetStream {
+            client: self.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            request: opts.request.clone(),
+            etag: info.etag,
+            server_crc: info.crc64,
+            first,
+            length,
+            whole: opts.range.is_none(),
+            reader: Some(reader),
+            delivered: 0,
+            crc: Crc64::new(),
+            resumes: 0,
+            attempts: opts.resume_attempts,
+            finished: false,
+        })
+    }
+
+    /// Streams an object (or a range) into a local file: through a temporary file
+    /// beside it and an atomic rename, CRC-checked for whole objects. A failure never
+    /// leaves a truncated target (an existing one is left as it was).
+    pub fn get_to_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        target: impl AsRef<Path>,
+        opts: &GetOptions,
+    ) -> Result<StreamReport> {
+        let target = target.as_ref();
+        let dir = match target.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let name = target
+            .file_name()
+            .ok_or_else(|| Error::invalid(format!("{} is not a file path", target.display())))?;
+        let mut stream = self.open_get(bucket, key, opts)?;
+        let temp = dir.join(format!(
+            "{}.ossr-{:016x}",
+            name.to_string_lossy(),
+            fastrand::u64(..)
+        ));
+        let result = (|| -> Result<()> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o644)
+                .open(&temp)
+                .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = stream.read(&mut buf).map_err(map_io_error)?;
+                if n == 0 {
+                    break;
+                }
+                file.write_all(&buf[..n])
+                    .map_err(|e| Error::io(format!("writing {}", temp.display()), e))?;
+            }
+            file.sync_all()
+                .map_err(|e| Error::io(format!("syncing {}", temp.display()), e))?;
+            fs::rename(&temp, target).map_err(|e| {
+                Error::io(
+                    format!("renaming {} to {}", temp.display(), target.display()),
+                    e,
+                )
+            })?;
+            sync_dir(&dir).map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+        })();
+        if let Err(e) = result {
+            let _ = fs::remove_file(&temp);
+            return Err(e.with_object(bucket, Some(key)));
+        }
+        Ok(StreamReport {
+            bytes: stream.bytes_read(),
+            crc64: stream.client_crc(),
+            verified: stream.whole && stream.server_crc.is_some(),
+            resumes: stream.resumes(),
+        })
+    }
+
+    /// Puts an object from any reader: with `len` known it is sent with
+    /// `Content-Length`, without as chunked transfer. The CRC-64 of the bytes sent is
+    /// compared with the server's. `progress` gets `(bytes sent, len)`. The body is
+    /// sent once (a reader cannot be replayed); a reader that fails or a cancelled
+    /// progress leaves no object behind.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the reader fails, [`ErrorKind::Cancelled`],
+    /// [`ErrorKind::CrcMismatch`], and the transport's errors.
+    #[allow(clippy::too_many_arguments)]
+    pub fn put_stream(
+        &self,
+        bucket: &str,
+        key: &str,
+        reader: &mut dyn Read,
+        len: Option<u64>,
+        headers: &[(String, String)],
+        opts: &RequestOptions,
+        progress: Option<&mut StreamProgress<'_>>,
+    ) -> Result<PutResult> {
+        validate_bucket(bucket)?;
+        validate_key(key)?;
+        let mut counted = ProgressReader {
+            inner: reader,
+            ticker: Ticker {
+                callback: progress,
+                total: len,
+                last: Instant::now(),
+                last_bytes: 0,
+            },
+            done: 0,
+        };
+        // The reader's own failure (or a cancel) shows through ureq as an io error.
+        let mut failure: Option<Error> = None;
+        let mut guarded = Guard {
+            inner: &mut counted,
+            failure: &mut failure,
+        };
+        let result = self.put_object(
+            bucket,
+            key,
+            PutSource::Reader {
+                reader: &mut guarded,
+                len,
+            },
+            headers,
+            opts,
+        );
+        match (result, failure) {
+            (Err(_), Some(source)) => Err(source.with_object(bucket, Some(key))),
+            (result, _) => result,
+        }
+    }
+
+    /// Streams one object into another (or the same bucket under another key):
+    /// no temporary copy on disk, memory bounded by the buffers, and the CRC-64
+    /// checked end to end (the bytes read against the source's, the bytes sent
+    /// against the destination's).
+    pub fn copy_stream(
+        &self,
+        source: (&str, &str),
+        destination: (&str, &str),
+        headers: &[(String, String)],
+        opts: &GetOptions,
+        progress: Option<&mut StreamProgress<'_>>,
+    ) -> Result<PutResult> {
+        let mut stream = self.open_get(source.0, source.1, opts)?;
+        let len = stream.content_length();
+        let put = self.put_stream(
+            destination.0,
+            destination.1,
+            &mut stream,
+            Some(len),
+            headers,
+            &opts.request,
+            progress,
+        )?;
+        if let (Some(src), Some(dst), true) = (stream.server_crc(), put.crc64, stream.whole)
+            && src != dst
+        {
+            return Err(Error::new(
+                ErrorKind::CrcMismatch,
+                format!("copy crc mismatch: source crc64 {src}, destination {dst}"),
+            )
+            .with_object(destination.0, Some(destination.1)));
+        }
+        Ok(put)
+    }
+}
+
+/// Remembers the first error of the caller's reader, so it can be reported as it was
+/// rather than as the transport's broken request.
+struct Guard<'r, 'f> {
+    inner: &'r mut dyn Read,
+    failure: &'f mut Option<Error>,
+}
+
+impl Read for Guard<'_, '_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            if self.failure.is_none() {
+                *self.failure = Some(match e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
+                    Some(inner) => Error::new(inner.kind(), inner.message().to_string()),
+                    None => Error::new(ErrorKind::Io, format!("reading the data to upload: {e}")),
+                });
+            }
+        })
+    }
+}
