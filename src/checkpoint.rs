@@ -14,7 +14,100 @@ use sha2::{Digest, Sha256};
 
 use crate::signing::percent_encode;
 
-const MAGIC: &str = "oss_resume download checkpoint v1";
+const DOWNLOAD_MAGIC: &str = "oss_resume download checkpoint v1";
+
+/// The shared file format: a magic line naming kind and version, `name=value` fields
+/// (values percent-encoded), repeated `item=...` lines, and a last line with the
+/// SHA-256 of everything before it.
+#[derive(Debug, Default)]
+pub(crate) struct Record {
+    pub fields: std::collections::HashMap<String, String>,
+    pub items: Vec<String>,
+}
+
+/// Encodes a record.
+pub(crate) fn encode_record(magic: &str, fields: &[(&str, String)], items: &[String]) -> Vec<u8> {
+    let mut out = String::new();
+    out.push_str(magic);
+    out.push('\n');
+    for (name, value) in fields {
+        out.push_str(name);
+        out.push('=');
+        out.push_str(&percent_encode(value, true));
+        out.push('\n');
+    }
+    for item in items {
+        out.push_str("item=");
+        out.push_str(item);
+        out.push('\n');
+    }
+    let digest = Sha256::digest(out.as_bytes());
+    out.push_str("sha256=");
+    for b in digest {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// Checks the checksum and magic line and splits a record; the error says why it
+/// cannot be used.
+pub(crate) fn decode_record(bytes: &[u8], magic: &str) -> Result<Record, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
+    let body_end = text
+        .rfind("sha256=")
+        .ok_or_else(|| "no checksum line (truncated?)".to_string())?;
+    let (body, sum_line) = text.split_at(body_end);
+    let sum = sum_line
+        .strip_prefix("sha256=")
+        .and_then(|s| s.strip_suffix('\n'))
+        .ok_or_else(|| "malformed checksum line (truncated?)".to_string())?;
+    let digest: String = Sha256::digest(body.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if sum != digest {
+        return Err("checksum mismatch (corrupt or edited)".into());
+    }
+    let mut lines = body.lines();
+    if lines.next() != Some(magic) {
+        return Err(format!(
+            "not a checkpoint of this kind and version ({magic})"
+        ));
+    }
+    let mut record = Record::default();
+    for line in lines {
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| format!("malformed line {line:?}"))?;
+        if name == "item" {
+            record.items.push(value.to_string());
+        } else if record
+            .fields
+            .insert(name.to_string(), decode(value)?)
+            .is_some()
+        {
+            return Err(format!("field {name} appears twice"));
+        }
+    }
+    Ok(record)
+}
+
+impl Record {
+    /// Removes and returns a field.
+    pub fn take(&mut self, name: &str) -> Result<String, String> {
+        self.fields
+            .remove(name)
+            .ok_or_else(|| format!("missing field {name}"))
+    }
+
+    /// Removes and returns a numeric field.
+    pub fn take_u64(&mut self, name: &str) -> Result<u64, String> {
+        self.take(name)?
+            .parse()
+            .map_err(|_| format!("field {name} is not a number"))
+    }
+}
 
 /// Everything a download checkpoint records.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,106 +139,59 @@ fn decode(value: &str) -> Result<String, String> {
 impl DownloadCheckpoint {
     /// The file's bytes.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = String::new();
-        out.push_str(MAGIC);
-        out.push('\n');
-        let mut field = |name: &str, value: &str| {
-            out.push_str(name);
-            out.push('=');
-            out.push_str(&percent_encode(value, true));
-            out.push('\n');
-        };
-        field("bucket", &self.bucket);
-        field("key", &self.key);
-        field("version_id", &self.version_id);
-        field("target", &self.target.to_string_lossy());
-        field("temp", &self.temp.to_string_lossy());
-        field("size", &self.size.to_string());
-        field("etag", &self.etag);
-        field("last_modified", &self.last_modified);
-        field(
-            "crc64",
-            &self.crc64.map(|c| c.to_string()).unwrap_or_default(),
-        );
-        field("part_size", &self.part_size.to_string());
-        for (index, crc) in &self.done {
-            out.push_str(&format!("part={index} {crc}\n"));
-        }
-        let digest = Sha256::digest(out.as_bytes());
-        out.push_str("sha256=");
-        for b in digest {
-            out.push_str(&format!("{b:02x}"));
-        }
-        out.push('\n');
-        out.into_bytes()
+        let fields = [
+            ("bucket", self.bucket.clone()),
+            ("key", self.key.clone()),
+            ("version_id", self.version_id.clone()),
+            ("target", self.target.to_string_lossy().into_owned()),
+            ("temp", self.temp.to_string_lossy().into_owned()),
+            ("size", self.size.to_string()),
+            ("etag", self.etag.clone()),
+            ("last_modified", self.last_modified.clone()),
+            (
+                "crc64",
+                self.crc64.map(|c| c.to_string()).unwrap_or_default(),
+            ),
+            ("part_size", self.part_size.to_string()),
+        ];
+        let items: Vec<String> = self.done.iter().map(|(i, c)| format!("{i} {c}")).collect();
+        encode_record(DOWNLOAD_MAGIC, &fields, &items)
     }
 
     /// Parses and checks a checkpoint; the error says why it cannot be used.
     pub fn decode(bytes: &[u8]) -> Result<DownloadCheckpoint, String> {
-        let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 text".to_string())?;
-        let body_end = text
-            .rfind("sha256=")
-            .ok_or_else(|| "no checksum line (truncated?)".to_string())?;
-        let (body, sum_line) = text.split_at(body_end);
-        let sum = sum_line
-            .strip_prefix("sha256=")
-            .and_then(|s| s.strip_suffix('\n'))
-            .ok_or_else(|| "malformed checksum line (truncated?)".to_string())?;
-        let digest: String = Sha256::digest(body.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if sum != digest {
-            return Err("checksum mismatch (corrupt or edited)".into());
-        }
-        let mut lines = body.lines();
-        if lines.next() != Some(MAGIC) {
-            return Err("not an oss_resume download checkpoint of this version".into());
-        }
-        let mut fields = std::collections::HashMap::new();
+        let mut r = decode_record(bytes, DOWNLOAD_MAGIC)?;
         let mut done = Vec::new();
-        for line in lines {
-            let (name, value) = line
-                .split_once('=')
-                .ok_or_else(|| format!("malformed line {line:?}"))?;
-            if name == "part" {
-                let (i, c) = value
-                    .split_once(' ')
-                    .ok_or_else(|| format!("malformed part line {line:?}"))?;
-                let i: u64 = i
-                    .parse()
-                    .map_err(|_| format!("bad part index in {line:?}"))?;
-                let c: u64 = c.parse().map_err(|_| format!("bad part crc in {line:?}"))?;
-                done.push((i, c));
-            } else if fields.insert(name.to_string(), decode(value)?).is_some() {
-                return Err(format!("field {name} appears twice"));
-            }
+        for item in &r.items {
+            let (i, c) = item
+                .split_once(' ')
+                .ok_or_else(|| format!("malformed part line {item:?}"))?;
+            let i: u64 = i
+                .parse()
+                .map_err(|_| format!("bad part index in {item:?}"))?;
+            let c: u64 = c.parse().map_err(|_| format!("bad part crc in {item:?}"))?;
+            done.push((i, c));
         }
-        let mut take = |name: &str| {
-            fields
-                .remove(name)
-                .ok_or_else(|| format!("missing field {name}"))
-        };
-        let number = |name: &str, v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("field {name} is not a number"))
-        };
-        let crc_text = take("crc64")?;
+        let crc_text = r.take("crc64")?;
         let checkpoint = DownloadCheckpoint {
-            bucket: take("bucket")?,
-            key: take("key")?,
-            version_id: take("version_id")?,
-            target: PathBuf::from(take("target")?),
-            temp: PathBuf::from(take("temp")?),
-            size: number("size", take("size")?)?,
-            etag: take("etag")?,
-            last_modified: take("last_modified")?,
+            bucket: r.take("bucket")?,
+            key: r.take("key")?,
+            version_id: r.take("version_id")?,
+            target: PathBuf::from(r.take("target")?),
+            temp: PathBuf::from(r.take("temp")?),
+            size: r.take_u64("size")?,
+            etag: r.take("etag")?,
+            last_modified: r.take("last_modified")?,
             crc64: if crc_text.is_empty() {
                 None
             } else {
-                Some(number("crc64", crc_text)?)
+                Some(
+                    crc_text
+                        .parse()
+                        .map_err(|_| "field crc64 is not a number")?,
+                )
             },
-            part_size: number("part_size", take("part_size")?)?,
+            part_size: r.take_u64("part_size")?,
             done,
         };
         if checkpoint.part_size == 0 {

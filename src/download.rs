@@ -137,20 +137,20 @@ pub fn plan_part_size(size: u64, requested: Option<u64>) -> Result<u64> {
 }
 
 /// The byte range `[start, end)` of part `index`.
-fn part_range(index: u64, part_size: u64, size: u64) -> (u64, u64) {
+pub(crate) fn part_range(index: u64, part_size: u64, size: u64) -> (u64, u64) {
     let start = index * part_size;
     (start, (start + part_size).min(size))
 }
 
 /// An exclusive hold on a target path, by `flock` on a hidden lock file beside it
 /// (released by the kernel if the process dies).
-struct TargetLock {
+pub(crate) struct TargetLock {
     path: PathBuf,
     _file: File,
 }
 
 impl TargetLock {
-    fn acquire(target: &Path, wait: bool) -> Result<TargetLock> {
+    pub(crate) fn acquire(target: &Path, wait: bool) -> Result<TargetLock> {
         let dir = target.parent().unwrap_or(Path::new("/"));
         let name = target.file_name().unwrap_or_default().to_string_lossy();
         let path = dir.join(format!(".{name}.ossr-lock"));
@@ -404,16 +404,25 @@ impl Job<'_> {
 }
 
 /// Calls the progress callback no more often than needed, monotonic and capped.
-struct Reporter<'p, 'a> {
+pub(crate) struct Reporter<'p, 'a> {
     callback: Option<&'p mut Progress<'a>>,
     total: u64,
     last_bytes: Option<u64>,
     last_time: Instant,
 }
 
-impl Reporter<'_, '_> {
+impl<'p, 'a> Reporter<'p, 'a> {
+    pub(crate) fn new(callback: Option<&'p mut Progress<'a>>, total: u64) -> Self {
+        Reporter {
+            callback,
+            total,
+            last_bytes: None,
+            last_time: Instant::now(),
+        }
+    }
+
     /// Reports `done` if due (or `force`); false means the caller asked to stop.
-    fn report(&mut self, done: u64, force: bool) -> bool {
+    pub(crate) fn report(&mut self, done: u64, force: bool) -> bool {
         let Some(cb) = self.callback.as_mut() else {
             return true;
         };
@@ -594,12 +603,7 @@ impl Client {
                 b - a
             })
             .sum();
-        let mut reporter = Reporter {
-            callback: progress,
-            total: info.size,
-            last_bytes: None,
-            last_time: Instant::now(),
-        };
+        let mut reporter = Reporter::new(progress, info.size);
         let outcome = self.fetch_parts(
             bucket,
             key,

@@ -32,6 +32,7 @@ mod error;
 pub mod signing;
 mod stream;
 mod transport;
+mod upload;
 mod xml;
 
 pub use client::{
@@ -48,4 +49,5 @@ pub use download::{
 };
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
+pub use upload::{DEFAULT_MULTIPART_THRESHOLD, UploadOptions, UploadReport, guess_content_type};
 pub use xml::{ListedPart, ListedUpload};

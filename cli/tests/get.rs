@@ -101,7 +101,7 @@ fn checkpointed_bytes(dir: &Path, size: u64) -> u64 {
     };
     let text = fs::read_to_string(path).unwrap_or_default();
     text.lines()
-        .filter_map(|l| l.strip_prefix("part="))
+        .filter_map(|l| l.strip_prefix("item="))
         .filter_map(|l| l.split(' ').next()?.parse::<u64>().ok())
         .map(|i| PART.min(size - i * PART))
         .sum()

@@ -1,0 +1,402 @@
+//! Resumable upload against the local server, with its faults switched on.
+
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use oss_resume::{
+    CheckpointState, Client, Config, ErrorKind, PartSource, RequestOptions, RetryPolicy,
+    SignatureVersion, UploadOptions, UploadReport,
+};
+use oss_resume_server::{Server, ServerConfig};
+
+const BUCKET: &str = "up-bucket";
+const PART: u64 = 100 * 1024;
+
+fn server() -> Server {
+    let mut config = ServerConfig::new("up-ak", "up-sk");
+    config.buckets = vec![BUCKET.into()];
+    Server::start(config).unwrap()
+}
+
+fn client(s: &Server) -> Client {
+    Client::new(
+        Config::builder(&s.endpoint())
+            .credentials("up-ak", "up-sk", None)
+            .region("cn-hangzhou")
+            .signature_version(SignatureVersion::V4)
+            .retry_policy(RetryPolicy {
+                max_attempts: 4,
+                base_delay: Duration::from_millis(5),
+                max_delay: Duration::from_millis(20),
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    file: PathBuf,
+    ckpt: PathBuf,
+    data: Vec<u8>,
+}
+
+fn fixture(len: u64, seed: u64) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let data: Vec<u8> = (0..len).map(|_| rng.u8(..)).collect();
+    let file = dir.path().join("source.bin");
+    fs::write(&file, &data).unwrap();
+    let ckpt = dir.path().join("ckpt");
+    Fixture {
+        _dir: dir,
+        file,
+        ckpt,
+        data,
+    }
+}
+
+fn opts(f: &Fixture) -> UploadOptions {
+    UploadOptions {
+        checkpoint_dir: Some(f.ckpt.clone()),
+        multipart_threshold: 3 * PART,
+        part_size: Some(PART),
+        threads: 3,
+        ..UploadOptions::default()
+    }
+}
+
+fn object(c: &Client, key: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    c.get_object(BUCKET, key, None, None, &RequestOptions::default())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn upload(
+    c: &Client,
+    f: &Fixture,
+    key: &str,
+    o: &UploadOptions,
+) -> oss_resume::Result<UploadReport> {
+    c.upload(&f.file, BUCKET, key, o, None)
+}
+
+fn checkpoint_files(f: &Fixture) -> Vec<PathBuf> {
+    if !f.ckpt.exists() {
+        return Vec::new();
+    }
+    fs::read_dir(&f.ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".upload"))
+        .collect()
+}
+
+fn assert_clean(s: &Server, f: &Fixture) {
+    assert_eq!(
+        s.stats().uploads_in_progress,
+        0,
+        "an upload was left in progress"
+    );
+    assert!(checkpoint_files(f).is_empty(), "{:?}", checkpoint_files(f));
+}
+
+#[test]
+fn size_edges_upload_byte_identical_with_nothing_left_in_progress() {
+    let s = server();
+    let c = client(&s);
+    for (i, size) in [
+        0,
+        1,
+        3 * PART - 1,
+        3 * PART,
+        3 * PART + 1,
+        5 * PART,
+        5 * PART + 3,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let f = fixture(size, i as u64);
+        let mut o = opts(&f);
+        o.threads = 8;
+        let key = format!("edge/{size}");
+        let report = upload(&c, &f, &key, &o).unwrap();
+        assert_eq!(object(&c, &key), f.data, "size {size}");
+        assert_eq!(report.crc64, oss_resume::crc64::checksum(&f.data));
+        let multipart = size >= 3 * PART;
+        assert_eq!(
+            report.parts,
+            if multipart { size.div_ceil(PART) } else { 0 }
+        );
+        let info = c
+            .head_object(BUCKET, &key, &RequestOptions::default())
+            .unwrap();
+        assert_eq!(
+            info.object_type.as_deref(),
+            Some(if multipart { "Multipart" } else { "Normal" })
+        );
+        assert_clean(&s, &f);
+    }
+}
+
+#[test]
+fn headers_and_guessed_content_type_reach_the_object() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(4 * PART, 1);
+    let json = f.file.with_extension("json");
+    fs::rename(&f.file, &json).unwrap();
+    let mut o = opts(&f);
+    o.headers = vec![("x-oss-meta-origin".into(), "test".into())];
+    c.upload(&json, BUCKET, "h", &o, None).unwrap();
+    let info = c
+        .head_object(BUCKET, "h", &RequestOptions::default())
+        .unwrap();
+    assert_eq!(info.content_type.as_deref(), Some("application/json"));
+}
+
+#[test]
+fn service_unavailable_on_parts_and_complete_is_survived() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(6 * PART, 2);
+    s.set_fault("error_ops", "UploadPart,CompleteMultipartUpload")
+        .unwrap();
+    s.set_fault("error_burst", "3").unwrap();
+    upload(&c, &f, "busy", &opts(&f)).unwrap();
+    assert_eq!(object(&c, "busy"), f.data);
+    assert_eq!(s.stats().faults_injected, 3);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn a_lost_complete_response_is_recognised_as_success() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(5 * PART, 3);
+    s.set_fault("lose_response_ops", "CompleteMultipartUpload")
+        .unwrap();
+    s.set_fault("lose_response_count", "1").unwrap();
+    let report = upload(&c, &f, "lost", &opts(&f)).unwrap();
+    assert_eq!(object(&c, "lost"), f.data);
+    assert_eq!(report.crc64, oss_resume::crc64::checksum(&f.data));
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn a_lost_part_response_is_retried() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(5 * PART, 4);
+    s.set_fault("lose_response_ops", "UploadPart").unwrap();
+    s.set_fault("lose_response_count", "2").unwrap();
+    upload(&c, &f, "lost-part", &opts(&f)).unwrap();
+    assert_eq!(object(&c, "lost-part"), f.data);
+    assert_clean(&s, &f);
+}
+
+/// Cancels an upload after `parts` parts; returns its upload id (from the server).
+fn interrupted(s: &Server, c: &Client, f: &Fixture, key: &str, parts: u64) -> String {
+    let mut o = opts(f);
+    o.threads = 1;
+    let mut cb = |done: u64, _: u64| done < parts * PART;
+    let err = c
+        .upload(&f.file, BUCKET, key, &o, Some(&mut cb))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(checkpoint_files(f).len(), 1);
+    assert_eq!(s.stats().uploads_in_progress, 1);
+    let uploads = c.list_multipart_uploads(BUCKET, key).unwrap();
+    uploads[0].upload_id.clone()
+}
+
+#[test]
+fn cancellation_then_resume_reuses_the_parts_on_the_server() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(10 * PART, 5);
+    interrupted(&s, &c, &f, "resume", 3);
+    s.reset_stats();
+    let mut calls = Vec::new();
+    let mut cb = |d: u64, t: u64| {
+        calls.push((d, t));
+        true
+    };
+    let mut o = opts(&f);
+    o.threads = 2;
+    let report = c
+        .upload(&f.file, BUCKET, "resume", &o, Some(&mut cb))
+        .unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert!(report.parts_reused >= 3, "{report:?}");
+    assert_eq!(report.parts_reused + report.parts_uploaded, 10);
+    assert_eq!(s.stats().requests_of("UploadPart"), report.parts_uploaded);
+    assert_eq!(calls.first().unwrap().0, report.parts_reused * PART);
+    assert_eq!(*calls.last().unwrap(), (10 * PART, 10 * PART));
+    assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
+    assert_eq!(object(&c, "resume"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn an_upload_aborted_on_the_server_starts_anew() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(8 * PART, 6);
+    let id = interrupted(&s, &c, &f, "aborted", 2);
+    c.abort_multipart_upload(BUCKET, "aborted", &id).unwrap();
+    let report = upload(&c, &f, "aborted", &opts(&f)).unwrap();
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => assert!(why.contains("no longer exists"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(object(&c, "aborted"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn parts_that_disagree_with_the_checkpoint_are_sent_again() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(8 * PART, 7);
+    let id = interrupted(&s, &c, &f, "disagree", 3);
+    // Someone overwrote part 1 on the server with other bytes.
+    let other = vec![0u8; PART as usize];
+    c.upload_part(
+        BUCKET,
+        "disagree",
+        &id,
+        1,
+        PartSource::Bytes(&other),
+        &RequestOptions::default(),
+    )
+    .unwrap();
+    let report = upload(&c, &f, "disagree", &opts(&f)).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert!(
+        report.parts_reused >= 2 && report.parts_reused < 8,
+        "{report:?}"
+    );
+    assert_eq!(object(&c, "disagree"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn a_file_changed_between_runs_discards_the_checkpoint_and_aborts_the_old_upload() {
+    let s = server();
+    let c = client(&s);
+    let mut f = fixture(8 * PART, 8);
+    interrupted(&s, &c, &f, "changed", 2);
+    f.data[5] ^= 1;
+    fs::write(&f.file, &f.data).unwrap();
+    let report = upload(&c, &f, "changed", &opts(&f)).unwrap();
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => assert!(why.contains("file changed"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.uploads_aborted, 1);
+    assert_eq!(object(&c, "changed"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn a_file_changed_during_the_upload_is_an_error_and_no_object() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(10 * PART, 9);
+    let mut o = opts(&f);
+    o.threads = 1;
+    let path = f.file.clone();
+    let mut changed = false;
+    let mut cb = |done: u64, _: u64| {
+        if !changed && done >= 2 * PART {
+            let mut bytes = fs::read(&path).unwrap();
+            bytes[9 * PART as usize] ^= 0xFF;
+            fs::write(&path, bytes).unwrap();
+            changed = true;
+        }
+        true
+    };
+    let err = c
+        .upload(&f.file, BUCKET, "moving", &o, Some(&mut cb))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("changed during the upload"),
+        "{err}"
+    );
+    let head = c
+        .head_object(BUCKET, "moving", &RequestOptions::default())
+        .unwrap_err();
+    assert_eq!(head.kind(), ErrorKind::NotFound);
+    assert_clean(&s, &f);
+}
+
+fn corrupt_checkpoint(f: &Fixture, edit: impl Fn(&Path)) {
+    let files = checkpoint_files(f);
+    edit(&files[0]);
+}
+
+#[test]
+fn a_corrupt_checkpoint_is_discarded() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(6 * PART, 10);
+    interrupted(&s, &c, &f, "corrupt", 2);
+    corrupt_checkpoint(&f, |p| {
+        let mut b = fs::read(p).unwrap();
+        let mid = b.len() / 2;
+        b[mid] ^= 0x20;
+        fs::write(p, b).unwrap();
+    });
+    let report = upload(&c, &f, "corrupt", &opts(&f)).unwrap();
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => assert!(why.contains("checksum"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(object(&c, "corrupt"), f.data);
+    // The interrupted upload's id could not be trusted from a corrupt file, so it
+    // is not aborted blindly (another process may own an upload of this key).
+    assert_eq!(s.stats().uploads_in_progress, 1);
+}
+
+#[test]
+fn a_foreign_checkpoint_is_discarded() {
+    let s = server();
+    let c = client(&s);
+    let g = fixture(6 * PART, 11);
+    interrupted(&s, &c, &g, "mine", 2);
+    let theirs = fixture(6 * PART, 12);
+    let their_id = interrupted_alongside(&s, &c, &theirs, "theirs", 2);
+    fs::copy(&checkpoint_files(&theirs)[0], &checkpoint_files(&g)[0]).unwrap();
+    let report = upload(&c, &g, "mine", &opts(&g)).unwrap();
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => assert!(why.contains("another"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(object(&c, "mine"), g.data);
+    // Their upload is theirs: not aborted by us.
+    assert!(c.list_parts(BUCKET, "theirs", &their_id).is_ok());
+}
+
+/// Like `interrupted`, when other uploads may be in progress on the server.
+fn interrupted_alongside(s: &Server, c: &Client, f: &Fixture, key: &str, parts: u64) -> String {
+    let before = s.stats().uploads_in_progress;
+    let mut o = opts(f);
+    o.threads = 1;
+    let mut cb = |done: u64, _: u64| done < parts * PART;
+    let err = c
+        .upload(&f.file, BUCKET, key, &o, Some(&mut cb))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(s.stats().uploads_in_progress, before + 1);
+    c.list_multipart_uploads(BUCKET, key).unwrap()[0]
+        .upload_id
+        .clone()
+}
