@@ -1,14 +1,11 @@
 //! `ossr get oss://bucket/key PATH`: resumable download.
 
 use std::ffi::OsString;
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use oss_resume::{CheckpointState, DownloadOptions, ErrorKind};
 
+use crate::progress::{Bar, human};
 use crate::settings::{SHARED_FLAGS, Settings, parse_oss_url};
 
 const USAGE: &str = "\
@@ -44,17 +41,6 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     n.checked_mul(mult)
         .ok_or_else(|| format!("{text:?} is too large"))
-}
-
-fn human(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = bytes;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    format!("{v:.1} {}", UNITS[u])
 }
 
 pub fn run(args: Vec<OsString>) -> Result<(), String> {
@@ -111,52 +97,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), String> {
     let (bucket, key) = parse_oss_url(url)?;
     let client = settings.client()?;
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-            .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
-    }
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let mut first: Option<u64> = None;
-    let mut last_draw = Instant::now();
-    let mut progress = |done: u64, total: u64| {
-        let base = *first.get_or_insert(done);
-        if tty && (last_draw.elapsed().as_millis() >= 100 || done == total) {
-            last_draw = Instant::now();
-            let secs = started.elapsed().as_secs_f64().max(0.001);
-            let rate = (done - base) as f64 / secs;
-            let pct = if total == 0 {
-                100.0
-            } else {
-                done as f64 * 100.0 / total as f64
-            };
-            let eta = if rate > 0.0 {
-                format!("{:.0}s", (total - done) as f64 / rate)
-            } else {
-                "?".into()
-            };
-            let width = 30usize;
-            let filled = ((pct / 100.0) * width as f64) as usize;
-            let mut err = std::io::stderr();
-            let _ = write!(
-                err,
-                "\r[{}{}] {pct:5.1}% {} / {}  {}/s  eta {eta}   ",
-                "#".repeat(filled),
-                " ".repeat(width - filled),
-                human(done as f64),
-                human(total as f64),
-                human(rate),
-            );
-            let _ = err.flush();
-        }
-        !interrupted.load(Ordering::SeqCst)
-    };
+    let mut bar = Bar::new()?;
+    let mut progress = |done: u64, total: u64| bar.update(done, total);
     let result = client.download(&bucket, &key, path, &opts, Some(&mut progress));
-    if tty {
-        eprintln!();
-    }
+    let secs = bar.finish();
     match result {
         Ok(report) => {
             let resumed = match &report.checkpoint {
@@ -164,7 +108,6 @@ pub fn run(args: Vec<OsString>) -> Result<(), String> {
                 CheckpointState::Discarded(why) => format!("checkpoint discarded: {why}"),
                 CheckpointState::NotFound | CheckpointState::NotUsed => "fresh".to_string(),
             };
-            let secs = started.elapsed().as_secs_f64();
             println!(
                 "downloaded {} bytes to {path} in {secs:.2}s ({}/s): fetched {}, reused {}, {} part retries, {resumed}, crc64 {}",
                 report.size,

@@ -4,6 +4,7 @@
 
 mod get;
 mod object;
+mod progress;
 mod serve;
 mod settings;
 mod stream;
@@ -16,7 +17,7 @@ usage: ossr <command> [options]
 commands:
   get       download an object, resumably (ossr get --help)
   cat       write an object (or a range) to standard output
-  put       put - oss://bucket/key: store standard input as an object
+  put       upload a file resumably, or standard input with -
   cp        copy one object into another through a stream
   stat      print an object's size, ETag, CRC-64 and type
   rm        delete an object

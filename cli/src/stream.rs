@@ -3,7 +3,12 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 
-use oss_resume::{ByteRange, Client, ErrorKind, GetOptions, RequestOptions};
+use oss_resume::{
+    ByteRange, CheckpointState, Client, ErrorKind, GetOptions, RequestOptions, UploadOptions,
+};
+
+use crate::get::parse_size;
+use crate::progress::{Bar, human};
 
 use crate::settings::{SHARED_FLAGS, Settings, parse_oss_url};
 
@@ -127,60 +132,116 @@ pub fn cat(args: Vec<OsString>) -> Result<(), String> {
     }
 }
 
-/// `ossr put - oss://bucket/key`: stdin to an object, chunked.
+/// `ossr put PATH oss://bucket/key`: a resumable upload of a file; with `-` as PATH,
+/// standard input sent chunked.
 pub fn put(args: Vec<OsString>) -> Result<(), String> {
-    const USAGE: &str = "usage: ossr put - oss://bucket/key [--content-type T] [flags]\n       (reads standard input and sends it chunked)\n";
-    let mut content_type: Option<String> = None;
-    let Some((client, positional)) = parse(args, USAGE, |name, parser| match name {
-        "content-type" => {
-            content_type = Some(
-                parser
-                    .value()
-                    .map_err(|e| e.to_string())?
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            Ok(true)
+    const USAGE: &str = "\
+usage: ossr put PATH oss://bucket/key [--threads N] [--part-size SIZE] [--checkpoint-dir DIR]
+                [--threshold SIZE] [--header 'Name: value']... [flags]
+       ossr put - oss://bucket/key [--header 'Name: value']... [flags]
+
+Uploads a file resumably (interrupted, it leaves a checkpoint and the next run
+continues), or with - standard input, sent chunked. SIZE takes K, M, G suffixes.
+";
+    let mut headers: Vec<(String, String)> = Vec::new();
+    let mut opts = UploadOptions::default();
+    let Some((client, positional)) = parse(args, USAGE, |name, parser| {
+        let mut value = || -> Result<String, String> {
+            Ok(parser
+                .value()
+                .map_err(|e| e.to_string())?
+                .to_string_lossy()
+                .into_owned())
+        };
+        match name {
+            "header" => {
+                let h = value()?;
+                let (n, v) = h
+                    .split_once(':')
+                    .ok_or_else(|| format!("--header {h:?}: expected 'Name: value'"))?;
+                headers.push((n.trim().to_string(), v.trim().to_string()));
+            }
+            "content-type" => headers.push(("Content-Type".into(), value()?)),
+            "threads" => {
+                let v = value()?;
+                opts.threads = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=64).contains(n))
+                    .ok_or_else(|| format!("--threads: {v:?} is not a number within 1..=64"))?;
+            }
+            "part-size" => {
+                opts.part_size =
+                    Some(parse_size(&value()?).map_err(|e| format!("--part-size: {e}"))?)
+            }
+            "threshold" => {
+                opts.multipart_threshold =
+                    parse_size(&value()?).map_err(|e| format!("--threshold: {e}"))?
+            }
+            "checkpoint-dir" => opts.checkpoint_dir = Some(value()?.into()),
+            _ => return Ok(false),
         }
-        _ => Ok(false),
+        Ok(true)
     })?
     else {
         return Ok(());
     };
     let [source, url] = positional.as_slice() else {
-        return Err(format!("put: expected - and oss://bucket/key\n{USAGE}"));
-    };
-    if source != "-" {
         return Err(format!(
-            "put: uploading a file ({source}) is the resumable upload, not available yet; use - to stream standard input\n{USAGE}"
+            "put: expected PATH (or -) and oss://bucket/key\n{USAGE}"
         ));
-    }
+    };
     let (bucket, key) = parse_oss_url(url)?;
-    let headers: Vec<(String, String)> = content_type
-        .into_iter()
-        .map(|t| ("Content-Type".to_string(), t))
-        .collect();
-    let stdin = std::io::stdin();
-    let mut input = stdin.lock();
-    let put = client
-        .put_stream(
-            &bucket,
-            &key,
-            &mut input,
-            None,
-            &headers,
-            &RequestOptions::default(),
-            None,
-        )
-        .map_err(|e| e.to_string())?;
-    println!(
-        "stored oss://{bucket}/{key}: etag {}, crc64 {}",
-        put.etag,
-        put.crc64
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "none".into())
-    );
-    Ok(())
+    let crc_text = |c: Option<u64>| c.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
+    if source == "-" {
+        let stdin = std::io::stdin();
+        let mut input = stdin.lock();
+        let put = client
+            .put_stream(
+                &bucket,
+                &key,
+                &mut input,
+                None,
+                &headers,
+                &RequestOptions::default(),
+                None,
+            )
+            .map_err(|e| e.to_string())?;
+        println!(
+            "stored oss://{bucket}/{key}: etag {}, crc64 {}",
+            put.etag,
+            crc_text(put.crc64)
+        );
+        return Ok(());
+    }
+    opts.headers = headers;
+    let mut bar = Bar::new()?;
+    let mut progress = |done: u64, total: u64| bar.update(done, total);
+    let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+    let secs = bar.finish();
+    match result {
+        Ok(r) => {
+            let state = match &r.checkpoint {
+                CheckpointState::Resumed => "resumed from a checkpoint".to_string(),
+                CheckpointState::Discarded(why) => format!("checkpoint discarded: {why}"),
+                CheckpointState::NotFound | CheckpointState::NotUsed => "fresh".to_string(),
+            };
+            println!(
+                "uploaded {source} ({} bytes) to oss://{bucket}/{key} in {secs:.2}s ({}/s): {} parts sent, {} reused, {state}, etag {}, crc64 {} verified",
+                r.size,
+                human(r.size as f64 / secs.max(0.001)),
+                r.parts_uploaded,
+                r.parts_reused,
+                r.etag,
+                r.crc64
+            );
+            Ok(())
+        }
+        Err(e) if e.kind() == ErrorKind::Cancelled => {
+            Err("interrupted; the checkpoint is kept: run the same command again to resume".into())
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// `ossr cp oss://b/k1 oss://b/k2`: one object into another through a stream.

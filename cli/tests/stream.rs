@@ -117,9 +117,9 @@ fn put_from_stdin_is_stored_and_errors_are_clear() {
     let stat = run(&s, &["stat", "oss://cat-bucket/from-stdin"]);
     assert!(String::from_utf8_lossy(&stat.stdout).contains(&format!("crc64: {crc}")));
 
-    let out = run(&s, &["put", "some-file", "oss://cat-bucket/x"]);
+    let out = run(&s, &["put", "no-such-file", "oss://cat-bucket/x"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("standard input"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no-such-file"));
     let out = run(&s, &["cat", "oss://cat-bucket/missing"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("NoSuchKey"));
