@@ -2,7 +2,6 @@
 //! leaves a checkpoint, and a read-only target directory fails cleanly.
 
 use std::fs;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
