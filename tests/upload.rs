@@ -400,3 +400,23 @@ fn interrupted_alongside(s: &Server, c: &Client, f: &Fixture, key: &str, parts: 
         .upload_id
         .clone()
 }
+
+#[test]
+fn a_connection_dropped_mid_part_is_retried() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(6 * PART, 13);
+    s.set_fault("drop_request_after_bytes", "30000").unwrap();
+    s.set_fault("drop_request_count", "2").unwrap();
+    upload(&c, &f, "dropped", &opts(&f)).unwrap();
+    assert_eq!(object(&c, "dropped"), f.data);
+    assert_eq!(s.faults().drop_request_count, 0, "both drops happened");
+    assert_clean(&s, &f);
+    // Below the threshold too: the single PutObject is sent again.
+    let g = fixture(PART, 14);
+    s.set_fault("drop_request_after_bytes", "1000").unwrap();
+    s.set_fault("drop_request_count", "1").unwrap();
+    upload(&c, &g, "dropped-small", &opts(&g)).unwrap();
+    assert_eq!(object(&c, "dropped-small"), g.data);
+    assert_eq!(s.faults().drop_request_count, 0);
+}

@@ -51,6 +51,10 @@ pub struct Faults {
     pub lose_response_count: u64,
     /// Offset of the server's clock from the real one, in seconds (for skew tests).
     pub clock_offset_secs: i64,
+    /// Close the connection after receiving this many request body bytes ...
+    pub drop_request_after_bytes: u64,
+    /// ... in the next K requests that carry a body (PutObject, UploadPart, Complete).
+    pub drop_request_count: u64,
     /// Leave `x-oss-hash-crc64ecma` out of object answers (like older objects or a
     /// plain HTTP server).
     pub omit_crc: bool,
@@ -112,6 +116,14 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     (
         "clock_offset_secs=N",
         "run the server's clock N seconds off (skew tests)",
+    ),
+    (
+        "drop_request_after_bytes=N",
+        "close the connection after receiving N request body bytes ...",
+    ),
+    (
+        "drop_request_count=K",
+        "... in the next K uploads (PutObject, UploadPart, Complete)",
     ),
     (
         "omit_crc=1",
@@ -184,6 +196,8 @@ impl Faults {
             "lose_response_ops" => self.lose_response_ops = list(value),
             "lose_response_count" => self.lose_response_count = parse(name, value)?,
             "clock_offset_secs" => self.clock_offset_secs = parse(name, value)?,
+            "drop_request_after_bytes" => self.drop_request_after_bytes = parse(name, value)?,
+            "drop_request_count" => self.drop_request_count = parse(name, value)?,
             "omit_crc" => {
                 self.omit_crc = match value.trim() {
                     "1" | "true" => true,
@@ -220,6 +234,15 @@ impl Faults {
         }
         if self.error_rate > 0.0 && fastrand::f64() < self.error_rate {
             return Some(status);
+        }
+        None
+    }
+
+    /// Where to cut the next request body, if the request-drop fault is on; counts down.
+    pub fn take_request_drop(&mut self) -> Option<u64> {
+        if self.drop_request_count > 0 {
+            self.drop_request_count -= 1;
+            return Some(self.drop_request_after_bytes);
         }
         None
     }
@@ -278,6 +301,8 @@ impl Faults {
             "lose_response_ops": self.lose_response_ops,
             "lose_response_count": self.lose_response_count,
             "clock_offset_secs": self.clock_offset_secs,
+            "drop_request_after_bytes": self.drop_request_after_bytes,
+            "drop_request_count": self.drop_request_count,
             "omit_crc": self.omit_crc,
         })
     }

@@ -454,11 +454,18 @@ fn handle(
             w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .map_err(|e| OssError::internal(&format!("writing 100 Continue: {e}")))?;
         }
-        let counted = CountingReader {
+        let cut_after = if op.reads_body() {
+            lock(&shared.faults).take_request_drop()
+        } else {
+            None
+        };
+        let mut counted = CountingReader {
             inner: &mut body,
             stats: &shared.stats,
+            read: 0,
+            cut_after,
+            stream,
         };
-        let mut counted = counted;
         let response = match op {
             Op::HeadObject | Op::GetObjectMeta | Op::GetObject => return ops::get_object(&ctx, op),
             Op::PutObject => ops::put_object(&ctx, &mut counted),
@@ -565,14 +572,31 @@ fn take_rewrite(shared: &Shared, key: &str) -> bool {
 }
 
 /// Counts request body bytes as they are read.
+/// Counts request body bytes as they are read, and cuts the connection after
+/// `cut_after` bytes when the request-drop fault chose this request.
 struct CountingReader<'a, R: Read> {
     inner: &'a mut R,
     stats: &'a Mutex<Stats>,
+    read: u64,
+    cut_after: Option<u64>,
+    stream: &'a TcpStream,
 }
 
 impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
+        let mut want = buf.len();
+        if let Some(cut) = self.cut_after {
+            if self.read >= cut {
+                let _ = self.stream.shutdown(Shutdown::Both);
+                return Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection dropped by fault",
+                ));
+            }
+            want = want.min(usize::try_from(cut - self.read).unwrap_or(want));
+        }
+        let n = self.inner.read(&mut buf[..want])?;
+        self.read += n as u64;
         lock(self.stats).bytes_received += n as u64;
         Ok(n)
     }
