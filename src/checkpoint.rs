@@ -208,6 +208,20 @@ impl DownloadCheckpoint {
     }
 }
 
+/// A short hex digest naming the checkpoint of one transfer: the SHA-256 of its
+/// identity parts, each NUL-terminated so no two identities collide by shifting.
+pub(crate) fn identity_hash(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Writes `bytes` to `path` atomically: a temporary file beside it (mode 0600),
 /// fsync, rename, fsync of the directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

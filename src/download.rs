@@ -9,9 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-
-use crate::checkpoint::{DownloadCheckpoint, sync_dir, write_atomic};
+use crate::checkpoint::{DownloadCheckpoint, identity_hash, sync_dir, write_atomic};
 use crate::client::{ByteRange, Client, ObjectInfo, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64;
@@ -209,16 +207,8 @@ impl Drop for TargetLock {
 }
 
 fn checkpoint_name(bucket: &str, key: &str, version: &str, target: &Path) -> String {
-    let mut h = Sha256::new();
-    for part in [bucket, key, version, &target.to_string_lossy()] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let hex: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!(".ossr-{hex}.download")
+    let hash = identity_hash(&[bucket, key, version, &target.to_string_lossy()]);
+    format!(".ossr-{hash}.download")
 }
 
 fn temp_prefix(target: &Path) -> String {

@@ -12,9 +12,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use md5::{Digest as _, Md5};
-use sha2::Sha256;
 
-use crate::checkpoint::{decode_record, encode_record, write_atomic};
+use crate::checkpoint::{decode_record, encode_record, identity_hash, write_atomic};
 use crate::client::{Client, PartSource, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64::{self, Crc64};
@@ -261,16 +260,10 @@ fn default_checkpoint_dir() -> PathBuf {
 }
 
 fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
-    let mut h = Sha256::new();
-    for part in [bucket, key, &file.to_string_lossy()] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    let hex: String = h.finalize()[..16]
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("{hex}.upload")
+    format!(
+        "{}.upload",
+        identity_hash(&[bucket, key, &file.to_string_lossy()])
+    )
 }
 
 fn changed_during_upload(path: &Path) -> Error {
