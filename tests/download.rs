@@ -250,6 +250,21 @@ fn cancelled_download(
     seen
 }
 
+/// Waits until the server's byte counter stops moving: a connection the client
+/// abandoned adds what it sent when its (paced) answer ends.
+fn settle(s: &Server) {
+    let mut last = s.stats().bytes_served;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = s.stats().bytes_served;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the server kept serving bytes for 5 s after the client stopped");
+}
+
 fn slow(s: &Server) {
     // Slow enough that cancellation lands mid-way, fast enough for a test.
     s.set_fault("bandwidth", "2000000").unwrap();
@@ -273,6 +288,7 @@ fn cancellation_leaves_a_checkpoint_and_resume_skips_finished_parts() {
         "checkpoint and temp file stay"
     );
     s.clear_faults();
+    settle(&s);
     s.reset_stats();
     let main_thread = std::thread::current().id();
     let mut calls: Vec<(u64, u64)> = Vec::new();
