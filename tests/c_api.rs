@@ -1,0 +1,530 @@
+//! The C ABI from real C (and C++) programs: the examples in `examples-c/` and the
+//! test programs in `tests/c/`, built with their Makefile against the freshly built
+//! library, run against the local server, once plain and once under AddressSanitizer
+//! and UndefinedBehaviorSanitizer (leak checking on).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use oss_resume_server::{Server, ServerConfig};
+
+const BUCKET: &str = "c-bucket";
+const AK: &str = "c-ak";
+const SK: &str = "c-sk";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Build {
+    Plain,
+    Sanitized,
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Builds the library once per test binary, then the C programs once per variant.
+/// Returns None (the test is not run) when cc or make is missing outside CI.
+fn programs(build: Build) -> Option<PathBuf> {
+    static LIB: OnceLock<bool> = OnceLock::new();
+    static DIRS: Mutex<Vec<(Build, PathBuf)>> = Mutex::new(Vec::new());
+    if !*LIB.get_or_init(|| {
+        if !common::have_tools(&["cc", "c++", "make"]) {
+            return false;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        // Its own target directory: `cargo test` unifies features with the
+        // dev-dependencies, so sharing `target/` would rebuild half the tree each time.
+        let status = Command::new(cargo)
+            .args(["build", "--release", "--lib"])
+            .env("CARGO_TARGET_DIR", lib_target_dir())
+            .current_dir(root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "cargo build --release --lib failed");
+        true
+    }) {
+        return None;
+    }
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, dir)) = dirs.iter().find(|(b, _)| *b == build) {
+        return Some(dir.clone());
+    }
+    let dir = target_dir().join(match build {
+        Build::Plain => "c-programs",
+        Build::Sanitized => "c-programs-asan",
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut make = Command::new("make");
+    make.current_dir(root().join("examples-c"))
+        .arg(format!("BUILDDIR={}", dir.display()))
+        .arg(format!("LIBDIR={}", lib_dir().display()))
+        .args(["all", "tests", "CXX_CHECK=1"]);
+    if build == Build::Sanitized {
+        make.arg("SANITIZE=1");
+    }
+    let out = make.output().expect("run make");
+    assert!(
+        out.status.success(),
+        "make failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dirs.push((build, dir.clone()));
+    Some(dir)
+}
+
+/// Where the test builds `liboss_resume.so` and `.a` for the C programs.
+fn lib_dir() -> PathBuf {
+    lib_target_dir().join("release")
+}
+
+fn lib_target_dir() -> PathBuf {
+    target_dir().join("c-abi")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+fn server() -> Server {
+    let mut config = ServerConfig::new(AK, SK);
+    config.buckets = vec![BUCKET.into()];
+    Server::start(config).unwrap()
+}
+
+/// A command for one of the built programs, with the connection in the environment.
+fn program(dir: &Path, name: &str, server: &Server) -> Command {
+    let mut cmd = Command::new(dir.join(name));
+    cmd.env("OSS_ENDPOINT", server.endpoint())
+        .env("OSS_ACCESS_KEY_ID", AK)
+        .env("OSS_ACCESS_KEY_SECRET", SK)
+        .env_remove("OSS_REGION")
+        .env_remove("OSS_SESSION_TOKEN")
+        .env("OSSR_TEST_BUCKET", BUCKET)
+        .env(
+            "ASAN_OPTIONS",
+            "detect_leaks=1:halt_on_error=1:abort_on_error=0:exitcode=86",
+        )
+        .env("UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1")
+        .env("LSAN_OPTIONS", "exitcode=87");
+    cmd
+}
+
+/// Runs a program to the end and checks it succeeded without a sanitizer report.
+fn run_ok(mut cmd: Command, stdin: Option<&[u8]>) -> Output {
+    use std::io::Write;
+    let what = format!("{cmd:?}");
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start the C program");
+    if let Some(data) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(data).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}):\nstdout:\n{}\nstderr:\n{stderr}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_no_sanitizer_report(&stderr);
+    out
+}
+
+fn assert_no_sanitizer_report(stderr: &str) {
+    for marker in ["Sanitizer", "runtime error:"] {
+        assert!(!stderr.contains(marker), "sanitizer report:\n{stderr}");
+    }
+}
+
+fn pattern(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+fn crc(data: &[u8]) -> u64 {
+    crc::Crc::<u64>::new(&crc::CRC_64_XZ).checksum(data)
+}
+
+fn oss_resume_client(s: &Server) -> oss_resume::Client {
+    let config = oss_resume::Config::builder(&s.endpoint())
+        .credentials(AK, SK, None)
+        .signature_version(oss_resume::SignatureVersion::V1)
+        .build()
+        .unwrap();
+    oss_resume::Client::new(config).unwrap()
+}
+
+#[test]
+fn header_compiles_as_c99_and_cpp_and_agrees_with_the_library_version() {
+    let Some(dir) = programs(Build::Plain) else {
+        return;
+    };
+    for name in ["header_twice", "header_twice.cxx"] {
+        let out = run_ok(Command::new(dir.join(name)), None);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            text.trim(),
+            format!(
+                "header {v} matches library {v}",
+                v = env!("CARGO_PKG_VERSION")
+            )
+        );
+    }
+}
+
+fn round_trip(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    // Above the 10 MiB multipart threshold: two parts of the default 8 MiB.
+    let data = pattern(10 * 1024 * 1024 + 12_345, 7);
+    let file = work.path().join("source.bin");
+    std::fs::write(&file, &data).unwrap();
+
+    // upload (C) with headers.
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "upload", &s);
+            c.arg(&file)
+                .arg(BUCKET)
+                .arg("c/uploaded.bin")
+                .arg("x-oss-meta-colour: blue")
+                .arg("Content-Type: application/x-test");
+            c
+        },
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("uploaded {} bytes as c/uploaded.bin", data.len())),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 parts (2 sent, 0 reused)"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("crc64 {}", crc(&data))),
+        "{stdout}"
+    );
+    let info = oss_resume_client(&s)
+        .head_object(BUCKET, "c/uploaded.bin", &Default::default())
+        .unwrap();
+    assert_eq!(info.content_type.as_deref(), Some("application/x-test"));
+    assert_eq!(info.crc64, Some(crc(&data)));
+
+    // download (C++ build of the same example) back and compare.
+    let target = work.path().join("downloaded.bin");
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "download.cxx", &s);
+            c.arg(BUCKET).arg("c/uploaded.bin").arg(&target).arg("3");
+            c
+        },
+        None,
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), data);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" verified"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("crc64 {}", crc(&data))),
+        "{stdout}"
+    );
+
+    // cat the whole object, then a range, to stdout.
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "cat", &s);
+            c.arg(BUCKET).arg("c/uploaded.bin");
+            c
+        },
+        None,
+    );
+    assert!(out.stdout == data, "cat gave different bytes");
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "cat.cxx", &s);
+            c.arg(BUCKET).arg("c/uploaded.bin").arg("1000").arg("1999");
+            c
+        },
+        None,
+    );
+    assert!(
+        out.stdout == data[1000..2000],
+        "cat of a range gave other bytes"
+    );
+
+    // put from stdin (unknown length: chunked), then read it back with cat.
+    let streamed = pattern(1024 * 1024 + 3, 11);
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "put", &s);
+            c.arg(BUCKET).arg("c/streamed.txt").arg("text/plain");
+            c
+        },
+        Some(&streamed),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("crc64 {}", crc(&streamed))),
+        "{stdout}"
+    );
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "cat", &s);
+            c.arg(BUCKET).arg("c/streamed.txt");
+            c
+        },
+        None,
+    );
+    assert!(out.stdout == streamed, "put then cat gave other bytes");
+}
+
+#[test]
+fn examples_upload_download_stream_and_put_round_trip() {
+    round_trip(Build::Plain);
+}
+
+#[test]
+fn examples_round_trip_clean_under_sanitizers() {
+    round_trip(Build::Sanitized);
+}
+
+fn error_paths(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    s.put_object(BUCKET, "c/errors-object", &pattern(2 * 1024 * 1024, 3))
+        .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    for name in ["errors", "errors.cxx"] {
+        let mut cmd = program(&dir, name, &s);
+        cmd.env("OSSR_TEST_KEY", "c/errors-object").arg(work.path());
+        let out = run_ok(cmd, None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("not ok"), "{stdout}");
+        let plan = stdout.lines().last().unwrap_or("");
+        let count: usize = plan.trim_start_matches("1..").parse().unwrap_or(0);
+        assert!(count >= 50, "fewer checks than expected ran:\n{stdout}");
+        assert_eq!(
+            stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+            count
+        );
+    }
+}
+
+#[test]
+fn error_paths_give_exact_codes() {
+    error_paths(Build::Plain);
+}
+
+#[test]
+fn error_paths_clean_under_sanitizers() {
+    error_paths(Build::Sanitized);
+}
+
+fn eight_threads(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    for i in 0..8 {
+        let data = pattern(1024 * 1024 + i * 4097, 100 + i as u64);
+        s.put_object(BUCKET, &format!("c/threads/{i}"), &data)
+            .unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let mut cmd = program(&dir, "threads", &s);
+    cmd.arg(BUCKET).arg("c/threads/").arg(work.path());
+    let out = run_ok(cmd, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        8,
+        "{stdout}"
+    );
+    for i in 0..8 {
+        let data = pattern(1024 * 1024 + i * 4097, 100 + i as u64);
+        let got = std::fs::read(work.path().join(format!("thread-{i}.bin"))).unwrap();
+        assert!(got == data, "thread {i} downloaded other bytes");
+    }
+}
+
+#[test]
+fn eight_downloads_from_eight_threads_share_one_client() {
+    eight_threads(Build::Plain);
+}
+
+#[test]
+fn eight_threads_clean_under_sanitizers() {
+    eight_threads(Build::Sanitized);
+}
+
+#[test]
+fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
+    let Some(dir) = programs(Build::Plain) else {
+        return;
+    };
+    let s = server();
+    const PART: u64 = 8 * 1024 * 1024; // the example's default part size
+    let data = pattern(2 * PART as usize, 5);
+    s.put_object(BUCKET, "c/slow.bin", &data).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("slow.bin");
+    // One thread at 8 MB/s: the first part is done after about a second, the second
+    // a second later; Ctrl-C goes in between.
+    s.set_fault("bandwidth", "8000000").unwrap();
+    let mut cmd = program(&dir, "download", &s);
+    cmd.arg(BUCKET)
+        .arg("c/slow.bin")
+        .arg(&target)
+        .arg("1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr_text = std::sync::Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let text = stderr_text.clone();
+        let mut pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                text.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    // Wait until the progress line shows the first part done, then press Ctrl-C.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = last_progress(&stderr_text.lock().unwrap());
+        if done > PART + PART / 8 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the download made no progress");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    let stderr = stderr_text.lock().unwrap().clone();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("run the same command again to resume"),
+        "{stderr}"
+    );
+    assert!(!target.exists(), "a cancelled download left a target");
+
+    s.clear_faults();
+    let out = run_ok(
+        {
+            let mut c = program(&dir, "download", &s);
+            c.arg(BUCKET).arg("c/slow.bin").arg(&target);
+            c
+        },
+        None,
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let reused: u64 = stdout
+        .split("reused ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no reused count in {stdout}"));
+    assert_eq!(
+        reused, PART,
+        "the second run should reuse the first part: {stdout}"
+    );
+    assert!(std::fs::read(&target).unwrap() == data);
+}
+
+/// The bytes done in the last "\r  12.5%  done / total bytes" progress line.
+fn last_progress(stderr: &str) -> u64 {
+    stderr
+        .rsplit('\r')
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            words.next()?; // the percentage
+            words.next()?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn pkg_config_install_builds_a_program() {
+    if !common::have_tools(&["pkg-config"]) {
+        return;
+    }
+    let Some(_) = programs(Build::Plain) else {
+        return;
+    };
+    let prefix = tempfile::tempdir().unwrap();
+    let out = Command::new("make")
+        .current_dir(root().join("examples-c"))
+        .arg(format!("LIBDIR={}", lib_dir().display()))
+        .arg(format!("PREFIX={}", prefix.path().display()))
+        .arg("install")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pc = Command::new("pkg-config")
+        .env("PKG_CONFIG_PATH", prefix.path().join("lib/pkgconfig"))
+        .args(["--cflags", "--libs", "oss_resume"])
+        .output()
+        .unwrap();
+    assert!(
+        pc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&pc.stderr)
+    );
+    let flags = String::from_utf8(pc.stdout).unwrap();
+    let exe = prefix.path().join("header_twice");
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cc -std=c99 -Wall -Wextra -Wpedantic -Werror -o {} {} {} -Wl,-rpath,{}",
+            exe.display(),
+            root().join("tests/c/header_twice.c").display(),
+            flags.trim(),
+            prefix.path().join("lib").display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success(), "compiling with pkg-config flags failed");
+    let out = run_ok(Command::new(&exe), None);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
+}
