@@ -53,6 +53,12 @@
 #include <stdlib.h>
 
 /**
+ * The smallest buffer `ossr_client_initiate_multipart_upload` accepts for the upload
+ * id, NUL included (OSS upload ids are 32 characters).
+ */
+#define OSSR_UPLOAD_ID_LEN 128
+
+/**
  * The library's major version; equals `ossr_version()`'s first number.
  */
 #define OSSR_VERSION_MAJOR 0
@@ -312,6 +318,13 @@ typedef struct ossr_get_stream ossr_get_stream;
 typedef struct ossr_object_info ossr_object_info;
 
 /**
+ * The parts of a multipart upload, all pages: made by `ossr_client_list_parts`, read
+ * with `ossr_part_list_count` and `ossr_part_list_get`, freed by
+ * `ossr_part_list_free`.
+ */
+typedef struct ossr_part_list ossr_part_list;
+
+/**
  * Options of `ossr_client_put_stream` and the destination side of
  * `ossr_client_copy`: headers, request options and the length when known. Made by
  * `ossr_put_options_new`, freed by `ossr_put_options_free`; only read by calls.
@@ -326,29 +339,18 @@ typedef struct ossr_put_options ossr_put_options;
 typedef struct ossr_request_options ossr_request_options;
 
 /**
+ * Multipart uploads in progress, all pages: made by
+ * `ossr_client_list_multipart_uploads`, read with `ossr_upload_list_count`,
+ * `ossr_upload_list_key` and `ossr_upload_list_upload_id`, freed by
+ * `ossr_upload_list_free`.
+ */
+typedef struct ossr_upload_list ossr_upload_list;
+
+/**
  * Options of `ossr_client_upload`. Made by `ossr_upload_options_new`, freed by
  * `ossr_upload_options_free`; sharing rules as for `ossr_download_options`.
  */
 typedef struct ossr_upload_options ossr_upload_options;
-
-/**
- * A read callback for puts from a stream: write up to `len` bytes into `buf`, store
- * how many in `*out_n` (0 means end of data), and return 0; a non-zero return fails
- * the put with `OSSR_ERR_IO`. It runs on the thread that made the call.
- */
-typedef int (*ossr_read_cb)(void *userdata,
-                            uint8_t *buf,
-                            size_t len,
-                            size_t *out_n);
-
-/**
- * A progress callback: called with the bytes done and the total (0 while unknown).
- * Return 0 to go on; any other value cancels the transfer, which then fails with
- * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
- */
-typedef int (*ossr_progress_cb)(void *userdata,
-                                uint64_t done,
-                                uint64_t total);
 
 /**
  * What a put or a copy made. Filled only on success.
@@ -368,6 +370,70 @@ typedef struct {
    */
   char etag[OSSR_ETAG_LEN];
 } ossr_put_result;
+
+/**
+ * A part as UploadPart answered; an array of them, in part-number order, completes
+ * the upload.
+ */
+typedef struct {
+  /**
+   * Part number, 1..=10000.
+   */
+  uint32_t part_number;
+  /**
+   * CRC-64 of the part's bytes (checked against the server's).
+   */
+  uint64_t crc64;
+  /**
+   * The part's ETag, NUL-terminated, as Complete needs it.
+   */
+  char etag[OSSR_ETAG_LEN];
+} ossr_uploaded_part;
+
+/**
+ * A part as ListParts reports it.
+ */
+typedef struct {
+  /**
+   * Part number.
+   */
+  uint32_t part_number;
+  /**
+   * Size in bytes.
+   */
+  uint64_t size;
+  /**
+   * CRC-64 (valid when `has_crc64`).
+   */
+  uint64_t crc64;
+  /**
+   * Whether the server reported a CRC-64.
+   */
+  bool has_crc64;
+  /**
+   * The part's ETag, NUL-terminated.
+   */
+  char etag[OSSR_ETAG_LEN];
+} ossr_listed_part;
+
+/**
+ * A read callback for puts from a stream: write up to `len` bytes into `buf`, store
+ * how many in `*out_n` (0 means end of data), and return 0; a non-zero return fails
+ * the put with `OSSR_ERR_IO`. It runs on the thread that made the call.
+ */
+typedef int (*ossr_read_cb)(void *userdata,
+                            uint8_t *buf,
+                            size_t len,
+                            size_t *out_n);
+
+/**
+ * A progress callback: called with the bytes done and the total (0 while unknown).
+ * Return 0 to go on; any other value cancels the transfer, which then fails with
+ * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
+ */
+typedef int (*ossr_progress_cb)(void *userdata,
+                                uint64_t done,
+                                uint64_t total);
 
 /**
  * What `ossr_client_get_to_file` moved. Filled only on success.
@@ -784,6 +850,207 @@ uint64_t ossr_crc64_update(uint64_t crc,
 uint64_t ossr_crc64_combine(uint64_t crc1,
                             uint64_t crc2,
                             uint64_t len2);
+
+/**
+ * PUTs an object from `len` bytes at `data` (retried on transient failures) with
+ * the headers of `opts` (NULL for none; its content length is ignored); the CRC-64
+ * of the bytes is checked against the server's.
+ *
+ * - `data`: may be NULL only when `len` is 0; borrowed for the call.
+ * - `result`: optional (may be NULL); filled only on success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_CRC_MISMATCH`, `OSSR_ERR_ACCESS_DENIED`,
+ * `OSSR_ERR_NOT_FOUND` (no such bucket), the 3xx network codes, the argument codes.
+ */
+ossr_result ossr_client_put_object(const ossr_client *client,
+                                   const char *bucket,
+                                   const char *key,
+                                   const uint8_t *data,
+                                   size_t len,
+                                   const ossr_put_options *opts,
+                                   ossr_put_result *result,
+                                   ossr_error *err);
+
+/**
+ * PUTs an object from a whole local file (retried on transient failures) with the
+ * headers of `opts` (NULL for none). For large files prefer `ossr_client_upload`,
+ * which resumes.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_IO` (unreadable file), `OSSR_ERR_CRC_MISMATCH`, the
+ * server's and network codes, the argument codes. `result` as for
+ * `ossr_client_put_object`.
+ */
+ossr_result ossr_client_put_file(const ossr_client *client,
+                                 const char *bucket,
+                                 const char *key,
+                                 const char *path,
+                                 const ossr_put_options *opts,
+                                 ossr_put_result *result,
+                                 ossr_error *err);
+
+/**
+ * Starts a multipart upload with the headers of `opts` (NULL for none) and copies
+ * its upload id into `buf`. `sequential` asks OSS to require parts in order.
+ *
+ * - `buf`, `len`: at least `OSSR_UPLOAD_ID_LEN` bytes, checked before anything is
+ *   sent (`OSSR_ERR_BUFFER_TOO_SMALL` otherwise); should an id still not fit, the
+ *   upload is aborted and `OSSR_ERR_BUFFER_TOO_SMALL` returned, so no upload is left
+ *   that the caller cannot name.
+ * - `out_len`: optional; receives the id's length.
+ *
+ * The caller must complete or abort the upload: uploads in progress are billed.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_BUFFER_TOO_SMALL`, the server's and network codes,
+ * the argument codes.
+ */
+ossr_result ossr_client_initiate_multipart_upload(const ossr_client *client,
+                                                  const char *bucket,
+                                                  const char *key,
+                                                  const ossr_put_options *opts,
+                                                  bool sequential,
+                                                  char *buf,
+                                                  size_t len,
+                                                  size_t *out_len,
+                                                  ossr_error *err);
+
+/**
+ * Uploads part `part_number` (1..=10000) of a multipart upload from `len` bytes at
+ * `data` (retried on transient failures) and checks its CRC-64 against the
+ * server's. Parts other than the last must be at least 100 KB.
+ *
+ * - `req`: optional request options (NULL for none).
+ * - `out`: receives the part's number, ETag and CRC-64. Written only on success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), `OSSR_ERR_CRC_MISMATCH`,
+ * `OSSR_ERR_INVALID_ARGUMENT`, the server's and network codes, the argument codes.
+ */
+ossr_result ossr_client_upload_part(const ossr_client *client,
+                                    const char *bucket,
+                                    const char *key,
+                                    const char *upload_id,
+                                    uint32_t part_number,
+                                    const uint8_t *data,
+                                    size_t len,
+                                    const ossr_request_options *req,
+                                    ossr_uploaded_part *out,
+                                    ossr_error *err);
+
+/**
+ * Completes a multipart upload from `count` parts at `parts`, which must be in
+ * ascending part-number order (as `ossr_client_upload_part` filled them).
+ *
+ * - `req`: optional request options (NULL for none).
+ * - `result`: optional (may be NULL); the object's ETag and CRC-64, filled only on
+ *   success. Compare its CRC-64 with the parts' CRCs joined by
+ *   `ossr_crc64_combine`.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload),
+ * `OSSR_ERR_INVALID_ARGUMENT` (no parts, parts out of order, or a part the server
+ * does not have), the server's and network codes, the argument codes.
+ */
+ossr_result ossr_client_complete_multipart_upload(const ossr_client *client,
+                                                  const char *bucket,
+                                                  const char *key,
+                                                  const char *upload_id,
+                                                  const ossr_uploaded_part *parts,
+                                                  size_t count,
+                                                  const ossr_request_options *req,
+                                                  ossr_put_result *result,
+                                                  ossr_error *err);
+
+/**
+ * Aborts a multipart upload, deleting its parts.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
+ * codes, the argument codes.
+ */
+ossr_result ossr_client_abort_multipart_upload(const ossr_client *client,
+                                               const char *bucket,
+                                               const char *key,
+                                               const char *upload_id,
+                                               ossr_error *err);
+
+/**
+ * Lists the parts of a multipart upload, following every page (1000 per request).
+ *
+ * - `out`: receives the list, freed with `ossr_part_list_free`. Written only on
+ *   success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
+ * codes, the argument codes.
+ */
+ossr_result ossr_client_list_parts(const ossr_client *client,
+                                   const char *bucket,
+                                   const char *key,
+                                   const char *upload_id,
+                                   ossr_part_list **out,
+                                   ossr_error *err);
+
+/**
+ * The number of parts in a list (0 when `list` is NULL).
+ */
+size_t ossr_part_list_count(const ossr_part_list *list);
+
+/**
+ * Copies part `index` (0-based, in part-number order) into `*out`.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` for an index past the end, or
+ * `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_part_list_get(const ossr_part_list *list,
+                               size_t index,
+                               ossr_listed_part *out);
+
+/**
+ * Frees a part list. NULL is a no-op.
+ */
+void ossr_part_list_free(ossr_part_list *list);
+
+/**
+ * Lists the multipart uploads in progress in a bucket whose keys start with `prefix`
+ * (empty for all), following every page.
+ *
+ * - `out`: receives the list, freed with `ossr_upload_list_free`. Written only on
+ *   success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such bucket), the server's and network
+ * codes, the argument codes.
+ */
+ossr_result ossr_client_list_multipart_uploads(const ossr_client *client,
+                                               const char *bucket,
+                                               const char *prefix,
+                                               ossr_upload_list **out,
+                                               ossr_error *err);
+
+/**
+ * The number of uploads in a list (0 when `list` is NULL).
+ */
+size_t ossr_upload_list_count(const ossr_upload_list *list);
+
+/**
+ * Copies the key of upload `index` (0-based) into `buf`. Buffer rules as for
+ * `ossr_error_oss_code`; `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_upload_list_key(const ossr_upload_list *list,
+                                 size_t index,
+                                 char *buf,
+                                 size_t len,
+                                 size_t *out_len);
+
+/**
+ * Copies the upload id of upload `index` (0-based) into `buf`. Buffer rules as for
+ * `ossr_error_oss_code`; `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_upload_list_upload_id(const ossr_upload_list *list,
+                                       size_t index,
+                                       char *buf,
+                                       size_t len,
+                                       size_t *out_len);
+
+/**
+ * Frees an upload list. NULL is a no-op.
+ */
+void ossr_upload_list_free(ossr_upload_list *list);
 
 /**
  * A short lowercase description of a result code, as a static NUL-terminated

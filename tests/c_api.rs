@@ -310,6 +310,20 @@ fn examples_round_trip_clean_under_sanitizers() {
     round_trip(Build::Sanitized);
 }
 
+/// Checks a C test program's "ok N - ..." lines and its closing "1..N" plan: every
+/// check passed, and at least `min` ran (a program that stopped early fails).
+fn assert_all_ok(stdout: &str, min: usize) {
+    assert!(!stdout.contains("not ok"), "{stdout}");
+    let plan = stdout.lines().last().unwrap_or("");
+    let count: usize = plan
+        .strip_prefix("1..")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no plan line:\n{stdout}"));
+    assert!(count >= min, "only {count} checks ran:\n{stdout}");
+    let passed = stdout.lines().filter(|l| l.starts_with("ok ")).count();
+    assert_eq!(passed, count, "{stdout}");
+}
+
 fn error_paths(build: Build) {
     let Some(dir) = programs(build) else {
         return;
@@ -369,6 +383,36 @@ fn eight_threads(build: Build) {
         let got = std::fs::read(work.path().join(format!("thread-{i}.bin"))).unwrap();
         assert!(got == data, "thread {i} downloaded other bytes");
     }
+}
+
+fn multipart_by_hand(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    for name in ["multipart", "multipart.cxx"] {
+        let mut cmd = program(&dir, name, &s);
+        cmd.arg(BUCKET).arg(work.path());
+        let out = run_ok(cmd, None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(!stdout.contains("not ok"), "{stdout}");
+        assert!(
+            stdout.contains("\n1..4"),
+            "the plan line is missing:\n{stdout}"
+        );
+    }
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}
+
+#[test]
+fn puts_and_multipart_calls_by_hand() {
+    multipart_by_hand(Build::Plain);
+}
+
+#[test]
+fn multipart_by_hand_clean_under_sanitizers() {
+    multipart_by_hand(Build::Sanitized);
 }
 
 #[test]

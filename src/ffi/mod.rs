@@ -13,11 +13,13 @@
 #![allow(non_camel_case_types)]
 
 mod client;
+mod multipart;
 mod result;
 mod stream;
 mod transfer;
 
 pub use client::*;
+pub use multipart::*;
 pub use result::*;
 pub use stream::*;
 pub use transfer::*;

@@ -396,6 +396,16 @@ pub extern "C" fn ossr_put_options_set_request(
     })
 }
 
+/// The headers, request options and declared length of optional put options.
+pub(crate) fn put_options_parts(
+    opts: Option<&ossr_put_options>,
+) -> (&[(String, String)], RequestOptions, Option<u64>) {
+    match opts {
+        Some(o) => (o.headers.as_slice(), o.request.clone(), o.length),
+        None => (&[], RequestOptions::default(), None),
+    }
+}
+
 fn with_stream_progress<T>(
     progress: ossr_progress_cb,
     userdata: *mut c_void,
@@ -412,7 +422,7 @@ fn with_stream_progress<T>(
     }
 }
 
-fn put_result(r: &PutResult) -> ossr_put_result {
+pub(crate) fn put_result(r: &PutResult) -> ossr_put_result {
     let mut out = ossr_put_result {
         crc64: r.crc64.unwrap_or(0),
         has_crc64: r.crc64.is_some(),
@@ -460,10 +470,7 @@ pub extern "C" fn ossr_client_put_stream(
             cb,
             userdata: read_userdata,
         };
-        let (headers, request, length) = match opt_ref(opts) {
-            Some(o) => (o.headers.as_slice(), o.request.clone(), o.length),
-            None => (&[][..], RequestOptions::default(), None),
-        };
+        let (headers, request, length) = put_options_parts(opt_ref(opts));
         let put = with_stream_progress(progress, progress_userdata, |p| {
             client
                 .inner
