@@ -801,6 +801,52 @@ bool ossr_object_info_crc64(const ossr_object_info *info,
                             uint64_t *out);
 
 /**
+ * Copies the object's ETag (with its quotes) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_object_info_etag(const ossr_object_info *info,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_len);
+
+/**
+ * Copies the object's Last-Modified (an HTTP date) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_object_info_last_modified(const ossr_object_info *info,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *out_len);
+
+/**
+ * Copies the object's type (`Normal`, `Multipart`, `Appendable`; empty when not
+ * reported) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_object_info_object_type(const ossr_object_info *info,
+                                         char *buf,
+                                         size_t len,
+                                         size_t *out_len);
+
+/**
+ * Copies the object's version id (empty when not versioned) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_object_info_version_id(const ossr_object_info *info,
+                                        char *buf,
+                                        size_t len,
+                                        size_t *out_len);
+
+/**
+ * Copies the object's Content-Type (empty when not reported) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_object_info_content_type(const ossr_object_info *info,
+                                          char *buf,
+                                          size_t len,
+                                          size_t *out_len);
+
+/**
  * Deletes an object (or, with a version id in `req`, that version). Deleting a
  * missing object succeeds, as OSS answers 204 for it.
  *

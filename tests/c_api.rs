@@ -561,3 +561,37 @@ fn pkg_config_install_builds_a_program() {
     let out = run_ok(Command::new(&exe), None);
     assert!(String::from_utf8_lossy(&out.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn every_exported_function_is_declared_in_the_header() {
+    if !common::have_tools(&["nm"]) {
+        return;
+    }
+    let Some(_) = programs(Build::Plain) else {
+        return;
+    };
+    let out = Command::new("nm")
+        .args(["-D", "--defined-only"])
+        .arg(lib_dir().join("liboss_resume.so"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let exported: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .filter(|name| name.starts_with("ossr_"))
+        .map(str::to_string)
+        .collect();
+    assert!(exported.len() > 50, "too few exports: {exported:?}");
+    let header = std::fs::read_to_string(root().join("include/oss_resume.h")).unwrap();
+    let undeclared: Vec<&String> = exported
+        .iter()
+        .filter(|name| {
+            !header.contains(&format!(" {name}(")) && !header.contains(&format!("*{name}("))
+        })
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "exported but not in the header: {undeclared:?}"
+    );
+}

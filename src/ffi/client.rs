@@ -483,53 +483,86 @@ pub extern "C" fn ossr_object_info_crc64(info: *const ossr_object_info, out: *mu
     }
 }
 
-macro_rules! info_text {
-    ($(#[$doc:meta])* $name:ident, $field:expr) => {
-        $(#[$doc])*
-        ///
-        /// Buffer rules and return codes as for `ossr_error_oss_code`.
-        #[unsafe(no_mangle)]
-        pub extern "C" fn $name(
-            info: *const ossr_object_info,
-            buf: *mut c_char,
-            len: usize,
-            out_len: *mut usize,
-        ) -> ossr_result {
-            let field: fn(&ObjectInfo) -> &str = $field;
-            guard_value(ossr_result::OSSR_ERR_PANIC, || match opt_ref(info) {
-                Some(i) => copy_str(field(&i.inner), buf, len, out_len),
-                None => ossr_result::OSSR_ERR_NULL_ARGUMENT,
-            })
-        }
-    };
+// Written out one by one (not by a macro) so that cbindgen sees each function.
+fn info_text(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+    field: impl FnOnce(&ObjectInfo) -> &str,
+) -> ossr_result {
+    guard_value(ossr_result::OSSR_ERR_PANIC, || match opt_ref(info) {
+        Some(i) => copy_str(field(&i.inner), buf, len, out_len),
+        None => ossr_result::OSSR_ERR_NULL_ARGUMENT,
+    })
 }
 
-info_text!(
-    /// Copies the object's ETag (with its quotes) into `buf`.
-    ossr_object_info_etag,
-    |i| &i.etag
-);
-info_text!(
-    /// Copies the object's Last-Modified (an HTTP date) into `buf`.
-    ossr_object_info_last_modified,
-    |i| &i.last_modified
-);
-info_text!(
-    /// Copies the object's type (`Normal`, `Multipart`, `Appendable`; empty when not
-    /// reported) into `buf`.
-    ossr_object_info_object_type,
-    |i| i.object_type.as_deref().unwrap_or("")
-);
-info_text!(
-    /// Copies the object's version id (empty when not versioned) into `buf`.
-    ossr_object_info_version_id,
-    |i| i.version_id.as_deref().unwrap_or("")
-);
-info_text!(
-    /// Copies the object's Content-Type (empty when not reported) into `buf`.
-    ossr_object_info_content_type,
-    |i| i.content_type.as_deref().unwrap_or("")
-);
+/// Copies the object's ETag (with its quotes) into `buf`.
+/// Buffer rules and return codes as for `ossr_error_oss_code`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_object_info_etag(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> ossr_result {
+    info_text(info, buf, len, out_len, |i| &i.etag)
+}
+
+/// Copies the object's Last-Modified (an HTTP date) into `buf`.
+/// Buffer rules and return codes as for `ossr_error_oss_code`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_object_info_last_modified(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> ossr_result {
+    info_text(info, buf, len, out_len, |i| &i.last_modified)
+}
+
+/// Copies the object's type (`Normal`, `Multipart`, `Appendable`; empty when not
+/// reported) into `buf`.
+/// Buffer rules and return codes as for `ossr_error_oss_code`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_object_info_object_type(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> ossr_result {
+    info_text(info, buf, len, out_len, |i| {
+        i.object_type.as_deref().unwrap_or("")
+    })
+}
+
+/// Copies the object's version id (empty when not versioned) into `buf`.
+/// Buffer rules and return codes as for `ossr_error_oss_code`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_object_info_version_id(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> ossr_result {
+    info_text(info, buf, len, out_len, |i| {
+        i.version_id.as_deref().unwrap_or("")
+    })
+}
+
+/// Copies the object's Content-Type (empty when not reported) into `buf`.
+/// Buffer rules and return codes as for `ossr_error_oss_code`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_object_info_content_type(
+    info: *const ossr_object_info,
+    buf: *mut c_char,
+    len: usize,
+    out_len: *mut usize,
+) -> ossr_result {
+    info_text(info, buf, len, out_len, |i| {
+        i.content_type.as_deref().unwrap_or("")
+    })
+}
 
 /// Deletes an object (or, with a version id in `req`, that version). Deleting a
 /// missing object succeeds, as OSS answers 204 for it.
