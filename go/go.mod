@@ -1,0 +1,3 @@
+module oss_resume/go
+
+go 1.19

@@ -1,0 +1,314 @@
+package ossr
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// The server comes from the environment (tests/go.rs starts one and sets these).
+func testClient(t *testing.T, secret string) (*Client, string) {
+	t.Helper()
+	endpoint := os.Getenv("OSSR_TEST_ENDPOINT")
+	if endpoint == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("OSSR_TEST_ENDPOINT is not set (run through cargo test --test go)")
+		}
+		t.Skip("OSSR_TEST_ENDPOINT is not set; run through cargo test --test go")
+	}
+	if secret == "" {
+		secret = os.Getenv("OSSR_TEST_ACCESS_KEY_SECRET")
+	}
+	c, err := NewClient(Config{
+		Endpoint:         endpoint,
+		Region:           os.Getenv("OSSR_TEST_REGION"),
+		AccessKeyID:      os.Getenv("OSSR_TEST_ACCESS_KEY_ID"),
+		AccessKeySecret:  secret,
+		SignatureVersion: 4,
+		MaxAttempts:      2,
+	})
+	if err != nil {
+		t.Fatalf("NewClient: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, os.Getenv("OSSR_TEST_BUCKET")
+}
+
+func pattern(n int, seed byte) []byte {
+	b := make([]byte, n)
+	x := uint32(seed) | 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x >> 24)
+	}
+	return b
+}
+
+// monotonic records progress calls and checks they never go back or past the total.
+type monotonic struct {
+	t     *testing.T
+	calls int
+	last  uint64
+	total uint64
+}
+
+func (m *monotonic) fn(done, total uint64) bool {
+	if done < m.last || (total > 0 && done > total) {
+		m.t.Errorf("progress went from %d to %d (total %d)", m.last, done, total)
+	}
+	m.calls++
+	m.last, m.total = done, total
+	return true
+}
+
+func TestUploadHeadDownloadRoundTrip(t *testing.T) {
+	c, bucket := testClient(t, "")
+	dir := t.TempDir()
+	data := pattern(3*1024*1024+123, 1)
+	src := filepath.Join(dir, "src.bin")
+	if err := os.WriteFile(src, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	up := &monotonic{t: t}
+	rep, err := c.Upload(src, bucket, "go/round.bin", &UploadOptions{
+		CheckpointDir:      dir,
+		Headers:            []Header{{"Content-Type", "application/x-go"}, {"x-oss-meta-lang", "go"}},
+		MultipartThreshold: 1024 * 1024,
+		PartSize:           1024 * 1024,
+		Threads:            2,
+		Progress:           up.fn,
+	})
+	if err != nil {
+		t.Fatalf("Upload: %v", err)
+	}
+	if rep.Parts != 4 || rep.PartsUploaded != 4 || rep.CRC64 != CRC64(0, data) || rep.ETag == "" {
+		t.Fatalf("upload report %+v", rep)
+	}
+	if up.calls == 0 || up.last != uint64(len(data)) {
+		t.Fatalf("upload progress ended at %d of %d after %d calls", up.last, len(data), up.calls)
+	}
+	info, err := c.Head(bucket, "go/round.bin", RequestOptions{})
+	if err != nil {
+		t.Fatalf("Head: %v", err)
+	}
+	if info.Size != uint64(len(data)) || !info.HasCRC64 || info.CRC64 != CRC64(0, data) ||
+		info.ContentType != "application/x-go" || info.ETag != rep.ETag {
+		t.Fatalf("head %+v", info)
+	}
+	target := filepath.Join(dir, "back.bin")
+	down := &monotonic{t: t}
+	drep, err := c.Download(bucket, "go/round.bin", target, &DownloadOptions{
+		MultigetThreshold: 1, PartSize: 512 * 1024, Threads: 3, Progress: down.fn,
+	})
+	if err != nil {
+		t.Fatalf("Download: %v", err)
+	}
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got, data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	if !drep.Verified || drep.Parts != 7 || drep.BytesFetched != uint64(len(data)) || down.last != uint64(len(data)) {
+		t.Fatalf("download report %+v, progress at %d", drep, down.last)
+	}
+}
+
+func TestCancelledDownloadResumes(t *testing.T) {
+	c, bucket := testClient(t, "")
+	dir := t.TempDir()
+	data := pattern(2*1024*1024, 2)
+	if _, err := c.Put(bucket, "go/cancel.bin", bytes.NewReader(data), nil); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(dir, "cancel.bin")
+	opts := &DownloadOptions{MultigetThreshold: 1, PartSize: 102400, Threads: 1}
+	opts.Progress = func(done, total uint64) bool { return done < total/2 }
+	_, err := c.Download(bucket, "go/cancel.bin", target, opts)
+	if !errors.Is(err, ErrCancelled) {
+		t.Fatalf("want a cancelled error, got %v", err)
+	}
+	if _, statErr := os.Stat(target); !os.IsNotExist(statErr) {
+		t.Fatal("a cancelled download left a target")
+	}
+	opts.Progress = nil
+	rep, err := c.Download(bucket, "go/cancel.bin", target, opts)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	if rep.Checkpoint != CheckpointResumed || rep.BytesReused == 0 || rep.BytesFetched+rep.BytesReused != uint64(len(data)) {
+		t.Fatalf("resume report %+v", rep)
+	}
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got, data) {
+		t.Fatal("resumed bytes differ")
+	}
+}
+
+func TestStreamingGetPutCopyAndFile(t *testing.T) {
+	c, bucket := testClient(t, "")
+	data := pattern(1500*1000, 3)
+	// Unknown length: chunked.
+	res, err := c.Put(bucket, "go/stream.bin", io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:])), &PutOptions{
+		Headers: []Header{{"Content-Type", "text/plain"}},
+	})
+	if err != nil || !res.HasCRC64 || res.CRC64 != CRC64(0, data) {
+		t.Fatalf("chunked Put: %+v %v", res, err)
+	}
+	// Known length, with progress.
+	p := &monotonic{t: t}
+	res, err = c.Put(bucket, "go/known.bin", bytes.NewReader(data), &PutOptions{Length: int64(len(data)), Progress: p.fn})
+	if err != nil || res.CRC64 != CRC64(0, data) || p.total != uint64(len(data)) || p.last != uint64(len(data)) {
+		t.Fatalf("Put with length: %+v %v, progress %d/%d", res, err, p.last, p.total)
+	}
+	r, err := c.Open(bucket, "go/stream.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("Open+ReadAll: %d bytes, %v", len(got), err)
+	}
+	if crc, ok := r.ServerCRC(); !ok || crc != r.ClientCRC() || r.ContentLength() != uint64(len(data)) || r.ETag() == "" {
+		t.Fatalf("stream facts: crc %d/%d ok %v, length %d", crc, r.ClientCRC(), ok, r.ContentLength())
+	}
+	_ = r.Close()
+	_ = r.Close()
+	r, err = c.Open(bucket, "go/stream.bin", &GetOptions{Range: &Range{First: 100, Last: 199}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(r)
+	_ = r.Close()
+	if !bytes.Equal(got, data[100:200]) {
+		t.Fatal("ranged read differs")
+	}
+	if _, err := c.Copy(bucket, "go/stream.bin", bucket, "go/copy.bin", nil, &PutOptions{Headers: []Header{{"x-oss-meta-copied", "yes"}}}); err != nil {
+		t.Fatalf("Copy: %v", err)
+	}
+	target := filepath.Join(t.TempDir(), "copy.bin")
+	rep, err := c.GetToFile(bucket, "go/copy.bin", target, nil)
+	if err != nil || !rep.Verified || rep.Bytes != uint64(len(data)) {
+		t.Fatalf("GetToFile: %+v %v", rep, err)
+	}
+	got, _ = os.ReadFile(target)
+	if !bytes.Equal(got, data) {
+		t.Fatal("copied bytes differ")
+	}
+	url, err := c.PresignGet(bucket, "go/copy.bin", time.Minute)
+	if err != nil || !strings.Contains(url, "go/copy.bin") {
+		t.Fatalf("PresignGet: %q %v", url, err)
+	}
+	if err := c.Delete(bucket, "go/copy.bin", RequestOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Head(bucket, "go/copy.bin", RequestOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after Delete: %v", err)
+	}
+}
+
+type failingReader struct{ n int }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	if f.n > 0 {
+		f.n--
+		return copy(p, "abc"), nil
+	}
+	return 0, errors.New("disk on fire")
+}
+
+func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
+	c, bucket := testClient(t, "")
+	_, err := c.Head(bucket, "go/missing", RequestOptions{})
+	var e *Error
+	if !errors.As(err, &e) || e.Code != CodeNotFound || e.HTTPStatus != 404 {
+		t.Fatalf("missing key: %v", err)
+	}
+	_, err = c.Download(bucket, "go/missing", filepath.Join(t.TempDir(), "x"), nil)
+	if !errors.As(err, &e) || e.OSSCode != "NoSuchKey" || e.RequestID == "" || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing key download: %#v", err)
+	}
+	wrong, _ := testClient(t, "wrong-secret")
+	_, err = wrong.Head(bucket, "go/anything", RequestOptions{})
+	if !errors.Is(err, ErrAccessDenied) {
+		t.Fatalf("wrong secret: %v", err)
+	}
+	_, err = wrong.Put(bucket, "go/denied", strings.NewReader("x"), nil)
+	if !errors.As(err, &e) || e.OSSCode != "SignatureDoesNotMatch" || e.HTTPStatus != 403 {
+		t.Fatalf("wrong secret put: %v", err)
+	}
+	_, err = c.Put(bucket, "go/broken", &failingReader{n: 2}, nil)
+	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("failing reader: %v", err)
+	}
+	if _, err := c.Head(bucket, "go/broken", RequestOptions{}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a failed put left an object: %v", err)
+	}
+	_, err = c.Download(bucket, "go/x", filepath.Join(t.TempDir(), "x"), &DownloadOptions{Threads: 1000})
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "threads") {
+		t.Fatalf("1000 threads: %v", err)
+	}
+	if _, err := NewClient(Config{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", AccessKeySecret: "b"}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("V4 without a region: %v", err)
+	}
+	if Version() == "" || CodeNotFound.String() != "not found" {
+		t.Fatalf("version %q, code string %q", Version(), CodeNotFound.String())
+	}
+}
+
+func TestPanicInProgressDoesNotCrossC(t *testing.T) {
+	c, bucket := testClient(t, "")
+	if _, err := c.Put(bucket, "go/panic.bin", bytes.NewReader(pattern(300*1024, 4)), nil); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if r := recover(); r != "boom" {
+			t.Fatalf("want the callback's panic re-raised, got %v", r)
+		}
+	}()
+	_, _ = c.Download(bucket, "go/panic.bin", filepath.Join(t.TempDir(), "p"), &DownloadOptions{
+		MultigetThreshold: 1, PartSize: 102400,
+		Progress: func(done, total uint64) bool { panic("boom") },
+	})
+	t.Fatal("Download returned instead of re-raising the panic")
+}
+
+func TestConcurrentDownloadsShareOneClient(t *testing.T) {
+	c, bucket := testClient(t, "")
+	dir := t.TempDir()
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := 0; i < n; i++ {
+		data := pattern(400*1024+i*1000, byte(10+i))
+		key := "go/many/" + string(rune('a'+i))
+		if _, err := c.Put(bucket, key, bytes.NewReader(data), nil); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func(i int, key string, data []byte) {
+			defer wg.Done()
+			target := filepath.Join(dir, key[len("go/many/"):])
+			if _, err := c.Download(bucket, key, target, &DownloadOptions{MultigetThreshold: 1, PartSize: 102400, Threads: 2}); err != nil {
+				errs[i] = err
+				return
+			}
+			got, _ := os.ReadFile(target)
+			if !bytes.Equal(got, data) {
+				errs[i] = errors.New("bytes differ for " + key)
+			}
+		}(i, key, data)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
