@@ -565,6 +565,7 @@ impl Client {
                         file: &file,
                         offset: 0,
                         len,
+                        sent: None,
                     },
                     |r| finish(r, ours),
                 )
@@ -634,6 +635,22 @@ impl Client {
         source: PartSource<'_>,
         opts: &RequestOptions,
     ) -> Result<UploadedPart> {
+        self.upload_part_counted(bucket, key, upload_id, part_number, source, opts, None)
+    }
+
+    /// [`upload_part`](Self::upload_part), counting the bytes of a file part handed
+    /// to the connection in `sent` (reset to 0 at each attempt), for progress.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn upload_part_counted(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        source: PartSource<'_>,
+        opts: &RequestOptions,
+        sent: Option<&std::sync::atomic::AtomicU64>,
+    ) -> Result<UploadedPart> {
         Self::check(bucket, key)?;
         if !(1..=10_000).contains(&part_number) {
             return Err(Error::invalid(format!(
@@ -651,7 +668,15 @@ impl Client {
                 offset,
                 len,
                 crc64,
-            } => (Payload::File { file, offset, len }, crc64),
+            } => (
+                Payload::File {
+                    file,
+                    offset,
+                    len,
+                    sent,
+                },
+                crc64,
+            ),
         };
         self.transport.execute(&req, payload, |response| {
             let crc = response_crc(&response);

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
@@ -25,10 +25,13 @@ pub(crate) enum Payload<'a> {
     /// Bytes in memory (replayable).
     Bytes(&'a [u8]),
     /// `len` bytes of a file from `offset`, read with positioned reads (replayable).
+    /// `sent`, when given, counts the bytes handed to the connection by the current
+    /// attempt (reset to 0 when an attempt starts), for byte-level progress.
     File {
         file: &'a File,
         offset: u64,
         len: u64,
+        sent: Option<&'a AtomicU64>,
     },
     /// A reader, with its length when known (sent chunked otherwise). Not
     /// replayable: such a request is tried once.
@@ -85,6 +88,7 @@ struct FileRange<'a> {
     file: &'a File,
     offset: u64,
     remaining: u64,
+    sent: Option<&'a AtomicU64>,
 }
 
 impl Read for FileRange<'_> {
@@ -92,9 +96,14 @@ impl Read for FileRange<'_> {
         if self.remaining == 0 {
             return Ok(0);
         }
-        let want = buf
+        let mut want = buf
             .len()
             .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        if self.sent.is_some() {
+            // Counted bodies go in 64 KiB writes, so the count follows the connection
+            // closely once the socket's buffer is full.
+            want = want.min(64 * 1024);
+        }
         let n = self.file.read_at(&mut buf[..want], self.offset)?;
         if n == 0 {
             return Err(io::Error::new(
@@ -104,6 +113,9 @@ impl Read for FileRange<'_> {
         }
         self.offset += n as u64;
         self.remaining -= n as u64;
+        if let Some(sent) = self.sent {
+            sent.fetch_add(n as u64, Ordering::Relaxed);
+        }
         Ok(n)
     }
 }
@@ -314,11 +326,20 @@ impl Transport {
                 let mut cursor = io::Cursor::new(*b);
                 run(ureq::SendBody::from_reader(&mut cursor))?
             }
-            Payload::File { file, offset, len } => {
+            Payload::File {
+                file,
+                offset,
+                len,
+                sent,
+            } => {
+                if let Some(sent) = sent {
+                    sent.store(0, Ordering::Relaxed);
+                }
                 let mut range = FileRange {
                     file,
                     offset: *offset,
                     remaining: *len,
+                    sent: *sent,
                 };
                 run(ureq::SendBody::from_reader(&mut range))?
             }

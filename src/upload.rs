@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::Duration;
 
@@ -670,9 +670,15 @@ impl Client {
         );
         let mut failure: Option<Error> = None;
         let mut sent = 0u64;
+        // Bytes of the part each worker is sending, so progress moves within parts. A
+        // worker zeroes its slot before it reports the part done, so no byte is counted
+        // twice; a retried part restarts its slot at 0, which `shown` (the highest value
+        // reported so far) keeps from showing as a step back.
+        let in_flight: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
+        let mut shown = reused_bytes;
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel();
-            for _ in 0..workers {
+            for slot in &in_flight {
                 let tx = tx.clone();
                 let (queue, cancel) = (&queue, &cancel);
                 let (bucket, key, upload_id) = (&bucket, &key, &upload_id);
@@ -686,7 +692,7 @@ impl Client {
                         let result = crc_of_range(file, a, b - a, &mut buf)
                             .map_err(|e| Error::io(format!("reading {}", path.display()), e))
                             .and_then(|crc| {
-                                self.upload_part(
+                                self.upload_part_counted(
                                     bucket,
                                     key,
                                     upload_id,
@@ -698,8 +704,10 @@ impl Client {
                                         crc64: crc,
                                     },
                                     &opts.request,
+                                    Some(slot),
                                 )
                             });
+                        slot.store(0, Ordering::Relaxed);
                         let event = match result {
                             Ok(p) => Event::Done {
                                 number,
@@ -748,7 +756,10 @@ impl Client {
                     }
                     None => {}
                 }
-                if !cancel.load(Ordering::Relaxed) && !reporter.report(reused_bytes + sent, false) {
+                let moving: u64 = in_flight.iter().map(|s| s.load(Ordering::Relaxed)).sum();
+                // 100% is reported only after Complete: hold the last byte back.
+                shown = shown.max((reused_bytes + sent + moving).min(size.saturating_sub(1)));
+                if !cancel.load(Ordering::Relaxed) && !reporter.report(shown, false) {
                     cancel.store(true, Ordering::Relaxed);
                     failure.get_or_insert(Error::new(
                         ErrorKind::Cancelled,

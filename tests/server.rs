@@ -709,6 +709,21 @@ fn bandwidth_caps_response_bytes_per_second() {
 }
 
 #[test]
+fn recv_bandwidth_paces_request_bodies() {
+    let s = server();
+    let data = pattern(1_000_000);
+    s.set_fault("recv_bandwidth", "2000000").unwrap();
+    let started = Instant::now();
+    let r = put(&s, "slow-in", &data);
+    let elapsed = started.elapsed();
+    assert_eq!(r.status, 200);
+    // 1 MB at 2 MB/s: half a second at least (an upper bound would time the machine).
+    assert!(elapsed >= Duration::from_millis(400), "{elapsed:?}");
+    s.clear_faults();
+    assert_eq!(get(&s, "slow-in").body, data);
+}
+
+#[test]
 fn rewrite_key_changes_the_etag_after_the_mth_ranged_get_and_keeps_the_size() {
     let s = server();
     let data = pattern(100_000);

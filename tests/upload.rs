@@ -407,3 +407,75 @@ fn a_connection_dropped_mid_part_is_retried() {
     assert_eq!(object(&c, "dropped-small"), g.data);
     assert_eq!(s.faults().drop_request_count, 0);
 }
+
+#[test]
+fn progress_moves_within_parts_while_bytes_are_sent() {
+    let s = server();
+    let c = client(&s);
+    const MIB: u64 = 1024 * 1024;
+    let f = fixture(3 * 8 * MIB, 15);
+    // About two seconds for the 4 MiB, so a part takes ~half a second to arrive.
+    s.set_fault("recv_bandwidth", "8000000").unwrap();
+    let mut calls = Vec::new();
+    let mut cb = |d: u64, t: u64| {
+        calls.push((d, t));
+        true
+    };
+    let mut o = opts(&f);
+    o.threads = 1;
+    o.part_size = Some(8 * MIB);
+    c.upload(&f.file, BUCKET, "byte-progress", &o, Some(&mut cb))
+        .unwrap();
+    let total = 3 * 8 * MIB;
+    assert!(calls.iter().all(|&(d, t)| t == total && d <= total));
+    assert!(calls.windows(2).all(|w| w[0].0 < w[1].0), "{calls:?}");
+    assert_eq!(*calls.last().unwrap(), (total, total));
+    assert_eq!(calls.iter().filter(|c| c.0 == total).count(), 1);
+    let within = calls
+        .iter()
+        .filter(|&&(d, _)| d % (8 * MIB) != 0 && d < total - 1)
+        .count();
+    assert!(within >= 4, "progress hardly moved within parts: {calls:?}");
+    assert_eq!(object(&c, "byte-progress"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn after_one_part_fails_the_workers_take_no_new_parts() {
+    let s = server();
+    let c = client(&s); // 4 attempts per request
+    let f = fixture(40 * PART, 16);
+    let mut o = opts(&f);
+    o.threads = 2;
+    // Once 3 parts are through, every UploadPart is refused with 503 until retries
+    // run out: the first part to give up fails the upload.
+    let mut armed = false;
+    let mut cb = |d: u64, _: u64| {
+        if !armed && d >= 3 * PART {
+            armed = true;
+            s.set_fault("error_ops", "UploadPart").unwrap();
+            s.set_fault("error_burst", "100000").unwrap();
+        }
+        true
+    };
+    let err = c
+        .upload(&f.file, BUCKET, "stops", &o, Some(&mut cb))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::ServerBusy, "{err}");
+    let stats = s.stats();
+    let refused = stats.faults_injected;
+    let accepted = stats.requests_of("UploadPart") - refused;
+    // Two workers, four attempts each, on the part each held: at most 8 refusals.
+    // Workers that kept taking parts would have tried all 37 remaining ones.
+    assert!((1..=8).contains(&refused), "{refused} refused UploadParts");
+    assert!(accepted < 10, "{accepted} parts went through");
+    // The upload is kept for the next run, which finishes it.
+    assert_eq!(checkpoint_files(&f).len(), 1);
+    assert_eq!(s.stats().uploads_in_progress, 1);
+    s.clear_faults();
+    let report = upload(&c, &f, "stops", &o).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert_eq!(report.parts_reused, accepted);
+    assert_eq!(object(&c, "stops"), f.data);
+    assert_clean(&s, &f);
+}

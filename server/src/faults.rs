@@ -32,6 +32,8 @@ pub struct Faults {
     pub latency: Duration,
     /// Per-connection cap on response body bytes per second (0: none).
     pub bandwidth: u64,
+    /// Per-request cap on request body bytes received per second (0: none).
+    pub recv_bandwidth: u64,
     /// Rewrite this object (new bytes, new ETag) ...
     pub rewrite_key: Option<String>,
     /// ... right after its Mth ranged GET (counted from when the switch was set).
@@ -99,6 +101,10 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     (
         "bandwidth=BYTES",
         "cap each connection's response bodies at BYTES per second",
+    ),
+    (
+        "recv_bandwidth=BYTES",
+        "read each request body (PutObject, UploadPart) at BYTES per second",
     ),
     (
         "rewrite_key=KEY",
@@ -182,6 +188,7 @@ impl Faults {
             }
             "latency_ms" => self.latency = Duration::from_millis(parse(name, value)?),
             "bandwidth" => self.bandwidth = parse(name, value)?,
+            "recv_bandwidth" => self.recv_bandwidth = parse(name, value)?,
             "rewrite_key" => {
                 self.rewrite_key = (!value.is_empty()).then(|| value.to_string());
                 self.rewrite_seen = 0;
@@ -292,6 +299,7 @@ impl Faults {
             "flip_offset": self.flip_offset,
             "latency_ms": self.latency.as_millis() as u64,
             "bandwidth": self.bandwidth,
+            "recv_bandwidth": self.recv_bandwidth,
             "rewrite_key": self.rewrite_key,
             "rewrite_after": self.rewrite_after,
             "rewrite_seen": self.rewrite_seen,

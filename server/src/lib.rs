@@ -454,10 +454,11 @@ fn handle(
             w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .map_err(|e| OssError::internal(&format!("writing 100 Continue: {e}")))?;
         }
-        let cut_after = if op.reads_body() {
-            lock(&shared.faults).take_request_drop()
+        let (cut_after, recv_bandwidth) = if op.reads_body() {
+            let mut faults = lock(&shared.faults);
+            (faults.take_request_drop(), faults.recv_bandwidth)
         } else {
-            None
+            (None, 0)
         };
         let mut counted = CountingReader {
             inner: &mut body,
@@ -465,6 +466,8 @@ fn handle(
             read: 0,
             cut_after,
             stream,
+            recv_bandwidth,
+            throttle: Throttle::default(),
         };
         let response = match op {
             Op::HeadObject | Op::GetObjectMeta | Op::GetObject => return ops::get_object(&ctx, op),
@@ -580,6 +583,9 @@ struct CountingReader<'a, R: Read> {
     read: u64,
     cut_after: Option<u64>,
     stream: &'a TcpStream,
+    /// Bytes per second to read the body at (0: as fast as it comes).
+    recv_bandwidth: u64,
+    throttle: Throttle,
 }
 
 impl<R: Read> Read for CountingReader<'_, R> {
@@ -595,9 +601,14 @@ impl<R: Read> Read for CountingReader<'_, R> {
             }
             want = want.min(usize::try_from(cut - self.read).unwrap_or(want));
         }
+        if self.recv_bandwidth > 0 {
+            // Small reads, so the pacing is smooth at the sender.
+            want = want.min((self.recv_bandwidth / 20).clamp(1024, 64 * 1024) as usize);
+        }
         let n = self.inner.read(&mut buf[..want])?;
         self.read += n as u64;
         lock(self.stats).bytes_received += n as u64;
+        self.throttle.pace(self.recv_bandwidth, n as u64);
         Ok(n)
     }
 }
