@@ -607,6 +607,21 @@ impl Client {
         sequential: bool,
         opts: &RequestOptions,
     ) -> Result<String> {
+        self.initiate_counted(bucket, key, headers, sequential, opts, &mut 0)
+    }
+
+    /// [`initiate_multipart_upload`](Self::initiate_multipart_upload), storing how
+    /// many times the request was sent in `sent`: after more than one, an earlier
+    /// attempt may have made an upload whose answer was lost.
+    pub(crate) fn initiate_counted(
+        &self,
+        bucket: &str,
+        key: &str,
+        headers: &[(String, String)],
+        sequential: bool,
+        opts: &RequestOptions,
+        sent: &mut u32,
+    ) -> Result<String> {
         Self::check(bucket, key)?;
         let mut req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?
@@ -615,9 +630,12 @@ impl Client {
             req = req.query("sequential", "");
         }
         req.headers.extend(headers.iter().cloned());
-        self.transport.execute(&req, Payload::Empty, |mut r| {
-            xml::parse_initiate(&read_small_body(&mut r)?)
-        })
+        self.transport.execute_counted(
+            &req,
+            Payload::Empty,
+            |mut r| xml::parse_initiate(&read_small_body(&mut r)?),
+            sent,
+        )
     }
 
     /// Uploads one part (number 1..=10000). The part's CRC-64 is checked against the

@@ -246,8 +246,20 @@ impl Transport {
     pub fn execute<T>(
         &self,
         req: &Request<'_>,
+        payload: Payload<'_>,
+        handle: impl FnMut(http::Response<ureq::Body>) -> Result<T>,
+    ) -> Result<T> {
+        self.execute_counted(req, payload, handle, &mut 0)
+    }
+
+    /// [`execute`](Self::execute), storing in `sent` how many times the request was
+    /// sent (more than 1 means an earlier attempt may have taken effect unanswered).
+    pub fn execute_counted<T>(
+        &self,
+        req: &Request<'_>,
         mut payload: Payload<'_>,
         mut handle: impl FnMut(http::Response<ureq::Body>) -> Result<T>,
+        sent: &mut u32,
     ) -> Result<T> {
         let policy = self.config.retry;
         let attempts = if payload.replayable() {
@@ -257,6 +269,7 @@ impl Transport {
         };
         let mut attempt = 1;
         loop {
+            *sent = attempt;
             let result = self
                 .send_once(req, &mut payload)
                 .and_then(&mut handle)

@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, mpsc};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use md5::{Digest as _, Md5};
@@ -80,7 +80,8 @@ pub struct UploadReport {
     pub parts_reused: u64,
     /// What became of the checkpoint.
     pub checkpoint: CheckpointState,
-    /// Uploads aborted because they were superseded.
+    /// Uploads aborted because they were superseded, or because an interrupted
+    /// Initiate left them unrecorded.
     pub uploads_aborted: u64,
     /// The object's ETag.
     pub etag: String,
@@ -147,7 +148,12 @@ struct UploadCheckpoint {
     file: PathBuf,
     identity: FileIdentity,
     part_size: u64,
+    /// Empty while InitiateMultipartUpload is in flight: the checkpoint is then a
+    /// marker that lets the next run find the upload a crash left unrecorded.
     upload_id: String,
+    /// When the in-flight Initiate started (seconds since the epoch, our clock); 0
+    /// once the upload id is known.
+    initiate_started: u64,
     /// Finished parts: (number, ETag, CRC-64).
     done: Vec<(u32, String, u64)>,
 }
@@ -167,6 +173,7 @@ impl UploadCheckpoint {
             ("tail_crc", i.tail_crc.to_string()),
             ("part_size", self.part_size.to_string()),
             ("upload_id", self.upload_id.clone()),
+            ("initiate_started", self.initiate_started.to_string()),
         ];
         let items: Vec<String> = self
             .done
@@ -217,6 +224,7 @@ impl UploadCheckpoint {
             },
             part_size: r.take_u64("part_size")?,
             upload_id: r.take("upload_id")?,
+            initiate_started: r.take_u64("initiate_started")?,
             done,
         })
     }
@@ -264,6 +272,16 @@ fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
         "{}.upload",
         identity_hash(&[bucket, key, &file.to_string_lossy()])
     )
+}
+
+/// How far from a crashed Initiate's start (our clock) an unrecorded upload of the
+/// same key is taken to be its: 2 minutes, for clock skew and Initiate's retries.
+const ORPHAN_WINDOW: u64 = 120;
+
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn changed_during_upload(path: &Path) -> Error {
@@ -382,6 +400,15 @@ impl Client {
                 Ok(c) if c.bucket != bucket || c.key != key || c.file != path => {
                     state = CheckpointState::Discarded("it belongs to another upload".into());
                 }
+                Ok(c) if c.upload_id.is_empty() => {
+                    // A run stopped between starting Initiate and recording its answer:
+                    // the upload it may have made is found by key and time, and aborted.
+                    let found = self.abort_orphans(bucket, key, c.initiate_started, None)?;
+                    aborted += found;
+                    state = CheckpointState::Discarded(format!(
+                        "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
+                    ));
+                }
                 Ok(c) => {
                     let why = if c.identity != identity {
                         Some("the file changed since the checkpoint was written".to_string())
@@ -435,33 +462,22 @@ impl Client {
         }
         let mut ckpt = match ckpt {
             Some(c) => c,
-            None => {
-                let _ = fs::remove_file(&ckpt_path);
-                let upload_id = self.initiate_multipart_upload(
-                    bucket,
-                    key,
-                    &headers,
-                    opts.sequential,
-                    &opts.request,
-                )?;
-                let c = UploadCheckpoint {
+            None => self.start_upload(
+                &ckpt_path,
+                UploadCheckpoint {
                     bucket: bucket.into(),
                     key: key.into(),
                     file: path.clone(),
                     identity: identity.clone(),
                     part_size,
-                    upload_id,
+                    upload_id: String::new(),
+                    initiate_started: 0,
                     done: Vec::new(),
-                };
-                if let Err(e) = write_atomic(&ckpt_path, &c.encode()) {
-                    let _ = self.abort_multipart_upload(bucket, key, &c.upload_id);
-                    return Err(Error::io(
-                        format!("writing the checkpoint {}", ckpt_path.display()),
-                        e,
-                    ));
-                }
-                c
-            }
+                },
+                &headers,
+                opts,
+                &mut aborted,
+            )?,
         };
         let part_size = ckpt.part_size;
         let parts = identity.size.div_ceil(part_size);
@@ -543,6 +559,123 @@ impl Client {
             etag: put.etag,
             crc64: combined,
         })
+    }
+
+    /// Initiates the multipart upload of `ckpt` so that no upload can be left that no
+    /// checkpoint names: a marker checkpoint (no upload id, the start time) is written
+    /// first, and replaced by the real one once the id is known. Uploads of the same
+    /// key made by retries of a lost Initiate answer are aborted.
+    fn start_upload(
+        &self,
+        ckpt_path: &Path,
+        mut ckpt: UploadCheckpoint,
+        headers: &[(String, String)],
+        opts: &UploadOptions,
+        aborted: &mut u64,
+    ) -> Result<UploadCheckpoint> {
+        let (bucket, key) = (ckpt.bucket.clone(), ckpt.key.clone());
+        let started = SystemTime::now();
+        ckpt.initiate_started = unix_secs(started);
+        write_atomic(ckpt_path, &ckpt.encode())
+            .map_err(|e| Error::io(format!("writing the checkpoint {}", ckpt_path.display()), e))?;
+        let mut sent = 0;
+        let upload_id = match self.initiate_counted(
+            &bucket,
+            &key,
+            headers,
+            opts.sequential,
+            &opts.request,
+            &mut sent,
+        ) {
+            Ok(id) => id,
+            Err(e) => {
+                // The server may have made the upload and lost the answer. Clean up
+                // now if we can; otherwise the marker stays for the next run.
+                if let Ok(n) = self.abort_orphans(&bucket, &key, ckpt.initiate_started, None) {
+                    *aborted += n;
+                    let _ = fs::remove_file(ckpt_path);
+                }
+                return Err(e);
+            }
+        };
+        ckpt.upload_id = upload_id;
+        ckpt.initiate_started = 0;
+        if let Err(e) = write_atomic(ckpt_path, &ckpt.encode()) {
+            let _ = self.abort_multipart_upload(&bucket, &key, &ckpt.upload_id);
+            let _ = fs::remove_file(ckpt_path);
+            return Err(Error::io(
+                format!("writing the checkpoint {}", ckpt_path.display()),
+                e,
+            ));
+        }
+        // An Initiate that was sent again may have made an upload on an earlier
+        // attempt whose answer was lost: that one is ours too, from within the seconds
+        // the call took (plus 2 s for the server's whole-second times).
+        let took = started.elapsed().unwrap_or_default().as_secs();
+        if sent > 1
+            && let Ok(n) = self.abort_orphans(
+                &bucket,
+                &key,
+                unix_secs(started),
+                Some((&ckpt.upload_id, took + 2)),
+            )
+        {
+            *aborted += n;
+        }
+        Ok(ckpt)
+    }
+
+    /// Aborts the uploads of exactly `key` that an interrupted Initiate of ours may
+    /// have made. With `ours` (our upload id and how long our Initiate took, in
+    /// seconds), they are the others initiated up to that long before ours, by the
+    /// server's clock. Without it (a crash left only the start time `since`, by our
+    /// clock), they are those initiated within [`ORPHAN_WINDOW`] of `since`.
+    ///
+    /// Another writer starting an upload of the same key in that window would lose
+    /// it (and, with this library, start anew): writers of one key already race.
+    fn abort_orphans(
+        &self,
+        bucket: &str,
+        key: &str,
+        since: u64,
+        ours: Option<(&str, u64)>,
+    ) -> Result<u64> {
+        let listed = self.list_multipart_uploads(bucket, key)?;
+        let mine = ours.and_then(|(id, _)| listed.iter().find(|u| u.upload_id == id));
+        let window = match (ours, mine) {
+            (Some(_), None) => return Ok(0),
+            (Some((_, took)), Some(m)) => match m.initiated {
+                Some(t) => {
+                    let end = unix_secs(t);
+                    (end.saturating_sub(took), end)
+                }
+                None => return Ok(0),
+            },
+            (None, _) => (
+                since.saturating_sub(ORPHAN_WINDOW),
+                since.saturating_add(ORPHAN_WINDOW),
+            ),
+        };
+        let mut aborted = 0;
+        for upload in &listed {
+            let Some(initiated) = upload.initiated.map(unix_secs) else {
+                continue;
+            };
+            if upload.key != key
+                || ours.is_some_and(|(id, _)| id == upload.upload_id)
+                || initiated < window.0
+                || initiated > window.1
+            {
+                continue;
+            }
+            if self
+                .abort_multipart_upload(bucket, key, &upload.upload_id)
+                .is_ok()
+            {
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
     }
 
     /// After a failed run: a changed file aborts the upload; anything else keeps the
@@ -795,6 +928,7 @@ mod tests {
             },
             part_size: 102_400,
             upload_id: "U1".into(),
+            initiate_started: 0,
             done: vec![(1, "\"ETAG 1\"".into(), 99)],
         };
         let bytes = c.encode();

@@ -190,6 +190,19 @@ pub struct ListedUpload {
     pub key: String,
     /// The upload id.
     pub upload_id: String,
+    /// When it was initiated (server time), when the listing said.
+    pub initiated: Option<std::time::SystemTime>,
+}
+
+/// Parses an ISO 8601 UTC time as OSS writes it (`2024-01-31T12:00:00.000Z`).
+fn parse_iso8601(text: &str) -> Option<std::time::SystemTime> {
+    let text = text.trim();
+    let (main, _fraction) = text
+        .strip_suffix('Z')?
+        .split_once('.')
+        .unwrap_or((text.strip_suffix('Z')?, ""));
+    let compact: String = main.chars().filter(|c| *c != '-' && *c != ':').collect();
+    crate::signing::parse_v4_datetime(&format!("{compact}Z"))
 }
 
 /// One page of uploads and, when truncated, the next (key, upload id) markers.
@@ -202,15 +215,18 @@ pub fn parse_list_uploads(xml: &[u8]) -> Result<UploadsPage> {
     let mut uploads = Vec::new();
     let mut key = None;
     let mut id = None;
+    let mut initiated = None;
     for (path, value) in &items {
         match path.as_str() {
             "ListMultipartUploadsResult/Upload/Key" => key = Some(decode_key(&items, root, value)),
             "ListMultipartUploadsResult/Upload/UploadId" => id = Some(value.clone()),
+            "ListMultipartUploadsResult/Upload/Initiated" => initiated = parse_iso8601(value),
             "ListMultipartUploadsResult/Upload" => {
                 if let (Some(k), Some(i)) = (key.take(), id.take()) {
                     uploads.push(ListedUpload {
                         key: k,
                         upload_id: i,
+                        initiated: initiated.take(),
                     });
                 }
             }
@@ -256,6 +272,25 @@ pub fn complete_body(parts: &[(u32, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn initiated_times_are_read_from_the_upload_listing() {
+        let xml = b"<ListMultipartUploadsResult><IsTruncated>false</IsTruncated>\
+<Upload><Key>a</Key><UploadId>U1</UploadId><Initiated>2024-02-29T23:59:58.123Z</Initiated></Upload>\
+<Upload><Key>b</Key><UploadId>U2</UploadId></Upload></ListMultipartUploadsResult>";
+        let (uploads, next) = parse_list_uploads(xml).unwrap();
+        assert!(next.is_none());
+        let secs = uploads[0]
+            .initiated
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert_eq!(secs, 1_709_251_198);
+        assert_eq!(uploads[1].initiated, None);
+        assert_eq!(parse_iso8601("2024-02-29T23:59:58Z"), uploads[0].initiated);
+        assert_eq!(parse_iso8601("yesterday"), None);
+    }
 
     #[test]
     fn error_body_fields_are_kept() {

@@ -479,3 +479,78 @@ fn after_one_part_fails_the_workers_take_no_new_parts() {
     assert_eq!(object(&c, "stops"), f.data);
     assert_clean(&s, &f);
 }
+
+#[test]
+fn a_lost_initiate_answer_leaves_no_second_upload() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(4 * PART, 17);
+    // The server makes the upload but the answer is lost; the retry makes another.
+    s.set_fault("lose_response_ops", "InitiateMultipartUpload")
+        .unwrap();
+    s.set_fault("lose_response_count", "1").unwrap();
+    let report = upload(&c, &f, "lost-initiate", &opts(&f)).unwrap();
+    assert_eq!(s.stats().requests_of("InitiateMultipartUpload"), 2);
+    assert_eq!(report.uploads_aborted, 1, "{report:?}");
+    assert_eq!(object(&c, "lost-initiate"), f.data);
+    assert_clean(&s, &f);
+}
+
+#[test]
+fn a_run_stopped_during_initiate_leaves_a_marker_and_the_next_run_aborts_its_upload() {
+    let s = server();
+    let no_retry = Client::new(
+        Config::builder(&s.endpoint())
+            .credentials("up-ak", "up-sk", None)
+            .region("cn-hangzhou")
+            .retry_policy(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let f = fixture(4 * PART, 18);
+    // Initiate is carried out but its answer lost, and so is the listing that would
+    // clean up at once: what a crash right after sending Initiate leaves.
+    s.set_fault(
+        "lose_response_ops",
+        "InitiateMultipartUpload,ListMultipartUploads",
+    )
+    .unwrap();
+    s.set_fault("lose_response_count", "2").unwrap();
+    let err = upload(&no_retry, &f, "stopped", &opts(&f)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    assert_eq!(
+        s.stats().uploads_in_progress,
+        1,
+        "the server made the upload"
+    );
+    assert_eq!(checkpoint_files(&f).len(), 1, "the marker is on disk");
+    // A foreign upload of another key is not touched.
+    let c = client(&s);
+    let other = c
+        .initiate_multipart_upload(
+            BUCKET,
+            "stopped-not",
+            &[],
+            false,
+            &RequestOptions::default(),
+        )
+        .unwrap();
+
+    let report = upload(&c, &f, "stopped", &opts(&f)).unwrap();
+    match &report.checkpoint {
+        CheckpointState::Discarded(why) => {
+            assert!(why.contains("1 unrecorded upload(s) aborted"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(report.uploads_aborted, 1);
+    assert_eq!(object(&c, "stopped"), f.data);
+    assert!(checkpoint_files(&f).is_empty());
+    let left = c.list_multipart_uploads(BUCKET, "stopped").unwrap();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0].upload_id, other);
+}
