@@ -537,7 +537,8 @@ typedef struct {
    */
   uint64_t parts_reused;
   /**
-   * Multipart uploads aborted because they were superseded.
+   * Multipart uploads aborted because they were superseded or left unrecorded
+   * by an interrupted Initiate.
    */
   uint64_t uploads_aborted;
   /**

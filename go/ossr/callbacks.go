@@ -26,6 +26,7 @@ type readState struct {
 	r        io.Reader
 	eof      bool
 	err      error
+	pending  bool // err is to be reported on the next call
 	panicked interface{}
 }
 
@@ -55,6 +56,9 @@ func ossrGoRead(userdata unsafe.Pointer, buf *C.uint8_t, size C.size_t, outN *C.
 			failed = 1
 		}
 	}()
+	if st.pending {
+		return 1
+	}
 	if st.eof || size == 0 {
 		return 0
 	}
@@ -69,6 +73,13 @@ func ossrGoRead(userdata unsafe.Pointer, buf *C.uint8_t, size C.size_t, outN *C.
 		}
 		if err != nil {
 			st.err = err
+			if n > 0 {
+				// Deliver what was read; the error fails the next call.
+				st.eof = false
+				*outN = C.size_t(n)
+				st.pending = true
+				return 0
+			}
 			return 1
 		}
 		if n > 0 {

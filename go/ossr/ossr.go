@@ -102,6 +102,9 @@ var (
 	ErrBusy            = &Error{Code: CodeBusy}
 	ErrInvalidArgument = &Error{Code: CodeInvalidArgument}
 	ErrNetwork         = &Error{Code: CodeNetwork}
+	ErrTimeout         = &Error{Code: CodeTimeout}
+	ErrServerBusy      = &Error{Code: CodeServerBusy}
+	ErrServer          = &Error{Code: CodeServer}
 	ErrIO              = &Error{Code: CodeIO}
 )
 
@@ -261,8 +264,9 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close frees the client after the calls in flight end. Further calls fail with
-// CodeNullArgument. Closing twice is harmless.
+// Close frees the client after the calls in flight end and every Reader opened
+// from it is closed (an unclosed Reader makes Close wait, and calls made meanwhile
+// wait too). Further calls fail with CodeNullArgument. Closing twice is harmless.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

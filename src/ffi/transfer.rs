@@ -81,7 +81,8 @@ pub struct ossr_upload_report {
     pub parts_uploaded: u64,
     /// Parts found on the server (and matching) from an earlier run.
     pub parts_reused: u64,
-    /// Multipart uploads aborted because they were superseded.
+    /// Multipart uploads aborted because they were superseded or left unrecorded
+    /// by an interrupted Initiate.
     pub uploads_aborted: u64,
     /// The object's CRC-64, equal to the file's.
     pub crc64: u64,
