@@ -312,3 +312,58 @@ func TestConcurrentDownloadsShareOneClient(t *testing.T) {
 		}
 	}
 }
+
+func TestMultipartByHandAndOneRequestPuts(t *testing.T) {
+	c, bucket := testClient(t, "")
+	data := pattern(2*102400+500, 20)
+	res, err := c.PutObject(bucket, "go/mp/bytes", data, &PutOptions{Headers: []Header{{"Content-Type", "text/plain"}}})
+	if err != nil || res.CRC64 != CRC64(0, data) {
+		t.Fatalf("PutObject: %+v %v", res, err)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(path, data[:1000], 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := c.PutFile(bucket, "go/mp/file", path, nil); err != nil || res.CRC64 != CRC64(0, data[:1000]) {
+		t.Fatalf("PutFile: %+v %v", res, err)
+	}
+	id, err := c.InitiateMultipartUpload(bucket, "go/mp/multi", nil, false)
+	if err != nil || id == "" {
+		t.Fatalf("Initiate: %q %v", id, err)
+	}
+	var parts []UploadedPart
+	for i := 0; i < 3; i++ {
+		end := (i + 1) * 102400
+		if end > len(data) {
+			end = len(data)
+		}
+		part, err := c.UploadPart(bucket, "go/mp/multi", id, uint32(i+1), data[i*102400:end])
+		if err != nil || part.CRC64 != CRC64(0, data[i*102400:end]) {
+			t.Fatalf("UploadPart %d: %+v %v", i+1, part, err)
+		}
+		parts = append(parts, part)
+	}
+	listed, err := c.ListParts(bucket, "go/mp/multi", id)
+	if err != nil || len(listed) != 3 || listed[2].Size != 500 || listed[1].ETag != parts[1].ETag {
+		t.Fatalf("ListParts: %+v %v", listed, err)
+	}
+	uploads, err := c.ListMultipartUploads(bucket, "go/mp/")
+	if err != nil || len(uploads) != 1 || uploads[0].UploadID != id || uploads[0].Key != "go/mp/multi" {
+		t.Fatalf("ListMultipartUploads: %+v %v", uploads, err)
+	}
+	res, err = c.CompleteMultipartUpload(bucket, "go/mp/multi", id, parts)
+	joined := CRC64Combine(CRC64Combine(parts[0].CRC64, parts[1].CRC64, 102400), parts[2].CRC64, 500)
+	if err != nil || res.CRC64 != CRC64(0, data) || joined != res.CRC64 {
+		t.Fatalf("Complete: %+v %v (joined %d)", res, err, joined)
+	}
+	other, _ := c.InitiateMultipartUpload(bucket, "go/mp/other", nil, false)
+	if err := c.AbortMultipartUpload(bucket, "go/mp/other", other); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AbortMultipartUpload(bucket, "go/mp/other", other); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second abort: %v", err)
+	}
+	if _, err := c.CompleteMultipartUpload(bucket, "go/mp/x", "no-such-upload", nil); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("complete with no parts: %v", err)
+	}
+}

@@ -1,9 +1,9 @@
 //! The C ABI: `ossr_*` functions over opaque handles, generated into
 //! `include/oss_resume.h` by cbindgen.
 //!
-//! Every export has the same rhythm: a panic boundary ([`guard`]), checked
+//! Every export has the same rhythm: a panic boundary (`guard`), checked
 //! conversions of its pointer and string arguments (the helpers below), one call
-//! into the Rust API, and a mapped result code ([`result::code_of`]). This module and
+//! into the Rust API, and a mapped result code (`result::code_of`). This module and
 //! its children are the only place in the crate with `unsafe`.
 //!
 //! C callers are responsible for the pointers they pass (that is the contract the
@@ -271,5 +271,44 @@ impl std::io::Read for CallbackReader {
             )));
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_stops_at_the_boundary_and_is_reported() {
+        let err = ossr_error_new();
+        let code = guard(err, || panic!("a bug"));
+        assert_eq!(code, ossr_result::OSSR_ERR_PANIC);
+        assert_eq!(ossr_error_code(err), ossr_result::OSSR_ERR_PANIC);
+        // Without an error object the code still comes back.
+        assert_eq!(
+            guard(std::ptr::null_mut(), || panic!("again")),
+            ossr_result::OSSR_ERR_PANIC
+        );
+        assert_eq!(guard_value(7, || panic!("in a getter")), 7);
+        ossr_error_free(err);
+    }
+
+    #[test]
+    fn text_is_cut_at_a_character_boundary_and_the_full_length_reported() {
+        let mut buf = [0 as c_char; 4];
+        let mut len = 0usize;
+        // "aé" is 3 bytes; "aéb" is 4 and needs 5 with the NUL.
+        let rc = copy_str("aéb", buf.as_mut_ptr(), buf.len(), &mut len);
+        assert_eq!(rc, ossr_result::OSSR_ERR_BUFFER_TOO_SMALL);
+        assert_eq!(len, 4);
+        // SAFETY: copy_str wrote a NUL within the buffer.
+        let text = unsafe { CStr::from_ptr(buf.as_ptr()) };
+        assert_eq!(text.to_str().unwrap(), "aé");
+        let mut small = [0 as c_char; 2];
+        copy_str("é", small.as_mut_ptr(), small.len(), &mut len);
+        assert_eq!(small[0], 0, "half a character is never written");
+        let mut array = [1 as c_char; 3];
+        fill_array(&mut array, "xyz");
+        assert_eq!(array, [b'x' as c_char, b'y' as c_char, 0]);
     }
 }
