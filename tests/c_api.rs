@@ -278,7 +278,8 @@ fn round_trip(build: Build) {
     let streamed = pattern(1024 * 1024 + 3, 11);
     let out = run_ok(
         {
-            let mut c = program(&dir, "put", &s);
+            // The C++ build of the example.
+            let mut c = program(&dir, "put.cxx", &s);
             c.arg(BUCKET).arg("c/streamed.txt").arg("text/plain");
             c
         },
@@ -362,7 +363,12 @@ fn eight_threads(build: Build) {
             .unwrap();
     }
     let work = tempfile::tempdir().unwrap();
-    let mut cmd = program(&dir, "threads", &s);
+    // The C build plain, the C++ build under the sanitizers.
+    let name = match build {
+        Build::Plain => "threads",
+        Build::Sanitized => "threads.cxx",
+    };
+    let mut cmd = program(&dir, name, &s);
     cmd.arg(BUCKET).arg("c/threads/").arg(work.path());
     let out = run_ok(cmd, None);
     let stdout = String::from_utf8_lossy(&out.stdout);

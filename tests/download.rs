@@ -1,10 +1,13 @@
 //! Resumable download against the local server, with its faults switched on.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
+use common::settle;
 use oss_resume::{
     CheckpointState, Client, Config, DownloadOptions, DownloadReport, ErrorKind, RetryPolicy,
     SignatureVersion,
@@ -141,6 +144,7 @@ fn dropped_connections_continue_from_the_last_byte_written() {
     assert_eq!(fs::read(&target).unwrap(), bytes);
     assert_eq!(report.parts_retried, 4);
     // Nothing was fetched twice: each retry asked only for the bytes still missing.
+    settle(&s);
     assert_eq!(s.stats().bytes_served, bytes.len() as u64);
     assert_eq!(report.bytes_fetched, bytes.len() as u64);
 }
@@ -248,21 +252,6 @@ fn cancelled_download(
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     seen
-}
-
-/// Waits until the server's byte counter stops moving: a connection the client
-/// abandoned adds what it sent when its (paced) answer ends.
-fn settle(s: &Server) {
-    let mut last = s.stats().bytes_served;
-    for _ in 0..50 {
-        std::thread::sleep(Duration::from_millis(100));
-        let now = s.stats().bytes_served;
-        if now == last {
-            return;
-        }
-        last = now;
-    }
-    panic!("the server kept serving bytes for 5 s after the client stopped");
 }
 
 fn slow(s: &Server) {

@@ -1,5 +1,7 @@
 //! Streaming get and put, stream to file and object-to-object copy, with faults.
 
+mod common;
+
 use std::fs;
 use std::io::Read;
 use std::time::Duration;
@@ -100,6 +102,7 @@ fn dropped_connection_is_resumed_from_the_byte_reached() {
     let (got, st) = read_all(&c, "k", None);
     assert_eq!(got, bytes);
     assert_eq!(st.resumes(), 2);
+    common::settle(&s);
     assert_eq!(
         s.stats().bytes_served,
         bytes.len() as u64,

@@ -57,3 +57,19 @@ pub fn have_tools(tools: &[&str]) -> bool {
     eprintln!("NOT RUN: {why}");
     false
 }
+
+/// Waits until the server's byte counter stops moving: the server adds what it sent
+/// when an answer ends, which can be after the client has read it (or, for an
+/// abandoned paced answer, well after).
+pub fn settle(s: &oss_resume_server::Server) {
+    let mut last = s.stats().bytes_served;
+    for _ in 0..50 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let now = s.stats().bytes_served;
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+    panic!("the server kept serving bytes for 5 s after the client stopped");
+}
