@@ -477,10 +477,10 @@ impl ConfigBuilder {
         if let Some(ca) = &self.ca_file
             && let Err(e) = std::fs::metadata(ca)
         {
-            return Err(Error::invalid(format!(
-                "cannot read the CA file {}: {e}",
-                ca.display()
-            )));
+            return Err(Error::io(
+                format!("reading the CA file {}", ca.display()),
+                e,
+            ));
         }
         let mut user_agent = format!("oss_resume/{}", env!("CARGO_PKG_VERSION"));
         if let Some(s) = self.user_agent_suffix.filter(|s| !s.trim().is_empty()) {

@@ -120,6 +120,66 @@ impl Read for FileRange<'_> {
     }
 }
 
+/// A reader whose length was declared (`Content-Length`): one that ends early or
+/// runs long fails the request before its last byte goes out, so the server never
+/// stores a different object than the one declared.
+struct ExactReader<'a> {
+    inner: &'a mut dyn Read,
+    declared: u64,
+    remaining: u64,
+    /// Why the data was refused, for the error the request fails with.
+    failure: Option<String>,
+}
+
+impl ExactReader<'_> {
+    fn refuse(&mut self, kind: io::ErrorKind, why: String) -> io::Error {
+        self.failure = Some(why.clone());
+        io::Error::new(kind, why)
+    }
+
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            match self.inner.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Read for ExactReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.remaining == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.read_some(&mut buf[..want])?;
+        if n == 0 {
+            let why = format!(
+                "the data ended after {} of its declared {} bytes",
+                self.declared - self.remaining,
+                self.declared
+            );
+            return Err(self.refuse(io::ErrorKind::UnexpectedEof, why));
+        }
+        self.remaining -= n as u64;
+        if self.remaining == 0 {
+            // Probe for more before handing over the last bytes.
+            let mut probe = [0u8; 1];
+            if self.read_some(&mut probe)? > 0 {
+                let why = format!(
+                    "the data is longer than its declared {} bytes",
+                    self.declared
+                );
+                return Err(self.refuse(io::ErrorKind::InvalidData, why));
+            }
+        }
+        Ok(n)
+    }
+}
+
 /// Sends requests for a client. Shared by all clones of a client.
 pub(crate) struct Transport {
     pub config: Config,
@@ -135,9 +195,8 @@ fn tls_config(config: &Config) -> Result<ureq::tls::TlsConfig> {
         roots.push(ureq::tls::Certificate::from_der(der.as_ref()).to_owned());
     }
     if let Some(path) = &config.ca_file {
-        let pem = std::fs::read(path).map_err(|e| {
-            Error::invalid(format!("cannot read the CA file {}: {e}", path.display()))
-        })?;
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::io(format!("reading the CA file {}", path.display()), e))?;
         let mut found = 0;
         for item in ureq::tls::parse_pem(&pem) {
             match item {
@@ -356,7 +415,26 @@ impl Transport {
                 };
                 run(ureq::SendBody::from_reader(&mut range))?
             }
-            Payload::Reader { reader, .. } => run(ureq::SendBody::from_reader(&mut **reader))?,
+            Payload::Reader {
+                reader,
+                len: Some(declared),
+            } => {
+                let mut exact = ExactReader {
+                    inner: &mut **reader,
+                    declared: *declared,
+                    remaining: *declared,
+                    failure: None,
+                };
+                let sent = run(ureq::SendBody::from_reader(&mut exact));
+                match (sent, exact.failure) {
+                    // The data, not the connection, was at fault.
+                    (Err(_), Some(why)) => return Err(Error::new(ErrorKind::Io, why)),
+                    (sent, _) => sent?,
+                }
+            }
+            Payload::Reader { reader, len: None } => {
+                run(ureq::SendBody::from_reader(&mut **reader))?
+            }
         };
         let status = response.status().as_u16();
         if (200..300).contains(&status) || status == 304 {
