@@ -784,7 +784,8 @@ impl Client {
         let pending: VecDeque<u32> = (1..=parts as u32)
             .filter(|n| !ckpt.done.iter().any(|(d, _, _)| d == n))
             .collect();
-        if !reporter.report(reused_bytes, true) {
+        // 100% is reported only after Complete, even when every part was reused.
+        if !reporter.report(reused_bytes.min(size.saturating_sub(1)), true) {
             return Err(Error::new(
                 ErrorKind::Cancelled,
                 "cancelled by the progress callback",
