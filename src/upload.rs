@@ -224,7 +224,13 @@ impl UploadCheckpoint {
             },
             part_size: r.take_u64("part_size")?,
             upload_id: r.take("upload_id")?,
-            initiate_started: r.take_u64("initiate_started")?,
+            // Absent from checkpoints written before the field existed: not pending.
+            initiate_started: match r.take("initiate_started") {
+                Err(_) => 0,
+                Ok(v) => v
+                    .parse()
+                    .map_err(|_| "field initiate_started is not a number".to_string())?,
+            },
             done,
         })
     }

@@ -454,6 +454,9 @@ fn after_one_part_fails_the_workers_take_no_new_parts() {
     let f = fixture(40 * PART, 16);
     let mut o = opts(&f);
     o.threads = 2;
+    // About 50 ms a part, so the fault below lands while most parts are still to go,
+    // however late the progress callback runs on a loaded machine.
+    s.set_fault("recv_bandwidth", "2000000").unwrap();
     // Once 3 parts are through, every UploadPart is refused with 503 until retries
     // run out: the first part to give up fails the upload.
     let mut armed = false;
@@ -475,7 +478,10 @@ fn after_one_part_fails_the_workers_take_no_new_parts() {
     // Two workers, four attempts each, on the part each held: at most 8 refusals.
     // Workers that kept taking parts would have tried all 37 remaining ones.
     assert!((1..=8).contains(&refused), "{refused} refused UploadParts");
-    assert!(accepted < 10, "{accepted} parts went through");
+    assert!(
+        accepted < 30,
+        "{accepted} parts went through before the fault"
+    );
     // The upload is kept for the next run, which finishes it.
     assert_eq!(checkpoint_files(&f).len(), 1);
     assert_eq!(s.stats().uploads_in_progress, 1);
