@@ -581,7 +581,8 @@ impl Client {
     ) -> Result<UploadCheckpoint> {
         let (bucket, key) = (ckpt.bucket.clone(), ckpt.key.clone());
         let started = SystemTime::now();
-        ckpt.initiate_started = unix_secs(started);
+        let since = unix_secs(started);
+        ckpt.initiate_started = since;
         write_atomic(ckpt_path, &ckpt.encode())
             .map_err(|e| Error::io(format!("writing the checkpoint {}", ckpt_path.display()), e))?;
         let mut sent = 0;
@@ -597,7 +598,7 @@ impl Client {
             Err(e) => {
                 // The server may have made the upload and lost the answer. Clean up
                 // now if we can; otherwise the marker stays for the next run.
-                if let Ok(n) = self.abort_orphans(&bucket, &key, ckpt.initiate_started, None) {
+                if let Ok(n) = self.abort_orphans(&bucket, &key, since, None) {
                     *aborted += n;
                     let _ = fs::remove_file(ckpt_path);
                 }
@@ -619,12 +620,8 @@ impl Client {
         // the call took (plus 2 s for the server's whole-second times).
         let took = started.elapsed().unwrap_or_default().as_secs();
         if sent > 1
-            && let Ok(n) = self.abort_orphans(
-                &bucket,
-                &key,
-                unix_secs(started),
-                Some((&ckpt.upload_id, took + 2)),
-            )
+            && let Ok(n) =
+                self.abort_orphans(&bucket, &key, since, Some((&ckpt.upload_id, took + 2)))
         {
             *aborted += n;
         }

@@ -332,65 +332,34 @@ fn a_reader_shorter_or_longer_than_its_declared_length_stores_nothing() {
     let s = server();
     let c = client(&s);
     let bytes = data(300_000, 9);
+    let put = |key: &str, mut body: &[u8], declared: u64| {
+        c.put_stream(
+            BUCKET,
+            key,
+            &mut body,
+            Some(declared),
+            &[],
+            &RequestOptions::default(),
+            None,
+        )
+    };
     // A put first, so the failing ones reuse its connection.
-    let mut reader = &bytes[..];
-    c.put_stream(
-        BUCKET,
-        "first",
-        &mut reader,
-        Some(300_000),
-        &[],
-        &RequestOptions::default(),
-        None,
-    )
-    .unwrap();
+    put("first", &bytes, 300_000).unwrap();
     for (declared, what) in [
         (400_000u64, "ended after 300000 of its declared 400000"),
         (200_000, "longer than its declared 200000"),
     ] {
-        let mut reader = &bytes[..];
-        let err = c
-            .put_stream(
-                BUCKET,
-                "declared",
-                &mut reader,
-                Some(declared),
-                &[],
-                &RequestOptions::default(),
-                None,
-            )
-            .unwrap_err();
+        let err = put("declared", &bytes, declared).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Io, "{err}");
         assert!(err.to_string().contains(what), "{err}");
         let head = c.head_object(BUCKET, "declared", &RequestOptions::default());
         assert_eq!(head.unwrap_err().kind(), ErrorKind::NotFound);
     }
     // Small bodies too (they fit in one buffer).
-    let mut reader = &bytes[..4000];
-    let err = c
-        .put_stream(
-            BUCKET,
-            "small",
-            &mut reader,
-            Some(5000),
-            &[],
-            &RequestOptions::default(),
-            None,
-        )
-        .unwrap_err();
+    let err = put("small", &bytes[..4000], 5000).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     // The exact length goes through.
-    let mut reader = &bytes[..];
-    c.put_stream(
-        BUCKET,
-        "declared",
-        &mut reader,
-        Some(300_000),
-        &[],
-        &RequestOptions::default(),
-        None,
-    )
-    .unwrap();
+    put("declared", &bytes, 300_000).unwrap();
     let (got, _) = read_all(&c, "declared", None);
     assert_eq!(got, bytes);
 }

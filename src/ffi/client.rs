@@ -3,7 +3,8 @@
 
 use super::{
     Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, copy_str, free_handle, guard,
-    guard_value, into_handle, opt_ref, opt_str, ossr_error, ossr_result, out_ptr, write_out,
+    guard_value, into_handle, opt_ref, opt_str, ossr_error, ossr_result, out_ptr, write_opt,
+    write_out,
 };
 use crate::{
     Addressing, Client, Config, ConfigBuilder, ObjectInfo, RequestOptions, RetryPolicy,
@@ -474,13 +475,7 @@ pub extern "C" fn ossr_object_info_size(info: *const ossr_object_info) -> u64 {
 /// argument is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_object_info_crc64(info: *const ossr_object_info, out: *mut u64) -> bool {
-    match (opt_ref(info).and_then(|i| i.inner.crc64), out.is_null()) {
-        (Some(crc), false) => {
-            write_out(out, crc);
-            true
-        }
-        _ => false,
-    }
+    write_opt(out, opt_ref(info).and_then(|i| i.inner.crc64))
 }
 
 // Written out one by one (not by a macro) so that cbindgen sees each function.
@@ -608,8 +603,7 @@ pub extern "C" fn ossr_client_presign_get(
     out_len: *mut usize,
     err: *mut ossr_error,
 ) -> ossr_result {
-    let mut too_small = false;
-    let code = guard(err, || {
+    guard(err, || {
         let client = arg_ref(client, "client")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
@@ -631,17 +625,14 @@ pub extern "C" fn ossr_client_presign_get(
             if !out_len.is_null() {
                 write_out(out_len, url.len());
             }
-            too_small = true;
-            return Ok(());
+            return Err(Failure::TooSmall(format!(
+                "the URL needs {} bytes with its NUL, the buffer has {len}",
+                url.len() + 1
+            )));
         }
         copy_str(&url, buf, len, out_len);
         Ok(())
-    });
-    if too_small {
-        ossr_result::OSSR_ERR_BUFFER_TOO_SMALL
-    } else {
-        code
-    }
+    })
 }
 
 /// Continues a CRC-64 (ECMA-182, reflected, as OSS computes it) over `len` bytes at

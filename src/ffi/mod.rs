@@ -36,6 +36,8 @@ pub(crate) enum Failure {
     Utf8(&'static str),
     /// An argument's value is out of range; says which and why.
     Invalid(String),
+    /// A caller's buffer cannot hold the whole result; says what and how much.
+    TooSmall(String),
     /// The library's own error.
     Lib(crate::Error),
     /// Rust code panicked; the panic was caught at the boundary.
@@ -134,6 +136,18 @@ pub(crate) fn out_ptr<T>(ptr: *mut T, name: &'static str) -> FfiResult<*mut T> {
     }
 }
 
+/// Stores an optional value through an optional output pointer: true when there was
+/// a value and somewhere to put it, false (and nothing written) otherwise.
+pub(crate) fn write_opt<T>(out: *mut T, value: Option<T>) -> bool {
+    match value {
+        Some(v) if !out.is_null() => {
+            write_out(out, v);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Writes an output value. The pointer was checked by [`out_ptr`].
 pub(crate) fn write_out<T>(ptr: *mut T, value: T) {
     // SAFETY: `ptr` was checked non-NULL by `out_ptr`, and the header requires output
@@ -168,11 +182,13 @@ pub(crate) fn copy_str(
         // SAFETY: not NULL; the header requires `out_len` to point to a size_t.
         unsafe { out_len.write(text.len()) };
     }
-    if buf.is_null() || len == 0 {
-        return if text.is_empty() && buf.is_null() && len == 0 {
+    if buf.is_null() && len > 0 {
+        return ossr_result::OSSR_ERR_NULL_ARGUMENT;
+    }
+    if len == 0 {
+        // No room even for the NUL: only an empty text asked for with no buffer fits.
+        return if buf.is_null() && text.is_empty() {
             ossr_result::OSSR_OK
-        } else if buf.is_null() && len > 0 {
-            ossr_result::OSSR_ERR_NULL_ARGUMENT
         } else {
             ossr_result::OSSR_ERR_BUFFER_TOO_SMALL
         };

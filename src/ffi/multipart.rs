@@ -168,8 +168,7 @@ pub extern "C" fn ossr_client_initiate_multipart_upload(
     out_len: *mut usize,
     err: *mut ossr_error,
 ) -> ossr_result {
-    let mut too_small = false;
-    let code = guard(err, || {
+    guard(err, || {
         let client = arg_ref(client, "client")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
@@ -177,8 +176,9 @@ pub extern "C" fn ossr_client_initiate_multipart_upload(
             return Err(Failure::Null("buf"));
         }
         if len < OSSR_UPLOAD_ID_LEN {
-            too_small = true;
-            return Ok(());
+            return Err(Failure::TooSmall(format!(
+                "an upload id needs a buffer of OSSR_UPLOAD_ID_LEN ({OSSR_UPLOAD_ID_LEN}) bytes, not {len}"
+            )));
         }
         let (headers, request, _) = put_options_parts(opt_ref(opts));
         let id = client
@@ -187,17 +187,14 @@ pub extern "C" fn ossr_client_initiate_multipart_upload(
         if id.len() >= len {
             // Best effort: the caller gets an error, and nothing stays behind to bill.
             let _ = client.inner.abort_multipart_upload(bucket, key, &id);
-            too_small = true;
-            return Ok(());
+            return Err(Failure::TooSmall(format!(
+                "the upload id is {} bytes, the buffer {len} (the upload was aborted)",
+                id.len()
+            )));
         }
         copy_str(&id, buf, len, out_len);
         Ok(())
-    });
-    if too_small {
-        ossr_result::OSSR_ERR_BUFFER_TOO_SMALL
-    } else {
-        code
-    }
+    })
 }
 
 /// Uploads part `part_number` (1..=10000) of a multipart upload from `len` bytes at
@@ -322,9 +319,8 @@ pub extern "C" fn ossr_client_complete_multipart_upload(
 /// The NUL-terminated UTF-8 text of a fixed array, or None when it has no NUL or is
 /// not UTF-8.
 fn etag_of(array: &[c_char; OSSR_ETAG_LEN]) -> Option<String> {
-    let bytes: Vec<u8> = array.iter().map(|c| *c as u8).collect();
-    let end = bytes.iter().position(|b| *b == 0)?;
-    String::from_utf8(bytes[..end].to_vec()).ok()
+    let end = array.iter().position(|c| *c == 0)?;
+    String::from_utf8(array[..end].iter().map(|c| *c as u8).collect()).ok()
 }
 
 /// Aborts a multipart upload, deleting its parts.

@@ -139,6 +139,10 @@ impl ossr_error {
                 record.code = ossr_result::OSSR_ERR_INVALID_ARGUMENT;
                 record.message = message;
             }
+            Failure::TooSmall(message) => {
+                record.code = ossr_result::OSSR_ERR_BUFFER_TOO_SMALL;
+                record.message = message;
+            }
             Failure::Panic => {
                 record.code = ossr_result::OSSR_ERR_PANIC;
                 record.message = "internal error: the library panicked".to_string();

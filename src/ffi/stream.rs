@@ -6,7 +6,7 @@ use super::transfer::OSSR_ETAG_LEN;
 use super::{
     CallbackReader, Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, call_progress,
     copy_str, fill_array, free_handle, guard, guard_value, into_handle, opt_ref, ossr_error,
-    ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_out,
+    ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_opt, write_out,
 };
 use crate::{ByteRange, Error, GetOptions, GetStream, PutResult, RequestOptions, StreamReport};
 use std::ffi::{c_char, c_void};
@@ -278,16 +278,7 @@ pub extern "C" fn ossr_get_stream_server_crc(
     stream: *const ossr_get_stream,
     out: *mut u64,
 ) -> bool {
-    match (
-        opt_ref(stream).and_then(|s| s.inner.server_crc()),
-        out.is_null(),
-    ) {
-        (Some(crc), false) => {
-            write_out(out, crc);
-            true
-        }
-        _ => false,
-    }
+    write_opt(out, opt_ref(stream).and_then(|s| s.inner.server_crc()))
 }
 
 /// Times a dropped body was resumed so far; 0 when `stream` is NULL.
