@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use crate::checkpoint::{DownloadCheckpoint, identity_hash, sync_dir, write_atomic};
@@ -307,16 +307,28 @@ struct Job<'a> {
     size: u64,
     part_size: u64,
     opts: &'a DownloadOptions,
-    queue: Mutex<VecDeque<u64>>,
+    queue: Mutex<Queue>,
+    /// Signalled when parts are recorded in the checkpoint or the job is cancelled.
+    recorded: Condvar,
     cancel: AtomicBool,
+}
+
+/// The parts left to fetch, and how many taken parts are not yet in the checkpoint.
+///
+/// A worker takes a new part only while fewer than `limit` taken parts are unrecorded,
+/// so however slowly the disk syncs, a crash loses at most `limit` parts of fetched
+/// bytes: one in flight per worker plus one finished part awaiting its sync.
+struct Queue {
+    pending: VecDeque<u64>,
+    unrecorded: usize,
+    limit: usize,
 }
 
 impl Job<'_> {
     fn worker(&self, tx: mpsc::Sender<Event>) {
         let mut buf = vec![0u8; WORKER_BUFFER];
         while !self.cancel.load(Ordering::Relaxed) {
-            // A poisoned queue only means another worker panicked; stop taking work.
-            let Some(index) = self.queue.lock().ok().and_then(|mut q| q.pop_front()) else {
+            let Some(index) = self.take() else {
                 break;
             };
             match self.fetch_part(index, &mut buf, &tx) {
@@ -329,6 +341,42 @@ impl Job<'_> {
                 }
             }
         }
+    }
+
+    /// Takes the next part, waiting while too many taken parts are unrecorded. `None`
+    /// when no part is left, the job is cancelled, or another worker panicked while
+    /// holding the queue.
+    fn take(&self) -> Option<u64> {
+        let mut q = self.queue.lock().ok()?;
+        loop {
+            if self.cancel.load(Ordering::Relaxed) {
+                return None;
+            }
+            if q.unrecorded < q.limit {
+                let index = q.pending.pop_front()?;
+                q.unrecorded += 1;
+                return Some(index);
+            }
+            // Bounded wait: cancellation is re-checked even if a wake-up is missed.
+            q = self
+                .recorded
+                .wait_timeout(q, Duration::from_millis(50))
+                .ok()?
+                .0;
+        }
+    }
+
+    /// Notes that `n` taken parts are now recorded, waking workers waiting to take more.
+    fn mark_recorded(&self, n: usize) {
+        if let Ok(mut q) = self.queue.lock() {
+            q.unrecorded = q.unrecorded.saturating_sub(n);
+        }
+        self.recorded.notify_all();
+    }
+
+    fn stop(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+        self.recorded.notify_all();
     }
 
     fn cancelled(&self) -> Result<()> {
@@ -710,7 +758,12 @@ impl Client {
             size: info.size,
             part_size: ckpt.part_size,
             opts,
-            queue: Mutex::new(pending),
+            queue: Mutex::new(Queue {
+                pending,
+                unrecorded: 0,
+                limit: workers + 1,
+            }),
+            recorded: Condvar::new(),
             cancel: AtomicBool::new(false),
         };
         let mut failure: Option<Error> = None;
@@ -738,7 +791,7 @@ impl Client {
                         Event::Done { index, crc } => finished.push((index, crc)),
                         Event::Retried => retried += 1,
                         Event::Failed(e) => {
-                            job.cancel.store(true, Ordering::Relaxed);
+                            job.stop();
                             // The first real failure wins over the cancellations it causes.
                             let replaces = failure.as_ref().is_none_or(|f| {
                                 f.kind() == ErrorKind::Cancelled && e.kind() != ErrorKind::Cancelled
@@ -751,22 +804,32 @@ impl Client {
                 }
                 if !finished.is_empty() {
                     // A part is recorded only once its bytes are durable.
-                    let durable = !use_checkpoint || file.sync_data().is_ok();
-                    if durable {
+                    #[cfg(test)]
+                    tests::SYNC_DELAY.with(|d| std::thread::sleep(d.get()));
+                    if use_checkpoint && let Err(e) = file.sync_data() {
+                        job.stop();
+                        finished.clear();
+                        failure.get_or_insert(Error::io(
+                            format!("syncing {}", ckpt.temp.display()),
+                            e,
+                        ));
+                    } else {
+                        let n = finished.len();
                         ckpt.done.append(&mut finished);
                         if use_checkpoint && let Err(e) = write_atomic(ckpt_path, &ckpt.encode()) {
-                            job.cancel.store(true, Ordering::Relaxed);
+                            job.stop();
                             failure.get_or_insert(Error::io(
                                 format!("writing the checkpoint {}", ckpt_path.display()),
                                 e,
                             ));
                         }
+                        job.mark_recorded(n);
                     }
                 }
                 if !job.cancel.load(Ordering::Relaxed)
                     && !reporter.report(bytes_reused + fetched, false)
                 {
-                    job.cancel.store(true, Ordering::Relaxed);
+                    job.stop();
                     failure.get_or_insert(Error::new(
                         ErrorKind::Cancelled,
                         "cancelled by the progress callback",
@@ -787,6 +850,143 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Config, SignatureVersion};
+    use std::cell::Cell;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicU64;
+
+    thread_local! {
+        /// Extra time each sync before recording takes on this thread: a slow disk.
+        pub(super) static SYNC_DELAY: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    }
+
+    /// Answers HEAD and ranged GET of one object on one connection until it closes.
+    /// (The bundled server links this crate, so unit tests cannot use it.)
+    fn serve(stream: TcpStream, data: &[u8], served: &AtomicU64) {
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut out = stream;
+        loop {
+            let mut head = Vec::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                head.push(line);
+            }
+            let range = head.iter().find_map(|l| {
+                let v = l
+                    .to_ascii_lowercase()
+                    .strip_prefix("range: bytes=")?
+                    .trim()
+                    .to_string();
+                let (a, b) = v.split_once('-')?;
+                Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?))
+            });
+            let common = "ETag: \"e1\"\r\nLast-Modified: Mon, 23 Nov 2026 00:00:00 GMT\r\n";
+            let answer = match range {
+                _ if head[0].starts_with("HEAD") => format!(
+                    "HTTP/1.1 200 OK\r\n{common}Content-Length: {}\r\n\r\n",
+                    data.len()
+                )
+                .into_bytes(),
+                Some((a, b)) => {
+                    let mut v = format!(
+                        "HTTP/1.1 206 Partial Content\r\n{common}Content-Range: bytes {a}-{b}/{}\r\nContent-Length: {}\r\n\r\n",
+                        data.len(),
+                        b + 1 - a
+                    )
+                    .into_bytes();
+                    v.extend_from_slice(&data[a..=b]);
+                    served.fetch_add((b + 1 - a) as u64, Ordering::SeqCst);
+                    v
+                }
+                None => return,
+            };
+            if out.write_all(&answer).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// However slowly the disk syncs, fetched bytes not yet in the checkpoint (what a
+    /// crash would lose) stay within (threads + 1) parts. Without the limit on unrecorded
+    /// parts, every part fetched during a slow sync would be at risk.
+    #[test]
+    fn a_slow_sync_holds_unrecorded_bytes_to_threads_plus_one_parts() {
+        let part = MIN_PART_SIZE;
+        let size = 40 * part;
+        let data: Arc<Vec<u8>> = Arc::new((0..size).map(|i| (i * 7 % 251) as u8).collect());
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let served = Arc::new(AtomicU64::new(0));
+        let (d, n) = (Arc::clone(&data), Arc::clone(&served));
+        std::thread::spawn(move || {
+            // Ends with the test process; each connection is served on its own thread.
+            for stream in listener.incoming().take(64).flatten() {
+                let (d, n) = (Arc::clone(&d), Arc::clone(&n));
+                std::thread::spawn(move || serve(stream, &d, &n));
+            }
+        });
+        let client = Client::new(
+            Config::builder(&endpoint)
+                .credentials("ak", "sk", None)
+                .signature_version(SignatureVersion::V1)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        let threads = 3u64;
+        let opts = DownloadOptions {
+            multiget_threshold: part,
+            part_size: Some(part),
+            threads: threads as usize,
+            ..DownloadOptions::default()
+        };
+        let ckpt = dir.path().join(checkpoint_name("bkt", "k", "", &target));
+        let finished = AtomicBool::new(false);
+        let (report, worst) = std::thread::scope(|scope| {
+            // Samples, every few milliseconds, bytes served but not in the checkpoint.
+            let sampler = scope.spawn(|| {
+                let mut worst = 0u64;
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !finished.load(Ordering::SeqCst) && Instant::now() < deadline {
+                    // Served first: a checkpoint read after it can only hold more.
+                    let fetched = served.load(Ordering::SeqCst);
+                    // Once the file is complete the checkpoint is removed: not sampled.
+                    if let Some(c) = fs::read(&ckpt)
+                        .ok()
+                        .and_then(|b| DownloadCheckpoint::decode(&b).ok())
+                    {
+                        let recorded = c.done.len() as u64 * part;
+                        worst = worst.max(fetched.saturating_sub(recorded));
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                worst
+            });
+            SYNC_DELAY.with(|d| d.set(Duration::from_millis(100)));
+            let report = client.download("bkt", "k", &target, &opts, None);
+            SYNC_DELAY.with(|d| d.set(Duration::ZERO));
+            finished.store(true, Ordering::SeqCst);
+            (report, sampler.join().unwrap())
+        });
+        report.unwrap();
+        assert_eq!(fs::read(&target).unwrap(), *data);
+        assert!(worst > part, "the check saw parts in flight: {worst}");
+        assert!(
+            worst <= (threads + 1) * part,
+            "{worst} fetched bytes unrecorded, bound {}",
+            (threads + 1) * part
+        );
+    }
 
     #[test]
     fn part_size_is_checked_and_grown_to_at_most_10000_parts() {
