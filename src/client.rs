@@ -780,8 +780,20 @@ impl Client {
     /// Lists the multipart uploads in progress in a bucket whose keys start with
     /// `prefix`, following all pages.
     pub fn list_multipart_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedUpload>> {
+        Ok(self.list_multipart_uploads_skew(bucket, prefix)?.0)
+    }
+
+    /// [`Client::list_multipart_uploads`], with how far the server's clock is ahead of
+    /// ours in seconds (negative when behind), read from the first page's `Date`
+    /// header; `None` when that header is missing or unreadable.
+    pub(crate) fn list_multipart_uploads_skew(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<(Vec<ListedUpload>, Option<i64>)> {
         validate_bucket(bucket)?;
         let mut out = Vec::new();
+        let mut skew = None;
         let mut marker: Option<(String, String)> = None;
         for _ in 0..100_000 {
             let mut req = Request::new("GET", bucket, None)
@@ -795,16 +807,21 @@ impl Client {
                     .query("key-marker", k.clone())
                     .query("upload-id-marker", id.clone());
             }
-            let (page, next) = self.transport.execute(&req, Payload::Empty, |mut r| {
-                xml::parse_list_uploads(&read_small_body(&mut r)?)
+            let (page, next, date) = self.transport.execute(&req, Payload::Empty, |mut r| {
+                let date = header(&r, "date").and_then(|d| httpdate::parse_http_date(d).ok());
+                let (page, next) = xml::parse_list_uploads(&read_small_body(&mut r)?)?;
+                Ok((page, next, date))
             })?;
+            if skew.is_none() {
+                skew = date.map(|server| seconds_between(SystemTime::now(), server));
+            }
             out.extend(page);
             match next {
                 Some(n) if Some(&n) != marker.as_ref() => marker = Some(n),
-                _ => return Ok(out),
+                _ => return Ok((out, skew)),
             }
         }
-        Ok(out)
+        Ok((out, skew))
     }
 
     /// A presigned URL that lets anyone GET the object for `expires`, signed with the
@@ -819,6 +836,14 @@ impl Client {
         Self::check(bucket, key)?;
         let req = opts.apply(Request::new("GET", bucket, Some(key)), true)?;
         Ok(self.transport.presign(&req, expires))
+    }
+}
+
+/// Seconds from `from` to `to`, negative when `to` is earlier.
+fn seconds_between(from: SystemTime, to: SystemTime) -> i64 {
+    match to.duration_since(from) {
+        Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+        Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     }
 }
 

@@ -154,9 +154,17 @@ struct UploadCheckpoint {
     /// When the in-flight Initiate started (seconds since the epoch, our clock); 0
     /// once the upload id is known.
     initiate_started: u64,
+    /// Start times of earlier runs' Initiates that were stopped before their answer
+    /// was recorded (at most [`MAX_STOPPED_INITIATES`], newest kept). Each was swept
+    /// for when found; the run that completes the upload sweeps again, in case one
+    /// reached the server after that.
+    stopped_initiates: Vec<u64>,
     /// Finished parts: (number, ETag, CRC-64).
     done: Vec<(u32, String, u64)>,
 }
+
+/// How many stopped Initiates a checkpoint remembers.
+const MAX_STOPPED_INITIATES: usize = 16;
 
 impl UploadCheckpoint {
     fn encode(&self) -> Vec<u8> {
@@ -174,6 +182,14 @@ impl UploadCheckpoint {
             ("part_size", self.part_size.to_string()),
             ("upload_id", self.upload_id.clone()),
             ("initiate_started", self.initiate_started.to_string()),
+            (
+                "stopped_initiates",
+                self.stopped_initiates
+                    .iter()
+                    .map(u64::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
         ];
         let items: Vec<String> = self
             .done
@@ -231,6 +247,15 @@ impl UploadCheckpoint {
                     .parse()
                     .map_err(|_| "field initiate_started is not a number".to_string())?,
             },
+            // Absent from checkpoints written before the field existed: none.
+            stopped_initiates: match r.take("stopped_initiates") {
+                Err(_) => Vec::new(),
+                Ok(v) => v
+                    .split_whitespace()
+                    .map(|t| t.parse::<u64>())
+                    .collect::<std::result::Result<_, _>>()
+                    .map_err(|_| "field stopped_initiates is not a list of numbers".to_string())?,
+            },
             done,
         })
     }
@@ -280,8 +305,9 @@ fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
     )
 }
 
-/// How far from a crashed Initiate's start (our clock) an unrecorded upload of the
-/// same key is taken to be its: 2 minutes, for clock skew and Initiate's retries.
+/// How far from a crashed Initiate's start (moved to the server's clock) an
+/// unrecorded upload of the same key is taken to be its: 2 minutes, for Initiate's
+/// retries and the skew estimate's whole seconds.
 const ORPHAN_WINDOW: u64 = 120;
 
 fn unix_secs(t: SystemTime) -> u64 {
@@ -398,6 +424,8 @@ impl Client {
         let mut reused = 0u64;
         let mut state = CheckpointState::NotFound;
         let mut ckpt: Option<UploadCheckpoint> = None;
+        // Stopped Initiates the earlier runs of this upload left to sweep for.
+        let mut stopped: Vec<u64> = Vec::new();
         match fs::read(&ckpt_path) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => state = CheckpointState::Discarded(format!("unreadable: {e}")),
@@ -409,13 +437,21 @@ impl Client {
                 Ok(c) if c.upload_id.is_empty() => {
                     // A run stopped between starting Initiate and recording its answer:
                     // the upload it may have made is found by key and time, and aborted.
-                    let found = self.abort_orphans(bucket, key, c.initiate_started, None)?;
+                    stopped = c.stopped_initiates.clone();
+                    stopped.push(c.initiate_started);
+                    let excess = stopped.len().saturating_sub(MAX_STOPPED_INITIATES);
+                    stopped.drain(..excess);
+                    let mut found = 0;
+                    for since in &stopped {
+                        found += self.abort_orphans(bucket, key, *since, None)?;
+                    }
                     aborted += found;
                     state = CheckpointState::Discarded(format!(
                         "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
                     ));
                 }
                 Ok(c) => {
+                    stopped = c.stopped_initiates.clone();
                     let why = if c.identity != identity {
                         Some("the file changed since the checkpoint was written".to_string())
                     } else if c.part_size != part_size && opts.part_size.is_some() {
@@ -478,6 +514,7 @@ impl Client {
                     part_size,
                     upload_id: String::new(),
                     initiate_started: 0,
+                    stopped_initiates: stopped,
                     done: Vec::new(),
                 },
                 &headers,
@@ -552,6 +589,14 @@ impl Client {
                 format!("the completed object has crc64 {server}, the file's parts {combined}"),
             ));
         }
+        for since in &ckpt.stopped_initiates {
+            // A stopped Initiate may have reached the server after the sweep made when
+            // it was found (requests can be carried out late); ours is complete and no
+            // longer listed, so this sweep can only find such a late one.
+            if let Ok(n) = self.abort_orphans(bucket, key, *since, None) {
+                aborted += n;
+            }
+        }
         let _ = fs::remove_file(&ckpt_path);
         reporter.report(identity.size, true);
         Ok(UploadReport {
@@ -598,9 +643,12 @@ impl Client {
             Err(e) => {
                 // The server may have made the upload and lost the answer. Clean up
                 // now if we can; otherwise the marker stays for the next run.
+                // The marker also stays while it carries earlier stopped Initiates.
                 if let Ok(n) = self.abort_orphans(&bucket, &key, since, None) {
                     *aborted += n;
-                    let _ = fs::remove_file(ckpt_path);
+                    if ckpt.stopped_initiates.is_empty() {
+                        let _ = fs::remove_file(ckpt_path);
+                    }
                 }
                 return Err(e);
             }
@@ -632,7 +680,9 @@ impl Client {
     /// have made. With `ours` (our upload id and how long our Initiate took, in
     /// seconds), they are the others initiated up to that long before ours, by the
     /// server's clock. Without it (a crash left only the start time `since`, by our
-    /// clock), they are those initiated within [`ORPHAN_WINDOW`] of `since`.
+    /// clock), they are those initiated within [`ORPHAN_WINDOW`] of `since`, moved to
+    /// the server's clock by the skew its listing's `Date` shows (our clock and the
+    /// server's may be minutes apart; signatures allow 15).
     ///
     /// Another writer starting an upload of the same key in that window would lose
     /// it (and, with this library, start anew): writers of one key already race.
@@ -643,7 +693,7 @@ impl Client {
         since: u64,
         ours: Option<(&str, u64)>,
     ) -> Result<u64> {
-        let listed = self.list_multipart_uploads(bucket, key)?;
+        let (listed, skew) = self.list_multipart_uploads_skew(bucket, key)?;
         let mine = ours.and_then(|(id, _)| listed.iter().find(|u| u.upload_id == id));
         let window = match (ours, mine) {
             (Some(_), None) => return Ok(0),
@@ -654,10 +704,13 @@ impl Client {
                 }
                 None => return Ok(0),
             },
-            (None, _) => (
-                since.saturating_sub(ORPHAN_WINDOW),
-                since.saturating_add(ORPHAN_WINDOW),
-            ),
+            (None, _) => {
+                let since = since.saturating_add_signed(skew.unwrap_or(0));
+                (
+                    since.saturating_sub(ORPHAN_WINDOW),
+                    since.saturating_add(ORPHAN_WINDOW),
+                )
+            }
         };
         let mut aborted = 0;
         for upload in &listed {
@@ -933,10 +986,16 @@ mod tests {
             part_size: 102_400,
             upload_id: "U1".into(),
             initiate_started: 0,
+            stopped_initiates: vec![1_790_000_000, 1_790_000_100],
             done: vec![(1, "\"ETAG 1\"".into(), 99)],
         };
         let bytes = c.encode();
         assert_eq!(UploadCheckpoint::decode(&bytes).unwrap(), c);
+        let none = UploadCheckpoint {
+            stopped_initiates: Vec::new(),
+            ..c.clone()
+        };
+        assert_eq!(UploadCheckpoint::decode(&none.encode()).unwrap(), none);
         let mut bad = bytes.clone();
         bad[20] ^= 1;
         assert!(UploadCheckpoint::decode(&bad).is_err());

@@ -432,12 +432,12 @@ fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
     };
     let s = server();
     const PART: u64 = 8 * 1024 * 1024; // the example's default part size
-    let data = pattern(2 * PART as usize, 5);
+    let data = pattern(4 * PART as usize, 5);
     s.put_object(BUCKET, "c/slow.bin", &data).unwrap();
     let work = tempfile::tempdir().unwrap();
     let target = work.path().join("slow.bin");
-    // One thread at 8 MB/s: the first part is done after about a second, the second
-    // a second later; Ctrl-C goes in between.
+    // One thread at 8 MB/s: a part is done about every second; Ctrl-C goes in after the
+    // first, with three seconds to spare on a loaded machine.
     s.set_fault("bandwidth", "8000000").unwrap();
     let mut cmd = program(&dir, "download", &s);
     cmd.arg(BUCKET)
@@ -505,9 +505,10 @@ fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
         .and_then(|rest| rest.split(',').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no reused count in {stdout}"));
-    assert_eq!(
-        reused, PART,
-        "the second run should reuse the first part: {stdout}"
+    // The first part at least; more only if Ctrl-C landed late. Whole parts only.
+    assert!(
+        reused >= PART && reused < data.len() as u64 && reused.is_multiple_of(PART),
+        "the second run should reuse the finished parts: {stdout}"
     );
     assert!(std::fs::read(&target).unwrap() == data);
 }

@@ -578,6 +578,16 @@ fn control_endpoint_delete_stats_zeroes_the_counters() {
     let s = server();
     s.put_object(BUCKET, "k", b"hello").unwrap();
     assert_eq!(get(&s, "k").status, 200);
+    // The server counts an answer's bytes after the client may have read them: wait
+    // for the count, so the reset below is what zeroes it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while s.stats().bytes_served < 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the GET was not counted"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
     let r = control(&s, "DELETE", "/_ossr/stats");
     assert_eq!(r.status, 200);
     let json = control(&s, "GET", "/_ossr/stats").text();

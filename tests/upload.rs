@@ -421,7 +421,7 @@ fn progress_moves_within_parts_while_bytes_are_sent() {
     let c = client(&s);
     const MIB: u64 = 1024 * 1024;
     let f = fixture(3 * 8 * MIB, 15);
-    // About two seconds for the 4 MiB, so a part takes ~half a second to arrive.
+    // 24 MiB at 8 MB/s: about a second per part, three in all.
     s.set_fault("recv_bandwidth", "8000000").unwrap();
     let mut calls = Vec::new();
     let mut cb = |d: u64, t: u64| {
@@ -511,36 +511,24 @@ fn a_lost_initiate_answer_leaves_no_second_upload() {
 
 #[test]
 fn a_run_stopped_during_initiate_leaves_a_marker_and_the_next_run_aborts_its_upload() {
+    stopped_during_initiate(0);
+}
+
+/// The marker holds our clock; the server's `Initiated` is its own. Ten minutes of
+/// skew (signatures allow 15) is five times the orphan window: without the skew
+/// read from the listing's `Date`, the orphan is missed.
+#[test]
+fn the_orphan_of_a_stopped_initiate_is_found_with_the_server_clock_10_min_off() {
+    stopped_during_initiate(600);
+    stopped_during_initiate(-600);
+}
+
+fn stopped_during_initiate(clock_offset_secs: i64) {
     let s = server();
-    let no_retry = Client::new(
-        Config::builder(&s.endpoint())
-            .credentials("up-ak", "up-sk", None)
-            .region("cn-hangzhou")
-            .retry_policy(RetryPolicy {
-                max_attempts: 1,
-                ..RetryPolicy::default()
-            })
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    s.set_fault("clock_offset_secs", &clock_offset_secs.to_string())
+        .unwrap();
     let f = fixture(4 * PART, 18);
-    // Initiate is carried out but its answer lost, and so is the listing that would
-    // clean up at once: what a crash right after sending Initiate leaves.
-    s.set_fault(
-        "lose_response_ops",
-        "InitiateMultipartUpload,ListMultipartUploads",
-    )
-    .unwrap();
-    s.set_fault("lose_response_count", "2").unwrap();
-    let err = upload(&no_retry, &f, "stopped", &opts(&f)).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
-    assert_eq!(
-        s.stats().uploads_in_progress,
-        1,
-        "the server made the upload"
-    );
-    assert_eq!(checkpoint_files(&f).len(), 1, "the marker is on disk");
+    stop_during_initiate(&s, &f, "stopped");
     // A foreign upload of another key is not touched.
     let c = client(&s);
     let other = c
@@ -566,6 +554,94 @@ fn a_run_stopped_during_initiate_leaves_a_marker_and_the_next_run_aborts_its_upl
     let left = c.list_multipart_uploads(BUCKET, "stopped").unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].upload_id, other);
+}
+
+/// A stopped run's Initiate may be carried out after the next run has swept for it
+/// (a request delayed in the network or the server). The next run sweeps again
+/// once its own upload is complete.
+#[test]
+fn a_stopped_initiate_carried_out_late_is_aborted_after_complete() {
+    let s = server();
+    let f = fixture(4 * PART, 22);
+    stop_during_initiate(&s, &f, "late");
+    let c = client(&s);
+    let mut late = None;
+    let mut cb = |_: u64, _: u64| {
+        // After this run's start-up sweep and Initiate: the late one arrives.
+        if late.is_none() {
+            late = Some(
+                c.initiate_multipart_upload(BUCKET, "late", &[], false, &RequestOptions::default())
+                    .unwrap(),
+            );
+        }
+        true
+    };
+    let report = c
+        .upload(&f.file, BUCKET, "late", &opts(&f), Some(&mut cb))
+        .unwrap();
+    assert!(late.is_some());
+    assert_eq!(report.uploads_aborted, 2, "{report:?}");
+    assert_eq!(object(&c, "late"), f.data);
+    assert_clean(&s, &f);
+}
+
+/// The stopped Initiate is remembered in the checkpoint of the run that found it, so
+/// when that run is itself interrupted, the run that completes still sweeps for a
+/// late arrival.
+#[test]
+fn a_late_orphan_is_swept_by_whichever_run_completes() {
+    let s = server();
+    let f = fixture(4 * PART, 23);
+    stop_during_initiate(&s, &f, "chain");
+    let c = client(&s);
+    // The second run sweeps, initiates its own upload and is cancelled at once.
+    let mut stop = |_: u64, _: u64| false;
+    let err = c
+        .upload(&f.file, BUCKET, "chain", &opts(&f), Some(&mut stop))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(s.stats().uploads_in_progress, 1, "its own upload only");
+    // Now the first run's Initiate arrives, late.
+    c.initiate_multipart_upload(BUCKET, "chain", &[], false, &RequestOptions::default())
+        .unwrap();
+    let report = upload(&c, &f, "chain", &opts(&f)).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed, "{report:?}");
+    assert_eq!(report.uploads_aborted, 1, "{report:?}");
+    assert_eq!(object(&c, "chain"), f.data);
+    assert_clean(&s, &f);
+}
+
+/// Leaves what a run killed right after sending Initiate leaves: the marker on disk
+/// and an upload on the server that nobody recorded.
+fn stop_during_initiate(s: &Server, f: &Fixture, key: &str) {
+    let no_retry = Client::new(
+        Config::builder(&s.endpoint())
+            .credentials("up-ak", "up-sk", None)
+            .region("cn-hangzhou")
+            .retry_policy(RetryPolicy {
+                max_attempts: 1,
+                ..RetryPolicy::default()
+            })
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // Initiate is carried out but its answer lost, and so is the listing that would
+    // clean up at once: what a crash right after sending Initiate leaves.
+    s.set_fault(
+        "lose_response_ops",
+        "InitiateMultipartUpload,ListMultipartUploads",
+    )
+    .unwrap();
+    s.set_fault("lose_response_count", "2").unwrap();
+    let err = upload(&no_retry, f, key, &opts(f)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    assert_eq!(
+        s.stats().uploads_in_progress,
+        1,
+        "the server made the upload"
+    );
+    assert_eq!(checkpoint_files(f).len(), 1, "the marker is on disk");
 }
 
 #[test]

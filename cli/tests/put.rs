@@ -118,9 +118,12 @@ fn sigkill_at_five_random_moments_then_completion_leaves_the_right_object_and_no
             s.stats().bytes_received,
             s.stats().uploads_in_progress
         );
+        // The recorded upload, and at most one more: a killed run's Initiate that the
+        // server carried out after the next run's sweep (on a loaded machine the 400 ms
+        // can stretch past the wait above). The run that completes sweeps for it again.
         assert!(
-            s.stats().uploads_in_progress <= 1,
-            "seed {seed}: one upload at a time"
+            s.stats().uploads_in_progress <= 2,
+            "seed {seed}: uploads piling up"
         );
     }
     let out = put_command(&s, &source, &ckpt).output().unwrap();
