@@ -489,7 +489,10 @@ impl Client {
     /// HEAD first; then parallel ranged GETs (`If-Match` the ETag,
     /// `x-oss-range-behavior: standard`, status and `Content-Range` checked) write
     /// into a temporary file beside the target (`<name>.ossr-<random>`, sized up
-    /// front). A checkpoint records each part once its bytes are durable. At the end
+    /// front). A checkpoint records each part once its bytes are durable, and a
+    /// worker starts a new part only while fewer than `threads + 1` started parts are
+    /// unrecorded, so a crash costs at most that many parts however slow the disk's
+    /// syncs (a slow disk slows the download instead). At the end
     /// the parts' CRC-64s, combined, must equal the object's; then the temporary file
     /// is fsynced and renamed over the target. Objects below the multiget threshold
     /// take one GET, still through a temporary file and a rename: a failed call never
