@@ -349,13 +349,12 @@ impl Job<'_> {
     fn take(&self) -> Option<u64> {
         let mut q = self.queue.lock().ok()?;
         loop {
-            if self.cancel.load(Ordering::Relaxed) {
+            if self.cancel.load(Ordering::Relaxed) || q.pending.is_empty() {
                 return None;
             }
             if q.unrecorded < q.limit {
-                let index = q.pending.pop_front()?;
                 q.unrecorded += 1;
-                return Some(index);
+                return q.pending.pop_front();
             }
             // Bounded wait: cancellation is re-checked even if a wake-up is missed.
             q = self

@@ -441,10 +441,7 @@ impl Client {
                     stopped.push(c.initiate_started);
                     let excess = stopped.len().saturating_sub(MAX_STOPPED_INITIATES);
                     stopped.drain(..excess);
-                    let mut found = 0;
-                    for since in &stopped {
-                        found += self.abort_orphans(bucket, key, *since, None)?;
-                    }
+                    let found = self.abort_orphans(bucket, key, &stopped, None)?;
                     aborted += found;
                     state = CheckpointState::Discarded(format!(
                         "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
@@ -589,13 +586,11 @@ impl Client {
                 format!("the completed object has crc64 {server}, the file's parts {combined}"),
             ));
         }
-        for since in &ckpt.stopped_initiates {
-            // A stopped Initiate may have reached the server after the sweep made when
-            // it was found (requests can be carried out late); ours is complete and no
-            // longer listed, so this sweep can only find such a late one.
-            if let Ok(n) = self.abort_orphans(bucket, key, *since, None) {
-                aborted += n;
-            }
+        // A stopped Initiate may have reached the server after the sweep made when it
+        // was found (requests can be carried out late); ours is complete and no longer
+        // listed, so this sweep can only find such a late one.
+        if let Ok(n) = self.abort_orphans(bucket, key, &ckpt.stopped_initiates, None) {
+            aborted += n;
         }
         let _ = fs::remove_file(&ckpt_path);
         reporter.report(identity.size, true);
@@ -644,7 +639,7 @@ impl Client {
                 // The server may have made the upload and lost the answer. Clean up
                 // now if we can; otherwise the marker stays for the next run.
                 // The marker also stays while it carries earlier stopped Initiates.
-                if let Ok(n) = self.abort_orphans(&bucket, &key, since, None) {
+                if let Ok(n) = self.abort_orphans(&bucket, &key, &[since], None) {
                     *aborted += n;
                     if ckpt.stopped_initiates.is_empty() {
                         let _ = fs::remove_file(ckpt_path);
@@ -668,8 +663,7 @@ impl Client {
         // the call took (plus 2 s for the server's whole-second times).
         let took = started.elapsed().unwrap_or_default().as_secs();
         if sent > 1
-            && let Ok(n) =
-                self.abort_orphans(&bucket, &key, since, Some((&ckpt.upload_id, took + 2)))
+            && let Ok(n) = self.abort_orphans(&bucket, &key, &[], Some((&ckpt.upload_id, took + 2)))
         {
             *aborted += n;
         }
@@ -677,12 +671,12 @@ impl Client {
     }
 
     /// Aborts the uploads of exactly `key` that an interrupted Initiate of ours may
-    /// have made. With `ours` (our upload id and how long our Initiate took, in
-    /// seconds), they are the others initiated up to that long before ours, by the
-    /// server's clock. Without it (a crash left only the start time `since`, by our
-    /// clock), they are those initiated within [`ORPHAN_WINDOW`] of `since`, moved to
-    /// the server's clock by the skew its listing's `Date` shows (our clock and the
-    /// server's may be minutes apart; signatures allow 15).
+    /// have made, with one listing. With `ours` (our upload id and how long our
+    /// Initiate took, in seconds), they are the others initiated up to that long before
+    /// ours, by the server's clock. Without it (crashes left only the start times
+    /// `stopped`, by our clock), they are those initiated within [`ORPHAN_WINDOW`] of
+    /// any of them, moved to the server's clock by the skew its listing's `Date` shows
+    /// (our clock and the server's may be minutes apart; signatures allow 15).
     ///
     /// Another writer starting an upload of the same key in that window would lose
     /// it (and, with this library, start anew): writers of one key already race.
@@ -690,27 +684,35 @@ impl Client {
         &self,
         bucket: &str,
         key: &str,
-        since: u64,
+        stopped: &[u64],
         ours: Option<(&str, u64)>,
     ) -> Result<u64> {
+        if ours.is_none() && stopped.is_empty() {
+            return Ok(0);
+        }
         let (listed, skew) = self.list_multipart_uploads_skew(bucket, key)?;
-        let mine = ours.and_then(|(id, _)| listed.iter().find(|u| u.upload_id == id));
-        let window = match (ours, mine) {
-            (Some(_), None) => return Ok(0),
-            (Some((_, took)), Some(m)) => match m.initiated {
-                Some(t) => {
-                    let end = unix_secs(t);
-                    (end.saturating_sub(took), end)
-                }
-                None => return Ok(0),
-            },
-            (None, _) => {
-                let since = since.saturating_add_signed(skew.unwrap_or(0));
-                (
-                    since.saturating_sub(ORPHAN_WINDOW),
-                    since.saturating_add(ORPHAN_WINDOW),
-                )
+        let windows: Vec<(u64, u64)> = match ours {
+            Some((id, took)) => {
+                let Some(t) = listed
+                    .iter()
+                    .find(|u| u.upload_id == id)
+                    .and_then(|m| m.initiated)
+                else {
+                    return Ok(0);
+                };
+                let end = unix_secs(t);
+                vec![(end.saturating_sub(took), end)]
             }
+            None => stopped
+                .iter()
+                .map(|since| {
+                    let since = since.saturating_add_signed(skew.unwrap_or(0));
+                    (
+                        since.saturating_sub(ORPHAN_WINDOW),
+                        since.saturating_add(ORPHAN_WINDOW),
+                    )
+                })
+                .collect(),
         };
         let mut aborted = 0;
         for upload in &listed {
@@ -719,8 +721,7 @@ impl Client {
             };
             if upload.key != key
                 || ours.is_some_and(|(id, _)| id == upload.upload_id)
-                || initiated < window.0
-                || initiated > window.1
+                || !windows.iter().any(|w| (w.0..=w.1).contains(&initiated))
             {
                 continue;
             }

@@ -3,8 +3,8 @@
 
 use super::{
     Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, copy_str, free_handle, guard,
-    guard_value, into_handle, opt_ref, opt_str, ossr_error, ossr_result, out_ptr, write_opt,
-    write_out,
+    guard_value, into_handle, opt_ref, opt_str, ossr_error, ossr_result, out_ptr, write_given,
+    write_opt, write_out,
 };
 use crate::{
     Addressing, Client, Config, ConfigBuilder, ObjectInfo, RequestOptions, RetryPolicy,
@@ -622,9 +622,7 @@ pub extern "C" fn ossr_client_presign_get(
             &request_of(req),
         )?;
         if url.len() >= len {
-            if !out_len.is_null() {
-                write_out(out_len, url.len());
-            }
+            write_given(out_len, url.len());
             return Err(Failure::TooSmall(format!(
                 "the URL needs {} bytes with its NUL, the buffer has {len}",
                 url.len() + 1

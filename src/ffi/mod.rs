@@ -136,6 +136,14 @@ pub(crate) fn out_ptr<T>(ptr: *mut T, name: &'static str) -> FfiResult<*mut T> {
     }
 }
 
+/// Stores a value through an optional output pointer: nothing is written when the
+/// caller passed NULL.
+pub(crate) fn write_given<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        write_out(out, value);
+    }
+}
+
 /// Stores an optional value through an optional output pointer: true when there was
 /// a value and somewhere to put it, false (and nothing written) otherwise.
 pub(crate) fn write_opt<T>(out: *mut T, value: Option<T>) -> bool {
@@ -178,10 +186,7 @@ pub(crate) fn copy_str(
     len: usize,
     out_len: *mut usize,
 ) -> ossr_result {
-    if !out_len.is_null() {
-        // SAFETY: not NULL; the header requires `out_len` to point to a size_t.
-        unsafe { out_len.write(text.len()) };
-    }
+    write_given(out_len, text.len());
     if buf.is_null() && len > 0 {
         return ossr_result::OSSR_ERR_NULL_ARGUMENT;
     }

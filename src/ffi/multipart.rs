@@ -6,7 +6,7 @@ use super::stream::{ossr_put_options, ossr_put_result, put_options_parts, put_re
 use super::transfer::OSSR_ETAG_LEN;
 use super::{
     Failure, arg_path, arg_ref, arg_str, copy_str, fill_array, free_handle, guard, guard_value,
-    into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_out,
+    into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_given, write_out,
 };
 use crate::{ListedPart, ListedUpload, PartSource, PutSource};
 use std::ffi::c_char;
@@ -89,9 +89,7 @@ pub extern "C" fn ossr_client_put_object(
             client
                 .inner
                 .put_object(bucket, key, PutSource::Bytes(bytes), headers, &request)?;
-        if !result.is_null() {
-            write_out(result, put_result(&put));
-        }
+        write_given(result, put_result(&put));
         Ok(())
     })
 }
@@ -123,9 +121,7 @@ pub extern "C" fn ossr_client_put_file(
             client
                 .inner
                 .put_object(bucket, key, PutSource::File(&path), headers, &request)?;
-        if !result.is_null() {
-            write_out(result, put_result(&put));
-        }
+        write_given(result, put_result(&put));
         Ok(())
     })
 }
@@ -309,9 +305,7 @@ pub extern "C" fn ossr_client_complete_multipart_upload(
             &list,
             &request_of(req),
         )?;
-        if !result.is_null() {
-            write_out(result, put_result(&put));
-        }
+        write_given(result, put_result(&put));
         Ok(())
     })
 }

@@ -6,7 +6,7 @@ use super::transfer::OSSR_ETAG_LEN;
 use super::{
     CallbackReader, Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, call_progress,
     copy_str, fill_array, free_handle, guard, guard_value, into_handle, opt_ref, ossr_error,
-    ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_opt, write_out,
+    ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_given, write_opt, write_out,
 };
 use crate::{ByteRange, Error, GetOptions, GetStream, PutResult, RequestOptions, StreamReport};
 use std::ffi::{c_char, c_void};
@@ -467,9 +467,7 @@ pub extern "C" fn ossr_client_put_stream(
                 .inner
                 .put_stream(bucket, key, &mut reader, length, headers, &request, p)
         })?;
-        if !result.is_null() {
-            write_out(result, put_result(&put));
-        }
+        write_given(result, put_result(&put));
         Ok(())
     })
 }
@@ -503,17 +501,15 @@ pub extern "C" fn ossr_client_get_to_file(
         let defaults = GetOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
         let done: StreamReport = client.inner.get_to_file(bucket, key, &target, opts)?;
-        if !report.is_null() {
-            write_out(
-                report,
-                ossr_stream_report {
-                    bytes: done.bytes,
-                    crc64: done.crc64,
-                    verified: done.verified,
-                    resumes: done.resumes,
-                },
-            );
-        }
+        write_given(
+            report,
+            ossr_stream_report {
+                bytes: done.bytes,
+                crc64: done.crc64,
+                verified: done.verified,
+                resumes: done.resumes,
+            },
+        );
         Ok(())
     })
 }
@@ -562,9 +558,7 @@ pub extern "C" fn ossr_client_copy(
         let put = with_stream_progress(progress, userdata, |p| {
             client.inner.copy_stream(src, dst, headers, get, p)
         })?;
-        if !result.is_null() {
-            write_out(result, put_result(&put));
-        }
+        write_given(result, put_result(&put));
         Ok(())
     })
 }

@@ -4,7 +4,7 @@ use super::client::{ossr_client, ossr_request_options};
 use super::{
     Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, call_progress, fill_array,
     free_handle, guard, guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb,
-    ossr_result, out_ptr, write_out,
+    ossr_result, out_ptr, write_given, write_out,
 };
 use crate::{CheckpointState, DownloadOptions, DownloadReport, UploadOptions, UploadReport};
 use std::ffi::{c_char, c_void};
@@ -497,9 +497,7 @@ pub extern "C" fn ossr_client_download(
         let done = with_progress(progress, userdata, |p| {
             client.inner.download(bucket, key, &target, opts, p)
         })?;
-        if !report.is_null() {
-            write_out(report, download_report(&done));
-        }
+        write_given(report, download_report(&done));
         Ok(())
     })
 }
@@ -568,9 +566,7 @@ pub extern "C" fn ossr_client_upload(
         let done = with_progress(progress, userdata, |p| {
             client.inner.upload(&path, bucket, key, opts, p)
         })?;
-        if !report.is_null() {
-            write_out(report, upload_report(&done));
-        }
+        write_given(report, upload_report(&done));
         Ok(())
     })
 }
