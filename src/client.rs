@@ -11,10 +11,12 @@ use ureq::http;
 use crate::config::{Config, validate_bucket, validate_key};
 use crate::crc64::{self, Crc64};
 use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::cancel::{CancelToken, with_current};
 use crate::transport::{self, Payload, Request, Transport, header};
 use crate::xml::{self, ListedPart, ListedUpload};
 
-/// Options OSS accepts on object calls. All off by default.
+/// Options OSS accepts on object calls, and the call's cancel token. All off by
+/// default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Read or delete this version of a versioned object (`versionId`).
@@ -24,6 +26,10 @@ pub struct RequestOptions {
     /// Cap this request's bandwidth, in bit/s (`x-oss-traffic-limit`,
     /// 819200..=838860800).
     pub traffic_limit: Option<u64>,
+    /// Stops the call (and every request of a transfer) when cancelled from any
+    /// thread, within about 200 ms even while the server sends nothing; the call
+    /// fails with [`ErrorKind::Cancelled`]. Defaults to none.
+    pub cancel: Option<CancelToken>,
 }
 
 impl RequestOptions {
@@ -31,6 +37,7 @@ impl RequestOptions {
         if with_version && let Some(v) = &self.version_id {
             req = req.query("versionId", v.clone());
         }
+        req.cancel = self.cancel.clone();
         if self.request_payer {
             req = req.header("x-oss-request-payer", "requester");
         }
@@ -151,6 +158,7 @@ pub struct ObjectReader {
     checked: bool,
     bucket: String,
     key: String,
+    cancel: Option<CancelToken>,
 }
 
 impl std::fmt::Debug for ObjectReader {
@@ -206,8 +214,11 @@ impl Read for ObjectReader {
         if buf.is_empty() {
             return Ok(0);
         }
-        let n = match self.body.read(buf) {
+        let n = match with_current(self.cancel.as_ref(), || self.body.read(buf)) {
             Ok(n) => n,
+            Err(_) if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) => {
+                return Err(self.fail(ErrorKind::Cancelled, "cancelled".into()));
+            }
             Err(e) => {
                 let err = transport::map_io_error(e);
                 return Err(self.fail(
@@ -513,6 +524,7 @@ impl Client {
                 checked: false,
                 bucket: bucket.to_string(),
                 key: key.to_string(),
+                cancel: opts.cancel.clone(),
             })
         })
     }

@@ -34,10 +34,12 @@ mod error;
 pub mod ffi;
 pub mod signing;
 mod stream;
+mod transfer;
 mod transport;
 mod upload;
 mod xml;
 
+pub use checkpoint::CheckpointState;
 pub use client::{
     ByteRange, Client, ObjectInfo, ObjectReader, PartSource, PutResult, PutSource, RequestOptions,
     UploadedPart,
@@ -46,11 +48,12 @@ pub use config::{
     Addressing, Config, ConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
-pub use download::{
-    CheckpointState, DEFAULT_MULTIGET_THRESHOLD, DEFAULT_PART_SIZE, DownloadOptions,
-    DownloadReport, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Progress, plan_part_size,
-};
+pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
+pub use transfer::{
+    CancelToken, DEFAULT_PART_SIZE, Durability, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS,
+    MIN_PART_SIZE, Progress, plan_part_size,
+};
 pub use upload::{DEFAULT_MULTIPART_THRESHOLD, UploadOptions, UploadReport, guess_content_type};
 pub use xml::{ListedPart, ListedUpload};

@@ -7,11 +7,11 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::sync_dir;
 use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::fsio::{Durability, commit};
 use crate::transport::map_io_error;
 
 /// Progress of a stream: `(bytes so far, total)`, the total `None` when unknown;
@@ -343,15 +343,7 @@ impl Client {
                 file.write_all(&buf[..n])
                     .map_err(|e| Error::io(format!("writing {}", temp.display()), e))?;
             }
-            file.sync_all()
-                .map_err(|e| Error::io(format!("syncing {}", temp.display()), e))?;
-            fs::rename(&temp, target).map_err(|e| {
-                Error::io(
-                    format!("renaming {} to {}", temp.display(), target.display()),
-                    e,
-                )
-            })?;
-            sync_dir(&dir).map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+            commit(&file, &temp, target, Durability::Fsync)
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&temp);

@@ -7,12 +7,19 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
+use std::sync::{Arc, Mutex, Weak};
+
 use base64::Engine;
 use ureq::http;
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, ShutdownHandle,
+};
 
-use crate::config::{Config, Scheme};
+use crate::config::{Config, RetryPolicy, Scheme};
 use crate::error::{Error, ErrorKind, Result};
 use crate::signing::{percent_encode, sign_headers};
+use crate::transfer::cancel::{CancelToken, Interrupt, current, with_current};
 use crate::xml;
 
 /// Largest error body read.
@@ -55,6 +62,8 @@ pub(crate) struct Request<'a> {
     pub key: Option<&'a str>,
     pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+    /// Stops the request, its retries and its waits.
+    pub cancel: Option<CancelToken>,
 }
 
 impl<'a> Request<'a> {
@@ -65,6 +74,7 @@ impl<'a> Request<'a> {
             key,
             query: Vec::new(),
             headers: Vec::new(),
+            cancel: None,
         }
     }
 
@@ -80,6 +90,58 @@ impl<'a> Request<'a> {
 
     fn fail(&self, e: Error) -> Error {
         e.with_object(self.bucket, self.key)
+    }
+}
+
+/// The one retry loop's state: how many attempts a request (or a body continued
+/// from its last byte) has had, and the wait before the next. Every loop that tries
+/// again goes through it, so backoff, its jitter, the server's delay hint and the
+/// cancel token apply the same way everywhere.
+pub(crate) struct Retry<'a> {
+    policy: RetryPolicy,
+    attempts: u32,
+    attempt: u32,
+    cancel: Option<&'a CancelToken>,
+}
+
+impl<'a> Retry<'a> {
+    /// Up to `attempts` attempts under `policy`, the waits cut short by `cancel`.
+    pub fn new(policy: RetryPolicy, attempts: u32, cancel: Option<&'a CancelToken>) -> Retry<'a> {
+        Retry {
+            policy,
+            attempts,
+            attempt: 1,
+            cancel,
+        }
+    }
+
+    /// Retries made so far.
+    pub fn retries(&self) -> u32 {
+        self.attempt - 1
+    }
+
+    /// After a failed attempt: waits and returns `Ok` when another attempt is worth
+    /// making, or gives the error back (a cancelled token's error when cancelled).
+    pub fn again(&mut self, e: Error) -> Result<()> {
+        if let Some(token) = self.cancel {
+            token.check()?;
+        }
+        if self.attempt >= self.attempts || !e.is_retryable() {
+            return Err(e);
+        }
+        let delay = if e.oss_code() == Some("RequestTimeTooSkewed") {
+            // The clock was corrected from the answer; re-sign at once.
+            Duration::ZERO
+        } else {
+            let backoff = self.policy.backoff(self.attempt);
+            e.retry_after().map_or(backoff, |hint| hint.max(backoff))
+        };
+        match self.cancel {
+            Some(token) => token.sleep(delay)?,
+            None => std::thread::sleep(delay),
+        }
+        self.attempt += 1;
+        Ok(())
     }
 }
 
@@ -180,6 +242,123 @@ impl Read for ExactReader<'_> {
     }
 }
 
+/// Makes connections as ureq does, each of which a cancel token can interrupt: while
+/// a call with a token reads or writes on a connection, cancelling the token shuts
+/// the socket down, so the blocked read or write returns at once.
+#[derive(Debug)]
+struct Interruptible(DefaultConnector);
+
+impl Connector<()> for Interruptible {
+    type Out = Watched;
+
+    fn connect(
+        &self,
+        details: &ConnectionDetails,
+        chained: Option<()>,
+    ) -> std::result::Result<Option<Watched>, ureq::Error> {
+        // The socket's shutdown handle, caught as the connector registers it.
+        let caught: Arc<Mutex<Option<Weak<dyn ShutdownHandle>>>> = Arc::default();
+        let register = details.register_shutdown.clone();
+        let keep = Arc::clone(&caught);
+        let details = ConnectionDetails {
+            uri: details.uri,
+            addrs: details.addrs.clone(),
+            config: details.config,
+            request_level: details.request_level,
+            resolver: details.resolver,
+            now: details.now,
+            timeout: details.timeout,
+            current_time: details.current_time.clone(),
+            run_connector: details.run_connector.clone(),
+            register_shutdown: Arc::new(move |handle: Weak<dyn ShutdownHandle>| {
+                if let Ok(mut c) = keep.lock() {
+                    *c = Some(handle.clone());
+                }
+                register(handle)
+            }),
+        };
+        let transport = self.0.connect(&details, chained)?;
+        let socket = caught.lock().ok().and_then(|mut c| c.take());
+        Ok(transport.map(|inner| Watched {
+            inner,
+            socket: Arc::new(Socket(socket)),
+        }))
+    }
+}
+
+/// A connection's socket, as a cancel token interrupts it.
+struct Socket(Option<Weak<dyn ShutdownHandle>>);
+
+impl std::fmt::Debug for Socket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Socket")
+    }
+}
+
+impl Interrupt for Socket {
+    fn interrupt(&self) {
+        if let Some(handle) = self.0.as_ref().and_then(Weak::upgrade) {
+            handle.shutdown();
+        }
+    }
+}
+
+/// A connection whose blocking reads and writes the thread's current cancel token
+/// can interrupt.
+#[derive(Debug)]
+struct Watched {
+    inner: Box<dyn ureq::unversioned::transport::Transport>,
+    socket: Arc<Socket>,
+}
+
+impl Watched {
+    fn guarded<T>(
+        &mut self,
+        f: impl FnOnce(
+            &mut Box<dyn ureq::unversioned::transport::Transport>,
+        ) -> std::result::Result<T, ureq::Error>,
+    ) -> std::result::Result<T, ureq::Error> {
+        let Some(token) = current() else {
+            return f(&mut self.inner);
+        };
+        if token.is_cancelled() {
+            return Err(ureq::Error::Io(io::Error::new(
+                io::ErrorKind::Interrupted,
+                "cancelled",
+            )));
+        }
+        let socket: Arc<dyn Interrupt> = self.socket.clone();
+        let _watch = token.watch(Arc::downgrade(&socket));
+        f(&mut self.inner)
+    }
+}
+
+impl ureq::unversioned::transport::Transport for Watched {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.inner.buffers()
+    }
+
+    fn transmit_output(
+        &mut self,
+        amount: usize,
+        timeout: NextTimeout,
+    ) -> std::result::Result<(), ureq::Error> {
+        self.guarded(|t| t.transmit_output(amount, timeout))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+        self.guarded(|t| t.await_input(timeout))
+    }
+
+    fn is_open(&mut self) -> bool {
+        self.inner.is_open()
+    }
+
+    fn is_tls(&self) -> bool {
+        self.inner.is_tls()
+    }
+}
+
 /// Sends requests for a client. Shared by all clones of a client.
 pub(crate) struct Transport {
     pub config: Config,
@@ -249,7 +428,11 @@ impl Transport {
                 .map_err(|e| Error::invalid(format!("invalid proxy: {e}")))?;
             builder = builder.proxy(Some(proxy));
         }
-        let agent = ureq::Agent::new_with_config(builder.build());
+        let agent = ureq::Agent::with_parts(
+            builder.build(),
+            Interruptible(DefaultConnector::new()),
+            DefaultResolver::default(),
+        );
         Ok(Transport {
             config,
             agent,
@@ -320,33 +503,29 @@ impl Transport {
         mut handle: impl FnMut(http::Response<ureq::Body>) -> Result<T>,
         sent: &mut u32,
     ) -> Result<T> {
-        let policy = self.config.retry;
         let attempts = if payload.replayable() {
-            policy.max_attempts
+            self.config.retry.max_attempts
         } else {
             1
         };
-        let mut attempt = 1;
+        let mut retry = Retry::new(self.config.retry, attempts, req.cancel.as_ref());
         loop {
-            *sent = attempt;
-            let result = self
-                .send_once(req, &mut payload)
-                .and_then(&mut handle)
-                .map_err(|e| req.fail(e));
+            *sent = retry.retries() + 1;
+            if let Some(token) = &req.cancel {
+                token.check().map_err(|e| req.fail(e))?;
+            }
+            let result = with_current(req.cancel.as_ref(), || {
+                self.send_once(req, &mut payload).and_then(&mut handle)
+            });
+            let result = match result {
+                Err(_) if req.cancel.as_ref().is_some_and(CancelToken::is_cancelled) => {
+                    Err(CancelToken::error())
+                }
+                other => other,
+            };
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) if attempt < attempts && e.is_retryable() => {
-                    let delay = if e.oss_code() == Some("RequestTimeTooSkewed") {
-                        // The clock was corrected from the answer; re-sign at once.
-                        Duration::ZERO
-                    } else {
-                        let backoff = policy.backoff(attempt);
-                        e.retry_after().map_or(backoff, |hint| hint.max(backoff))
-                    };
-                    std::thread::sleep(delay);
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
+                Err(e) => retry.again(e).map_err(|e| req.fail(e))?,
             }
         }
     }

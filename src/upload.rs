@@ -1,32 +1,37 @@
-//! Resumable upload: multipart from positioned reads of one open file, checkpointed,
-//! reconciled with the server's ListParts on resume, CRC-checked end to end, and never
-//! leaving an orphaned upload behind when it is superseded.
+//! Resumable upload: a part is an UploadPart from positioned reads of one open file;
+//! a finished part is recorded in the checkpoint with its ETag and CRC-64. On resume
+//! the server's ListParts is the truth: every listed part whose size and CRC-64
+//! match the file's bytes is kept, recorded or not. The object's CRC-64 is checked
+//! end to end, and no upload is left behind to bill when a run is superseded or
+//! stopped. The engine (`crate::transfer`) runs the parts.
 
-use std::collections::VecDeque;
 use std::fs::{self, File};
-use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, mpsc};
-use std::time::{Duration, SystemTime};
+use std::sync::atomic::AtomicU64;
+use std::time::SystemTime;
 
 use base64::Engine;
 use md5::{Digest as _, Md5};
 
-use crate::checkpoint::{decode_record, encode_record, identity_hash, write_atomic};
-use crate::client::{Client, PartSource, PutSource, RequestOptions};
+use crate::checkpoint::upload::{FileIdentity, UploadCheckpoint, UploadVerdict, verdict};
+use crate::checkpoint::{CheckpointState, identity_hash};
+use crate::client::{Client, PartSource, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
-use crate::crc64::{self, Crc64};
-use crate::download::{
-    CheckpointState, Progress, Reporter, TargetLock, part_range, plan_part_size,
-};
+use crate::crc64;
 use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::cancel::CancelToken;
+use crate::transfer::fsio::{
+    Durability, crc_of_range, open_regular, read_checkpoint, read_range, remove_stale_atomic_temps,
+    write_atomic,
+};
+use crate::transfer::lock::TargetLock;
+use crate::transfer::plan::{Plan, check_threads, plan_part_size};
+use crate::transfer::pool::{PartRecord, PartWork, Pool};
+use crate::transfer::progress::{Progress, Reporter};
+use crate::xml::ListedPart;
 
-const UPLOAD_MAGIC: &str = "oss_resume upload checkpoint v1";
 /// Default threshold below which a file takes one PutObject: 10 MiB.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 10 * 1024 * 1024;
-/// Bytes read from each end of the file for its identity.
-const IDENTITY_SPAN: u64 = 1024 * 1024;
 
 /// Options of [`Client::upload`].
 #[derive(Debug, Clone)]
@@ -43,11 +48,12 @@ pub struct UploadOptions {
     /// Part size, 100 KB..=5 GB, grown so there are at most 10,000 parts. Defaults to
     /// automatic (8 MiB, grown likewise).
     pub part_size: Option<u64>,
-    /// Worker threads, one connection each. Defaults to 4.
+    /// Worker threads, one connection each, 1..=[`MAX_THREADS`](crate::MAX_THREADS)
+    /// (others are refused). Defaults to 4.
     pub threads: usize,
     /// Ask OSS to require parts in order (`?sequential`). Defaults to false.
     pub sequential: bool,
-    /// Request payer and traffic limit, sent on every request.
+    /// Request payer, traffic limit and cancel token, for every request.
     pub request: RequestOptions,
 }
 
@@ -87,178 +93,6 @@ pub struct UploadReport {
     pub etag: String,
     /// The object's CRC-64, equal to the file's.
     pub crc64: u64,
-}
-
-/// What identifies a file's contents cheaply: size, modification time, inode and
-/// device, and the CRC-64 of its first and last MiB.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct FileIdentity {
-    size: u64,
-    mtime_ns: i128,
-    ino: u64,
-    dev: u64,
-    head_crc: u64,
-    tail_crc: u64,
-}
-
-fn crc_of_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -> std::io::Result<u64> {
-    let mut crc = Crc64::new();
-    let mut done = 0;
-    while done < len {
-        let want = buf
-            .len()
-            .min(usize::try_from(len - done).unwrap_or(buf.len()));
-        let n = file.read_at(&mut buf[..want], offset + done)?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the file shrank while it was read",
-            ));
-        }
-        crc.update(&buf[..n]);
-        done += n as u64;
-    }
-    Ok(crc.value())
-}
-
-impl FileIdentity {
-    fn of(file: &File, path: &Path) -> Result<FileIdentity> {
-        let io = |e| Error::io(format!("reading {}", path.display()), e);
-        let m = file.metadata().map_err(io)?;
-        let mut buf = vec![0u8; 256 * 1024];
-        let size = m.len();
-        let head = size.min(IDENTITY_SPAN);
-        let tail_start = size.saturating_sub(IDENTITY_SPAN);
-        Ok(FileIdentity {
-            size,
-            mtime_ns: i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec()),
-            ino: m.ino(),
-            dev: m.dev(),
-            head_crc: crc_of_range(file, 0, head, &mut buf).map_err(io)?,
-            tail_crc: crc_of_range(file, tail_start, size - tail_start, &mut buf).map_err(io)?,
-        })
-    }
-}
-
-/// Everything an upload checkpoint records (no credential).
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct UploadCheckpoint {
-    bucket: String,
-    key: String,
-    file: PathBuf,
-    identity: FileIdentity,
-    part_size: u64,
-    /// Empty while InitiateMultipartUpload is in flight: the checkpoint is then a
-    /// marker that lets the next run find the upload a crash left unrecorded.
-    upload_id: String,
-    /// When the in-flight Initiate started (seconds since the epoch, our clock); 0
-    /// once the upload id is known.
-    initiate_started: u64,
-    /// Start times of earlier runs' Initiates that were stopped before their answer
-    /// was recorded (at most [`MAX_STOPPED_INITIATES`], newest kept). Each was swept
-    /// for when found; the run that completes the upload sweeps again, in case one
-    /// reached the server after that.
-    stopped_initiates: Vec<u64>,
-    /// Finished parts: (number, ETag, CRC-64).
-    done: Vec<(u32, String, u64)>,
-}
-
-/// How many stopped Initiates a checkpoint remembers.
-const MAX_STOPPED_INITIATES: usize = 16;
-
-impl UploadCheckpoint {
-    fn encode(&self) -> Vec<u8> {
-        let i = &self.identity;
-        let fields = [
-            ("bucket", self.bucket.clone()),
-            ("key", self.key.clone()),
-            ("file", self.file.to_string_lossy().into_owned()),
-            ("size", i.size.to_string()),
-            ("mtime_ns", i.mtime_ns.to_string()),
-            ("ino", i.ino.to_string()),
-            ("dev", i.dev.to_string()),
-            ("head_crc", i.head_crc.to_string()),
-            ("tail_crc", i.tail_crc.to_string()),
-            ("part_size", self.part_size.to_string()),
-            ("upload_id", self.upload_id.clone()),
-            ("initiate_started", self.initiate_started.to_string()),
-            (
-                "stopped_initiates",
-                self.stopped_initiates
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
-        ];
-        let items: Vec<String> = self
-            .done
-            .iter()
-            .map(|(n, etag, crc)| {
-                format!("{n} {crc} {}", crate::signing::percent_encode(etag, false))
-            })
-            .collect();
-        encode_record(UPLOAD_MAGIC, &fields, &items)
-    }
-
-    fn decode(bytes: &[u8]) -> std::result::Result<UploadCheckpoint, String> {
-        let mut r = decode_record(bytes, UPLOAD_MAGIC)?;
-        let mut done = Vec::new();
-        for item in &r.items {
-            let mut it = item.splitn(3, ' ');
-            let (n, crc, etag) = match (it.next(), it.next(), it.next()) {
-                (Some(n), Some(c), Some(e)) => (n, c, e),
-                _ => return Err(format!("malformed part line {item:?}")),
-            };
-            let n: u32 = n
-                .parse()
-                .map_err(|_| format!("bad part number in {item:?}"))?;
-            let crc: u64 = crc
-                .parse()
-                .map_err(|_| format!("bad part crc in {item:?}"))?;
-            let etag = percent_encoding::percent_decode_str(etag)
-                .decode_utf8()
-                .map_err(|_| "bad etag".to_string())?
-                .into_owned();
-            done.push((n, etag, crc));
-        }
-        let mtime_ns: i128 = r
-            .take("mtime_ns")?
-            .parse()
-            .map_err(|_| "field mtime_ns is not a number".to_string())?;
-        Ok(UploadCheckpoint {
-            bucket: r.take("bucket")?,
-            key: r.take("key")?,
-            file: PathBuf::from(r.take("file")?),
-            identity: FileIdentity {
-                size: r.take_u64("size")?,
-                mtime_ns,
-                ino: r.take_u64("ino")?,
-                dev: r.take_u64("dev")?,
-                head_crc: r.take_u64("head_crc")?,
-                tail_crc: r.take_u64("tail_crc")?,
-            },
-            part_size: r.take_u64("part_size")?,
-            upload_id: r.take("upload_id")?,
-            // Absent from checkpoints written before the field existed: not pending.
-            initiate_started: match r.take("initiate_started") {
-                Err(_) => 0,
-                Ok(v) => v
-                    .parse()
-                    .map_err(|_| "field initiate_started is not a number".to_string())?,
-            },
-            // Absent from checkpoints written before the field existed: none.
-            stopped_initiates: match r.take("stopped_initiates") {
-                Err(_) => Vec::new(),
-                Ok(v) => v
-                    .split_whitespace()
-                    .map(|t| t.parse::<u64>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| "field stopped_initiates is not a list of numbers".to_string())?,
-            },
-            done,
-        })
-    }
 }
 
 /// A Content-Type from the file name's extension.
@@ -326,35 +160,152 @@ fn changed_during_upload(path: &Path) -> Error {
     )
 }
 
-enum Event {
-    Done {
-        number: u32,
-        etag: String,
-        crc: u64,
-        len: u64,
-    },
-    Failed(Error),
+/// One part: an UploadPart of the file's bytes `[start, end)`, its CRC-64 computed
+/// from the file first and checked against the server's answer.
+struct SendPart<'a> {
+    client: &'a Client,
+    ckpt: &'a UploadCheckpoint,
+    plan: Plan,
+    file: &'a File,
+    request: &'a RequestOptions,
+}
+
+impl PartWork for SendPart<'_> {
+    /// The part's ETag and CRC-64.
+    type Done = (String, u64);
+
+    fn run(&self, index: u64, meter: &AtomicU64, cancel: &CancelToken) -> Result<(String, u64)> {
+        let (a, b) = self.plan.range(index);
+        let mut buf = vec![0u8; 1 << 20];
+        let crc = crc_of_range(self.file, a, b - a, &mut buf)
+            .map_err(|e| Error::io(format!("reading {}", self.ckpt.file.display()), e))?;
+        let request = RequestOptions {
+            cancel: Some(cancel.clone()),
+            ..self.request.clone()
+        };
+        let part = self.client.upload_part_counted(
+            &self.ckpt.bucket,
+            &self.ckpt.key,
+            &self.ckpt.upload_id,
+            part_number(index),
+            PartSource::File {
+                file: self.file,
+                offset: a,
+                len: b - a,
+                crc64: crc,
+            },
+            &request,
+            Some(meter),
+        )?;
+        Ok((part.etag, part.crc64))
+    }
+}
+
+/// OSS's number of part `index` (numbered from 0 by the plan). At most 10,000
+/// parts are planned, so it fits.
+fn part_number(index: u64) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
+/// Records finished parts in the checkpoint.
+struct RecordParts<'a> {
+    ckpt: &'a mut UploadCheckpoint,
+    path: &'a Path,
+}
+
+impl PartRecord<(String, u64)> for RecordParts<'_> {
+    fn record(&mut self, finished: Vec<(u64, (String, u64))>) -> Result<()> {
+        self.ckpt.done.extend(
+            finished
+                .into_iter()
+                .map(|(i, (etag, crc))| (part_number(i), etag, crc)),
+        );
+        write_atomic(self.path, &self.ckpt.encode(), Durability::Fsync)
+            .map_err(|e| Error::io(format!("writing the checkpoint {}", self.path.display()), e))
+    }
+}
+
+/// The parts of `ckpt`'s upload to keep, with ListParts as the truth: every listed
+/// part of the plan with the planned size whose CRC-64 matches the file's bytes. A
+/// recorded part is matched by its recorded ETag and CRC; an unrecorded one (a crash
+/// between its answer and its record) by reading its bytes from the file.
+fn reconcile(
+    ckpt: &UploadCheckpoint,
+    listed: &[ListedPart],
+    file: &File,
+) -> Result<Vec<(u32, String, u64)>> {
+    let plan = Plan::new(ckpt.identity.size, ckpt.part_size);
+    let mut buf = vec![0u8; 1 << 20];
+    let mut keep = Vec::new();
+    for p in listed {
+        let n = p.part_number;
+        if n == 0 || u64::from(n) > plan.parts() || p.size != plan.len(u64::from(n) - 1) {
+            continue;
+        }
+        if keep.iter().any(|(k, _, _)| *k == n) {
+            continue;
+        }
+        let recorded = ckpt.done.iter().find(|(d, etag, crc)| {
+            *d == n
+                && p.etag.trim_matches('"') == etag.trim_matches('"')
+                && p.crc64.is_none_or(|x| x == *crc)
+        });
+        if let Some(r) = recorded {
+            keep.push(r.clone());
+        } else if let Some(listed_crc) = p.crc64 {
+            let (a, b) = plan.range(u64::from(n) - 1);
+            let ours = crc_of_range(file, a, b - a, &mut buf)
+                .map_err(|e| Error::io(format!("reading {}", ckpt.file.display()), e))?;
+            if ours == listed_crc {
+                keep.push((n, p.etag.clone(), ours));
+            }
+        }
+    }
+    Ok(keep)
+}
+
+/// How a run begins: the checkpoint to continue, and what was found on the way.
+struct Begun {
+    ckpt: UploadCheckpoint,
+    state: CheckpointState,
+    reused: u64,
+    aborted: u64,
 }
 
 impl Client {
     /// Uploads a local file to `bucket/key`, resumably.
     ///
-    /// Files below the multipart threshold take one PutObject with Content-MD5.
-    /// Larger ones: initiate (with the headers), parallel UploadPart from positioned
-    /// reads of one open file (each part's CRC-64 checked against the answer), a
-    /// checkpoint updated as parts finish, Complete with the parts in order, and the
-    /// combined CRC compared with the object's. On resume the server's ListParts is
-    /// the truth: parts missing or disagreeing are sent again; a vanished upload
-    /// starts anew; a changed file discards the checkpoint and aborts the old upload.
-    /// A file that changes during the upload aborts it: never a corrupt object.
+    /// Files below the multipart threshold (and empty files) take one PutObject
+    /// with Content-MD5. Larger ones: initiate (with the headers), parallel
+    /// UploadPart from positioned reads of one open file (each part's CRC-64 checked
+    /// against the answer), a checkpoint updated as parts finish, Complete with the
+    /// parts in order, and the combined CRC compared with the object's. On resume
+    /// the server's ListParts is the truth: every listed part whose size and CRC-64
+    /// match the file's bytes is kept (recorded in the checkpoint or not), the rest
+    /// are sent again; a vanished upload starts anew; a changed file discards the
+    /// checkpoint and aborts the old upload. A file that changes during the upload
+    /// aborts it: never a corrupt object.
     ///
     /// Blocking; threads are started and joined inside; `progress` runs on the
     /// calling thread, its last call at 100% after Complete succeeded.
+    /// [`RequestOptions::cancel`] stops the call from any thread (checkpoint kept).
+    ///
+    /// ```no_run
+    /// # use oss_resume::{Client, Config, UploadOptions};
+    /// # let client = Client::new(Config::builder("https://oss-cn-hangzhou.aliyuncs.com").build()?)?;
+    /// let report = client.upload("/data/big.bin", "bucket", "big.bin",
+    ///     &UploadOptions::default(), None)?;
+    /// println!("{} parts, crc64 {}", report.parts, report.crc64);
+    /// # Ok::<(), oss_resume::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::Io`] for an unreadable or changing file, [`ErrorKind::Busy`] when
-    /// another upload of the same file to the same key runs, [`ErrorKind::Cancelled`]
-    /// (checkpoint kept), [`ErrorKind::CrcMismatch`], and the client's errors.
+    /// [`ErrorKind::InvalidArgument`] for a path that is not a regular file (a pipe,
+    /// FIFO, device or procfs file: stream those with
+    /// [`put_stream`](Client::put_stream)) and bad options, [`ErrorKind::Io`] for an
+    /// unreadable or changing file, [`ErrorKind::Busy`] when another upload of the
+    /// same file to the same key runs, [`ErrorKind::Cancelled`] (checkpoint kept),
+    /// [`ErrorKind::CrcMismatch`], and the client's errors.
     pub fn upload(
         &self,
         file: impl AsRef<Path>,
@@ -365,6 +316,7 @@ impl Client {
     ) -> Result<UploadReport> {
         validate_bucket(bucket)?;
         validate_key(key)?;
+        check_threads(opts.threads)?;
         self.upload_inner(file.as_ref(), bucket, key, opts, progress)
             .map_err(|e| e.with_object(bucket, Some(key)))
     }
@@ -379,11 +331,7 @@ impl Client {
     ) -> Result<UploadReport> {
         let path = std::path::absolute(path)
             .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
-        let file =
-            File::open(&path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-            return Err(Error::invalid(format!("{} is a directory", path.display())));
-        }
+        let (file, _) = open_regular(&path)?;
         let identity = FileIdentity::of(&file, &path)?;
         let mut headers = opts.headers.clone();
         if !headers
@@ -393,7 +341,8 @@ impl Client {
             headers.push(("Content-Type".into(), guess_content_type(&path).into()));
         }
         let mut reporter = Reporter::new(progress, identity.size);
-        if identity.size < opts.multipart_threshold {
+        // An empty file has no part to upload: one PutObject, whatever the threshold.
+        if identity.size < opts.multipart_threshold || identity.size == 0 {
             return self.upload_single(
                 &path,
                 &file,
@@ -405,7 +354,6 @@ impl Client {
                 &mut reporter,
             );
         }
-
         let part_size = plan_part_size(identity.size, opts.part_size)?;
         let ckpt_dir = opts
             .checkpoint_dir
@@ -418,144 +366,200 @@ impl Client {
             )
         })?;
         let ckpt_path = ckpt_dir.join(checkpoint_name(bucket, key, &path));
-        let _lock = TargetLock::acquire(&ckpt_path, false)?;
-
-        let mut aborted = 0u64;
-        let mut reused = 0u64;
-        let mut state = CheckpointState::NotFound;
-        let mut ckpt: Option<UploadCheckpoint> = None;
-        // Stopped Initiates the earlier runs of this upload left to sweep for.
-        let mut stopped: Vec<u64> = Vec::new();
-        match fs::read(&ckpt_path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => state = CheckpointState::Discarded(format!("unreadable: {e}")),
-            Ok(bytes) => match UploadCheckpoint::decode(&bytes) {
-                Err(why) => state = CheckpointState::Discarded(why),
-                Ok(c) if c.bucket != bucket || c.key != key || c.file != path => {
-                    state = CheckpointState::Discarded("it belongs to another upload".into());
-                }
-                Ok(c) if c.upload_id.is_empty() => {
-                    // A run stopped between starting Initiate and recording its answer:
-                    // the upload it may have made is found by key and time, and aborted.
-                    stopped = c.stopped_initiates.clone();
-                    stopped.push(c.initiate_started);
-                    let excess = stopped.len().saturating_sub(MAX_STOPPED_INITIATES);
-                    stopped.drain(..excess);
-                    let found = self.abort_orphans(bucket, key, &stopped, None)?;
-                    aborted += found;
-                    state = CheckpointState::Discarded(format!(
-                        "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
-                    ));
-                }
-                Ok(c) => {
-                    stopped = c.stopped_initiates.clone();
-                    let why = if c.identity != identity {
-                        Some("the file changed since the checkpoint was written".to_string())
-                    } else if c.part_size != part_size && opts.part_size.is_some() {
-                        Some(format!(
-                            "the part size changed ({} then, {part_size} now)",
-                            c.part_size
-                        ))
-                    } else {
-                        None
-                    };
-                    match why {
-                        Some(why) => {
-                            // Superseded: abort it so its parts are not left to bill.
-                            if self
-                                .abort_multipart_upload(bucket, key, &c.upload_id)
-                                .is_ok()
-                            {
-                                aborted += 1;
-                            }
-                            state = CheckpointState::Discarded(why);
-                        }
-                        None => match self.list_parts(bucket, key, &c.upload_id) {
-                            Ok(listed) => {
-                                // ListParts is the truth: keep only parts it confirms.
-                                let mut c = c;
-                                c.done.retain(|(n, etag, crc)| {
-                                    let (a, b) =
-                                        part_range(u64::from(*n) - 1, c.part_size, identity.size);
-                                    listed.iter().any(|p| {
-                                        p.part_number == *n
-                                            && p.etag.trim_matches('"') == etag.trim_matches('"')
-                                            && p.size == b - a
-                                            && p.crc64.is_none_or(|x| x == *crc)
-                                    })
-                                });
-                                reused = c.done.len() as u64;
-                                state = CheckpointState::Resumed;
-                                ckpt = Some(c);
-                            }
-                            Err(e) if e.kind() == ErrorKind::NotFound => {
-                                state = CheckpointState::Discarded(
-                                    "its upload no longer exists on the server".into(),
-                                );
-                            }
-                            Err(e) => return Err(e),
-                        },
-                    }
-                }
-            },
-        }
-        let mut ckpt = match ckpt {
-            Some(c) => c,
-            None => self.start_upload(
-                &ckpt_path,
-                UploadCheckpoint {
-                    bucket: bucket.into(),
-                    key: key.into(),
-                    file: path.clone(),
-                    identity: identity.clone(),
-                    part_size,
-                    upload_id: String::new(),
-                    initiate_started: 0,
-                    stopped_initiates: stopped,
-                    done: Vec::new(),
-                },
-                &headers,
-                opts,
-                &mut aborted,
-            )?,
+        let none = CancelToken::new();
+        let cancel = opts.request.cancel.as_ref().unwrap_or(&none);
+        let _lock = TargetLock::acquire(&ckpt_path, false, cancel)?;
+        remove_stale_atomic_temps(&ckpt_path);
+        let expect = UploadCheckpoint {
+            bucket: bucket.into(),
+            key: key.into(),
+            file: path.clone(),
+            identity: identity.clone(),
+            part_size,
+            upload_id: String::new(),
+            initiate_started: 0,
+            stopped_initiates: Vec::new(),
+            done: Vec::new(),
         };
-        let part_size = ckpt.part_size;
-        let parts = identity.size.div_ceil(part_size);
-        let reused_bytes: u64 = ckpt
+        let mut begun = self.begin_upload(&ckpt_path, expect, &file, &headers, opts)?;
+        let before = begun.ckpt.done.len() as u64;
+        let plan = Plan::new(identity.size, begun.ckpt.part_size);
+        if let Err(e) = self.send_parts(
+            &file,
+            &mut begun.ckpt,
+            &ckpt_path,
+            plan,
+            opts,
+            cancel,
+            &mut reporter,
+        ) {
+            return Err(self.settle_failure(e, &path, &file, &identity, &begun.ckpt, &ckpt_path));
+        }
+        let put = self.complete_upload(&file, &begun.ckpt, &ckpt_path, opts, &mut begun.aborted)?;
+        reporter.report(identity.size, true);
+        Ok(UploadReport {
+            size: identity.size,
+            parts: plan.parts(),
+            part_size: plan.part_size,
+            parts_uploaded: begun.ckpt.done.len() as u64 - before,
+            parts_reused: begun.reused,
+            checkpoint: begun.state,
+            uploads_aborted: begun.aborted,
+            etag: put.etag,
+            crc64: put.crc64.unwrap_or_default(),
+        })
+    }
+
+    /// Finds what the checkpoint allows (resume, sweep for stopped Initiates, abort
+    /// a superseded upload), and starts a new upload when nothing can be resumed.
+    fn begin_upload(
+        &self,
+        ckpt_path: &Path,
+        expect: UploadCheckpoint,
+        file: &File,
+        headers: &[(String, String)],
+        opts: &UploadOptions,
+    ) -> Result<Begun> {
+        let (bucket, key) = (expect.bucket.clone(), expect.key.clone());
+        let mut aborted = 0u64;
+        let mut stopped: Vec<u64> = Vec::new();
+        let judged = match read_checkpoint(ckpt_path)? {
+            Ok(None) => None,
+            Err(why) => Some(UploadVerdict::Unusable(why)),
+            Ok(Some(bytes)) => Some(verdict(&bytes, &expect, opts.part_size)),
+        };
+        let state = match judged {
+            None => CheckpointState::NotFound,
+            Some(UploadVerdict::Unusable(why)) => CheckpointState::Discarded(why),
+            Some(UploadVerdict::StoppedInitiate(times)) => {
+                // A run stopped between starting Initiate and recording its answer:
+                // the upload it may have made is found by key and time, and aborted.
+                let found = self.abort_orphans(&bucket, &key, &times, None)?;
+                aborted += found;
+                stopped = times;
+                CheckpointState::Discarded(format!(
+                    "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
+                ))
+            }
+            Some(UploadVerdict::Superseded {
+                upload_id,
+                why,
+                stopped: s,
+            }) => {
+                // Superseded: abort it so its parts are not left to bill.
+                if self
+                    .abort_multipart_upload(&bucket, &key, &upload_id)
+                    .is_ok()
+                {
+                    aborted += 1;
+                }
+                stopped = s;
+                CheckpointState::Discarded(why)
+            }
+            Some(UploadVerdict::Resume(mut c)) => {
+                match self.list_parts(&bucket, &key, &c.upload_id) {
+                    Ok(listed) => {
+                        c.done = reconcile(&c, &listed, file)?;
+                        let reused = c.done.len() as u64;
+                        return Ok(Begun {
+                            ckpt: c,
+                            state: CheckpointState::Resumed,
+                            reused,
+                            aborted,
+                        });
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => {
+                        stopped = c.stopped_initiates;
+                        CheckpointState::Discarded(
+                            "its upload no longer exists on the server".into(),
+                        )
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        let fresh = UploadCheckpoint {
+            stopped_initiates: stopped,
+            ..expect
+        };
+        let ckpt = self.start_upload(ckpt_path, fresh, headers, opts, &mut aborted)?;
+        Ok(Begun {
+            ckpt,
+            state,
+            reused: 0,
+            aborted,
+        })
+    }
+
+    /// Sends the parts the checkpoint lacks, on the engine.
+    #[allow(clippy::too_many_arguments)]
+    fn send_parts(
+        &self,
+        file: &File,
+        ckpt: &mut UploadCheckpoint,
+        ckpt_path: &Path,
+        plan: Plan,
+        opts: &UploadOptions,
+        cancel: &CancelToken,
+        reporter: &mut Reporter<'_, '_>,
+    ) -> Result<()> {
+        let done: Vec<u64> = ckpt
             .done
             .iter()
-            .map(|(n, _, _)| {
-                let (a, b) = part_range(u64::from(*n) - 1, part_size, identity.size);
-                b - a
-            })
-            .sum();
-        let before = ckpt.done.len() as u64;
-        let sent = self.upload_parts(
-            &file,
-            &path,
-            &mut ckpt,
-            &ckpt_path,
-            opts,
-            reused_bytes,
-            &mut reporter,
-        );
-        if let Err(e) = sent {
-            return Err(self.settle_failure(e, &path, &file, &identity, &ckpt, &ckpt_path));
-        }
+            .map(|(n, _, _)| u64::from(*n) - 1)
+            .collect();
+        let pending: Vec<u64> = (0..plan.parts()).filter(|i| !done.contains(i)).collect();
+        let snapshot = ckpt.clone();
+        let work = SendPart {
+            client: self,
+            ckpt: &snapshot,
+            plan,
+            file,
+            request: &opts.request,
+        };
+        let pool = Pool {
+            plan,
+            threads: opts.threads,
+            cancel,
+            reused: plan.bytes_of(done),
+        };
+        let mut record = RecordParts {
+            ckpt,
+            path: ckpt_path,
+        };
+        pool.run(&work, &mut record, pending, reporter).map(|_| ())
+    }
+
+    /// Completes the upload once the file is known unchanged: the parts in order,
+    /// a lost Complete answer recognised, the object's CRC-64 compared with the
+    /// parts', and a last sweep for late stopped Initiates.
+    fn complete_upload(
+        &self,
+        file: &File,
+        ckpt: &UploadCheckpoint,
+        ckpt_path: &Path,
+        opts: &UploadOptions,
+        aborted: &mut u64,
+    ) -> Result<PutResult> {
+        let (bucket, key) = (ckpt.bucket.as_str(), ckpt.key.as_str());
         // The file must not have changed while its parts were read.
-        if FileIdentity::of(&file, &path)? != identity {
+        if FileIdentity::of(file, &ckpt.file)? != ckpt.identity {
             let _ = self.abort_multipart_upload(bucket, key, &ckpt.upload_id);
-            let _ = fs::remove_file(&ckpt_path);
-            return Err(changed_during_upload(&path));
+            let _ = fs::remove_file(ckpt_path);
+            return Err(changed_during_upload(&ckpt.file));
         }
-        let mut done = ckpt.done.clone();
-        done.sort_by_key(|(n, _, _)| *n);
-        let mut combined = 0u64;
-        for (n, _, crc) in &done {
-            let (a, b) = part_range(u64::from(*n) - 1, part_size, identity.size);
-            combined = crc64::combine(combined, *crc, b - a);
-        }
-        let listed: Vec<(u32, String)> = done.iter().map(|(n, e, _)| (*n, e.clone())).collect();
+        let plan = Plan::new(ckpt.identity.size, ckpt.part_size);
+        let crcs: Vec<(u64, u64)> = ckpt
+            .done
+            .iter()
+            .map(|(n, _, c)| (u64::from(*n) - 1, *c))
+            .collect();
+        let combined = plan
+            .combine(&crcs)
+            .ok_or_else(|| Error::new(ErrorKind::Server, "not every part was uploaded"))?;
+        let mut listed: Vec<(u32, String)> =
+            ckpt.done.iter().map(|(n, e, _)| (*n, e.clone())).collect();
+        listed.sort_by_key(|(n, _)| *n);
         let put = match self.complete_multipart_upload(
             bucket,
             key,
@@ -568,10 +572,10 @@ impl Client {
             // object with our size and CRC proves it was completed.
             Err(e) if e.kind() == ErrorKind::NotFound && e.oss_code() == Some("NoSuchUpload") => {
                 let info = self.head_object(bucket, key, &opts.request)?;
-                if info.size != identity.size || info.crc64 != Some(combined) {
+                if info.size != ckpt.identity.size || info.crc64 != Some(combined) {
                     return Err(e);
                 }
-                crate::client::PutResult {
+                PutResult {
                     etag: info.etag,
                     crc64: info.crc64,
                 }
@@ -590,20 +594,12 @@ impl Client {
         // was found (requests can be carried out late); ours is complete and no longer
         // listed, so this sweep can only find such a late one.
         if let Ok(n) = self.abort_orphans(bucket, key, &ckpt.stopped_initiates, None) {
-            aborted += n;
+            *aborted += n;
         }
-        let _ = fs::remove_file(&ckpt_path);
-        reporter.report(identity.size, true);
-        Ok(UploadReport {
-            size: identity.size,
-            parts,
-            part_size,
-            parts_uploaded: ckpt.done.len() as u64 - before,
-            parts_reused: reused,
-            checkpoint: state,
-            uploads_aborted: aborted,
+        let _ = fs::remove_file(ckpt_path);
+        Ok(PutResult {
             etag: put.etag,
-            crc64: combined,
+            crc64: Some(combined),
         })
     }
 
@@ -623,7 +619,7 @@ impl Client {
         let started = SystemTime::now();
         let since = unix_secs(started);
         ckpt.initiate_started = since;
-        write_atomic(ckpt_path, &ckpt.encode())
+        write_atomic(ckpt_path, &ckpt.encode(), Durability::Fsync)
             .map_err(|e| Error::io(format!("writing the checkpoint {}", ckpt_path.display()), e))?;
         let mut sent = 0;
         let upload_id = match self.initiate_counted(
@@ -650,7 +646,7 @@ impl Client {
         };
         ckpt.upload_id = upload_id;
         ckpt.initiate_started = 0;
-        if let Err(e) = write_atomic(ckpt_path, &ckpt.encode()) {
+        if let Err(e) = write_atomic(ckpt_path, &ckpt.encode(), Durability::Fsync) {
             let _ = self.abort_multipart_upload(&bucket, &key, &ckpt.upload_id);
             let _ = fs::remove_file(ckpt_path);
             return Err(Error::io(
@@ -782,20 +778,13 @@ impl Client {
         // server refuses them (InvalidDigest) rather than store a mix.
         let mut md5 = Md5::new();
         let mut buf = vec![0u8; 1 << 20];
-        let mut offset = 0;
-        while offset < identity.size {
-            let want = buf
-                .len()
-                .min(usize::try_from(identity.size - offset).unwrap_or(buf.len()));
-            let n = file
-                .read_at(&mut buf[..want], offset)
-                .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
-            if n == 0 {
-                return Err(changed_during_upload(path));
+        read_range(file, 0, identity.size, &mut buf, |b| md5.update(b)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                changed_during_upload(path)
+            } else {
+                Error::io(format!("reading {}", path.display()), e)
             }
-            md5.update(&buf[..n]);
-            offset += n as u64;
-        }
+        })?;
         let mut headers = headers.to_vec();
         headers.push((
             "Content-MD5".into(),
@@ -823,185 +812,11 @@ impl Client {
             crc64: put.crc64.unwrap_or_else(|| crc64::checksum(&[])),
         })
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn upload_parts(
-        &self,
-        file: &File,
-        path: &Path,
-        ckpt: &mut UploadCheckpoint,
-        ckpt_path: &Path,
-        opts: &UploadOptions,
-        reused_bytes: u64,
-        reporter: &mut Reporter<'_, '_>,
-    ) -> Result<()> {
-        let size = ckpt.identity.size;
-        let part_size = ckpt.part_size;
-        let parts = size.div_ceil(part_size);
-        let pending: VecDeque<u32> = (1..=parts as u32)
-            .filter(|n| !ckpt.done.iter().any(|(d, _, _)| d == n))
-            .collect();
-        // 100% is reported only after Complete, even when every part was reused.
-        if !reporter.report(reused_bytes.min(size.saturating_sub(1)), true) {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                "cancelled by the progress callback",
-            ));
-        }
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let workers = opts.threads.clamp(1, 64).min(pending.len());
-        let queue = Mutex::new(pending);
-        let cancel = AtomicBool::new(false);
-        let (bucket, key, upload_id) = (
-            ckpt.bucket.clone(),
-            ckpt.key.clone(),
-            ckpt.upload_id.clone(),
-        );
-        let mut failure: Option<Error> = None;
-        let mut sent = 0u64;
-        // Bytes of the part each worker is sending, so progress moves within parts. A
-        // worker zeroes its slot before it reports the part done, so no byte is counted
-        // twice; a retried part restarts its slot at 0, which `shown` (the highest value
-        // reported so far) keeps from showing as a step back.
-        let in_flight: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
-        let mut shown = reused_bytes;
-        std::thread::scope(|scope| {
-            let (tx, rx) = mpsc::channel();
-            for slot in &in_flight {
-                let tx = tx.clone();
-                let (queue, cancel) = (&queue, &cancel);
-                let (bucket, key, upload_id) = (&bucket, &key, &upload_id);
-                scope.spawn(move || {
-                    let mut buf = vec![0u8; 1 << 20];
-                    while !cancel.load(Ordering::Relaxed) {
-                        let Some(number) = queue.lock().ok().and_then(|mut q| q.pop_front()) else {
-                            break;
-                        };
-                        let (a, b) = part_range(u64::from(number) - 1, part_size, size);
-                        let result = crc_of_range(file, a, b - a, &mut buf)
-                            .map_err(|e| Error::io(format!("reading {}", path.display()), e))
-                            .and_then(|crc| {
-                                self.upload_part_counted(
-                                    bucket,
-                                    key,
-                                    upload_id,
-                                    number,
-                                    PartSource::File {
-                                        file,
-                                        offset: a,
-                                        len: b - a,
-                                        crc64: crc,
-                                    },
-                                    &opts.request,
-                                    Some(slot),
-                                )
-                            });
-                        slot.store(0, Ordering::Relaxed);
-                        let event = match result {
-                            Ok(p) => Event::Done {
-                                number,
-                                etag: p.etag,
-                                crc: p.crc64,
-                                len: b - a,
-                            },
-                            Err(e) => Event::Failed(e),
-                        };
-                        let failed = matches!(event, Event::Failed(_));
-                        let _ = tx.send(event);
-                        if failed {
-                            break;
-                        }
-                    }
-                });
-            }
-            drop(tx);
-            loop {
-                let event = match rx.recv_timeout(Duration::from_millis(50)) {
-                    Ok(ev) => Some(ev),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
-                };
-                match event {
-                    Some(Event::Done {
-                        number,
-                        etag,
-                        crc,
-                        len,
-                    }) => {
-                        sent += len;
-                        ckpt.done.push((number, etag, crc));
-                        if let Err(e) = write_atomic(ckpt_path, &ckpt.encode()) {
-                            cancel.store(true, Ordering::Relaxed);
-                            failure.get_or_insert(Error::io(
-                                format!("writing the checkpoint {}", ckpt_path.display()),
-                                e,
-                            ));
-                        }
-                    }
-                    Some(Event::Failed(e)) => {
-                        // After one part fails the others stop taking work.
-                        cancel.store(true, Ordering::Relaxed);
-                        failure.get_or_insert(e);
-                    }
-                    None => {}
-                }
-                let moving: u64 = in_flight.iter().map(|s| s.load(Ordering::Relaxed)).sum();
-                // 100% is reported only after Complete: hold the last byte back.
-                shown = shown.max((reused_bytes + sent + moving).min(size.saturating_sub(1)));
-                if !cancel.load(Ordering::Relaxed) && !reporter.report(shown, false) {
-                    cancel.store(true, Ordering::Relaxed);
-                    failure.get_or_insert(Error::new(
-                        ErrorKind::Cancelled,
-                        "cancelled by the progress callback",
-                    ));
-                }
-            }
-        });
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn checkpoint_round_trips_and_refuses_corruption() {
-        let c = UploadCheckpoint {
-            bucket: "b".into(),
-            key: "k with space".into(),
-            file: PathBuf::from("/tmp/f"),
-            identity: FileIdentity {
-                size: 10,
-                mtime_ns: -5,
-                ino: 1,
-                dev: 2,
-                head_crc: 3,
-                tail_crc: 4,
-            },
-            part_size: 102_400,
-            upload_id: "U1".into(),
-            initiate_started: 0,
-            stopped_initiates: vec![1_790_000_000, 1_790_000_100],
-            done: vec![(1, "\"ETAG 1\"".into(), 99)],
-        };
-        let bytes = c.encode();
-        assert_eq!(UploadCheckpoint::decode(&bytes).unwrap(), c);
-        let none = UploadCheckpoint {
-            stopped_initiates: Vec::new(),
-            ..c.clone()
-        };
-        assert_eq!(UploadCheckpoint::decode(&none.encode()).unwrap(), none);
-        let mut bad = bytes.clone();
-        bad[20] ^= 1;
-        assert!(UploadCheckpoint::decode(&bad).is_err());
-        assert!(!String::from_utf8(bytes).unwrap().contains("secret"));
-    }
 
     #[test]
     fn content_type_is_guessed_from_the_extension() {

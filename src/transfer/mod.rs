@@ -1,0 +1,25 @@
+//! The transfer engine under every transfer kind.
+//!
+//! A transfer splits an object or file into parts ([`plan`]), runs them on a bounded
+//! set of workers ([`pool`]), records each finished part in a checkpoint
+//! ([`crate::checkpoint`]) on the caller's thread, reports progress there
+//! ([`progress`]), holds its target against other transfers ([`lock`]), and stops
+//! when cancelled ([`cancel`]). Files are replaced atomically under a durability
+//! policy ([`fsio`]). Retries live in one place, the transport.
+//!
+//! A transfer kind (download, upload) only says what one part is
+//! ([`pool::PartWork`]) and how a finished part is recorded ([`pool::PartRecord`]).
+
+pub(crate) mod cancel;
+pub(crate) mod fsio;
+pub(crate) mod lock;
+pub(crate) mod plan;
+pub(crate) mod pool;
+pub(crate) mod progress;
+
+pub use cancel::CancelToken;
+pub use fsio::Durability;
+pub use plan::{
+    DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS, MIN_PART_SIZE, plan_part_size,
+};
+pub use progress::Progress;
