@@ -563,12 +563,10 @@ impl Client {
                     .execute(&req, Payload::Bytes(bytes), |r| finish(r, ours))
             }
             PutSource::File(path) => {
-                let file = File::open(path)
-                    .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-                let len = file
-                    .metadata()
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?
-                    .len();
+                // A pipe or device would be stored as an empty object: refused.
+                let (file, meta) = crate::transfer::fsio::open_regular(path)
+                    .map_err(|e| e.with_object(bucket, Some(key)))?;
+                let len = meta.len();
                 let ours = crc_of_file(&file, len)
                     .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
                 self.transport.execute(

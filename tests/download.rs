@@ -5,12 +5,12 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::settle;
 use oss_resume::{
-    CheckpointState, Client, Config, DownloadOptions, DownloadReport, ErrorKind, RetryPolicy,
-    SignatureVersion,
+    CancelToken, CheckpointState, Client, Config, DownloadOptions, DownloadReport, Durability,
+    ErrorKind, RequestOptions, RetryPolicy, SignatureVersion,
 };
 use oss_resume_server::{Server, ServerConfig};
 
@@ -588,4 +588,200 @@ fn missing_object_and_bad_targets_fail_clearly_leaving_nothing() {
     let err = download(&c, "big", &dir.path().join("t"), &bad).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
     assert!(err.to_string().contains("part size"), "{err}");
+}
+
+/// The recorded parts of a download checkpoint: `item=INDEX CRC` lines.
+fn recorded_parts(ckpt: &Path) -> Vec<u64> {
+    fs::read_to_string(ckpt)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("item="))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+fn temp_file(dir: &Path) -> PathBuf {
+    leftovers(dir, &[])
+        .into_iter()
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("t.ossr-")
+        })
+        .expect("a temporary file")
+}
+
+/// A power cut (or a damaged disk) after parts were recorded: the recorded bytes in
+/// the temporary file are wrong. The resume re-reads the recorded parts, fetches
+/// exactly the damaged one again and ends with the right file, under both
+/// durability policies.
+#[test]
+fn a_damaged_recorded_part_is_fetched_again_under_both_policies() {
+    for (n, durability) in [Durability::Fsync, Durability::NoFsync]
+        .into_iter()
+        .enumerate()
+    {
+        let s = server();
+        let c = client(&s);
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt_dir = tempfile::tempdir().unwrap();
+        let key = format!("damaged-{n}");
+        let bytes = data(12 * PART, 30 + n as u64);
+        s.put_object(BUCKET, &key, &bytes).unwrap();
+        let target = dir.path().join("t");
+        let mut o = opts();
+        o.threads = 2;
+        o.durability = durability;
+        o.checkpoint_dir = Some(ckpt_dir.path().to_path_buf());
+        let ckpt = make_checkpoint(&s, &c, &key, &target, &o);
+        let recorded = recorded_parts(&ckpt);
+        assert!(recorded.len() >= 2, "{recorded:?}");
+        // Overwrite one recorded part's bytes as a lost page cache would leave them.
+        let damaged = recorded[1];
+        let temp = temp_file(dir.path());
+        let f = fs::OpenOptions::new().write(true).open(&temp).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &vec![0u8; PART as usize], damaged * PART)
+            .unwrap();
+        drop(f);
+        settle(&s);
+        s.reset_stats();
+        let report = download(&c, &key, &target, &o).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), bytes, "{durability:?}");
+        assert_eq!(report.checkpoint, CheckpointState::Resumed);
+        assert_eq!(report.parts_damaged, 1, "{report:?}");
+        assert_eq!(report.bytes_reused, (recorded.len() as u64 - 1) * PART);
+        assert_eq!(
+            s.stats().bytes_served,
+            bytes.len() as u64 - report.bytes_reused,
+            "only the damaged and the missing parts are fetched"
+        );
+        assert!(report.verified);
+    }
+}
+
+/// Waits (bounded) until `f` holds.
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A server that stops sending mid-body: a cancel from another thread ends the
+/// download promptly (the design target is 200 ms; 1 s allows a loaded machine),
+/// the checkpoint is kept, and the next run resumes to a byte-identical file.
+#[test]
+fn a_cancel_from_another_thread_stops_a_stalled_download_promptly() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt_dir = tempfile::tempdir().unwrap();
+    let bytes = data(12 * PART, 40);
+    s.put_object(BUCKET, "stalled", &bytes).unwrap();
+    let target = dir.path().join("t");
+    let token = CancelToken::new();
+    let mut o = opts();
+    o.checkpoint_dir = Some(ckpt_dir.path().to_path_buf());
+    o.request.cancel = Some(token.clone());
+    // Every GET body stops after half a part, for far longer than the test.
+    s.set_fault("stall_after_bytes", &(PART / 2).to_string())
+        .unwrap();
+    s.set_fault("stall_ms", "60000").unwrap();
+    s.set_fault("stall_count", "1000").unwrap();
+    let moved = std::sync::atomic::AtomicU64::new(0);
+    let (result, took) = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            let mut cb = |done: u64, _: u64| {
+                moved.store(done, std::sync::atomic::Ordering::SeqCst);
+                true
+            };
+            c.download(BUCKET, "stalled", &target, &o, Some(&mut cb))
+        });
+        // Each of the 3 workers gets half a part before its body stalls.
+        wait_until("the bodies stall", || {
+            moved.load(std::sync::atomic::Ordering::SeqCst) >= PART
+        });
+        let cancelled_at = Instant::now();
+        token.cancel();
+        let result = run.join().unwrap();
+        (result, cancelled_at.elapsed())
+    });
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(took < Duration::from_secs(1), "took {took:?} to cancel");
+    assert!(!target.exists());
+    assert_eq!(
+        leftovers(ckpt_dir.path(), &[]).len(),
+        1,
+        "the checkpoint is kept"
+    );
+    s.clear_faults();
+    o.request.cancel = None;
+    let report = download(&c, "stalled", &target, &o).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+}
+
+/// A cancel while the request waits for the answer's head (the server reads the
+/// request and never answers) ends a HEAD promptly too.
+#[test]
+fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
+    use std::io::Read as _;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let (got_request, request_seen) = std::sync::mpsc::channel();
+    let (release, hold) = std::sync::mpsc::channel::<()>();
+    let silent = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+            head.push(byte[0]);
+        }
+        got_request.send(()).unwrap();
+        // Holds the connection open, saying nothing, until the test ends.
+        let _ = hold.recv_timeout(Duration::from_secs(30));
+    });
+    let c = Client::new(
+        Config::builder(&endpoint)
+            .credentials("ak", "sk", None)
+            .signature_version(SignatureVersion::V1)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let token = CancelToken::new();
+    let request = RequestOptions {
+        cancel: Some(token.clone()),
+        ..RequestOptions::default()
+    };
+    let (result, took) = std::thread::scope(|scope| {
+        let run = scope.spawn(|| c.head_object(BUCKET, "k", &request));
+        request_seen.recv_timeout(Duration::from_secs(20)).unwrap();
+        let at = Instant::now();
+        token.cancel();
+        (run.join().unwrap(), at.elapsed())
+    });
+    release.send(()).unwrap();
+    silent.join().unwrap();
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+    assert!(took < Duration::from_secs(1), "took {took:?} to cancel");
+}
+
+#[test]
+fn threads_outside_1_to_64_are_refused_before_any_request() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    s.put_object(BUCKET, "k", b"x").unwrap();
+    s.reset_stats();
+    for threads in [0, 65, 1 << 20] {
+        let o = DownloadOptions { threads, ..opts() };
+        let err = download(&c, "k", &dir.path().join("t"), &o).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{threads}: {err}");
+        assert!(err.to_string().contains("threads"), "{err}");
+    }
+    assert!(s.stats().requests.is_empty(), "no request was made");
 }

@@ -666,3 +666,189 @@ fn with_every_part_reused_progress_reaches_100_only_after_complete() {
     assert_eq!(object(&c, "all-reused"), f.data);
     assert_clean(&s, &f);
 }
+
+/// The part numbers an upload checkpoint records: `item=NUMBER CRC ETAG` lines.
+fn recorded_parts(f: &Fixture) -> Vec<u32> {
+    let ckpt = &checkpoint_files(f)[0];
+    fs::read_to_string(ckpt)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("item="))
+        .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+        .collect()
+}
+
+/// A crash between a part's answer and its record leaves parts on the server that
+/// the checkpoint does not name. ListParts is the truth: those whose size and
+/// CRC-64 match the file are kept, and only the parts the server lacks are sent.
+#[test]
+fn listed_parts_that_match_the_file_are_reused_even_unrecorded() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(10 * PART, 50);
+    let id = interrupted(&s, &c, &f, "truth", 3);
+    let recorded = recorded_parts(&f);
+    // Parts 6..=8 reached the server but were never recorded (the crash).
+    for n in 6u32..=8 {
+        let a = (u64::from(n) - 1) * PART;
+        let bytes = &f.data[a as usize..(a + PART) as usize];
+        c.upload_part(
+            BUCKET,
+            "truth",
+            &id,
+            n,
+            PartSource::Bytes(bytes),
+            &RequestOptions::default(),
+        )
+        .unwrap();
+    }
+    // Part 9 reached the server with other bytes: it must be sent again.
+    let other = vec![7u8; PART as usize];
+    c.upload_part(
+        BUCKET,
+        "truth",
+        &id,
+        9,
+        PartSource::Bytes(&other),
+        &RequestOptions::default(),
+    )
+    .unwrap();
+    // What the server holds with the file's bytes: the recorded parts, 6..=8, and any
+    // part whose answer the cancel overtook; not part 9.
+    let on_server: Vec<u32> = c
+        .list_parts(BUCKET, "truth", &id)
+        .unwrap()
+        .iter()
+        .map(|p| p.part_number)
+        .filter(|n| *n != 9)
+        .collect();
+    assert!(recorded.iter().all(|n| on_server.contains(n)));
+    assert!(
+        on_server.len() > recorded.len() + 2,
+        "{on_server:?} vs {recorded:?}"
+    );
+    s.reset_stats();
+    let report = upload(&c, &f, "truth", &opts(&f)).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert_eq!(report.parts_reused, on_server.len() as u64, "{report:?}");
+    assert_eq!(report.parts_uploaded, 10 - on_server.len() as u64);
+    assert_eq!(
+        s.stats().requests_of("UploadPart"),
+        report.parts_uploaded,
+        "only the parts the server lacks are sent"
+    );
+    assert_eq!(object(&c, "truth"), f.data);
+    assert_clean(&s, &f);
+}
+
+/// Pipes, FIFOs, devices and procfs files report a size that is not their content:
+/// uploading by it would store an empty object and call it verified. They are
+/// refused by name, before any request, and the key keeps what it held.
+#[test]
+fn a_source_that_is_not_a_regular_file_is_refused_and_nothing_is_written() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(4 * PART, 51);
+    s.put_object(BUCKET, "kept", b"what the key held").unwrap();
+    let fifo = f.ckpt.with_file_name("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    s.reset_stats();
+    for path in [
+        fifo.as_path(),
+        Path::new("/dev/zero"),
+        Path::new("/proc/self/status"),
+    ] {
+        for threshold in [0, u64::MAX] {
+            let o = UploadOptions {
+                multipart_threshold: threshold,
+                ..opts(&f)
+            };
+            let err = c.upload(path, BUCKET, "kept", &o, None).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                ErrorKind::InvalidArgument,
+                "{}: {err}",
+                path.display()
+            );
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let err = c
+            .put_object(
+                BUCKET,
+                "kept",
+                oss_resume::PutSource::File(path),
+                &[],
+                &RequestOptions::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    }
+    assert!(s.stats().requests.is_empty(), "no request was made");
+    assert_eq!(object(&c, "kept"), b"what the key held");
+}
+
+/// An empty file with a multipart threshold of 0 is one PutObject: a multipart
+/// upload of zero parts cannot complete and would be left behind.
+#[test]
+fn an_empty_file_is_one_put_whatever_the_threshold() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(0, 52);
+    let o = UploadOptions {
+        multipart_threshold: 0,
+        ..opts(&f)
+    };
+    let report = upload(&c, &f, "empty", &o).unwrap();
+    assert_eq!(report.parts, 0);
+    assert_eq!(report.checkpoint, CheckpointState::NotUsed);
+    assert_eq!(s.stats().requests_of("InitiateMultipartUpload"), 0);
+    assert_eq!(object(&c, "empty"), b"");
+    assert_clean(&s, &f);
+}
+
+/// A cancel from another thread stops an upload whose part bodies the server
+/// takes at a crawl, promptly; the checkpoint is kept and the next run completes.
+#[test]
+fn a_cancel_from_another_thread_stops_a_crawling_upload_promptly() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(10 * PART, 53);
+    let token = oss_resume::CancelToken::new();
+    let mut o = opts(&f);
+    o.request.cancel = Some(token.clone());
+    // 1 KB/s: a part would take minutes.
+    s.set_fault("recv_bandwidth", "1000").unwrap();
+    let moved = std::sync::atomic::AtomicU64::new(0);
+    let (result, took) = std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            let mut cb = |done: u64, _: u64| {
+                moved.store(done, std::sync::atomic::Ordering::SeqCst);
+                true
+            };
+            c.upload(&f.file, BUCKET, "crawl", &o, Some(&mut cb))
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while moved.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+            assert!(std::time::Instant::now() < deadline, "no part bytes moved");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let at = std::time::Instant::now();
+        token.cancel();
+        (run.join().unwrap(), at.elapsed())
+    });
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
+    assert!(took < Duration::from_secs(1), "took {took:?} to cancel");
+    assert_eq!(checkpoint_files(&f).len(), 1, "the checkpoint is kept");
+    s.clear_faults();
+    o.request.cancel = None;
+    let report = upload(&c, &f, "crawl", &o).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert_eq!(object(&c, "crawl"), f.data);
+    assert_clean(&s, &f);
+}
