@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Download benchmark, run by hand (not a test): `ossr get` at 1, 4 and 8 threads,
-# side by side with curl (one stream) and aria2c -x4 / -x8, fetching the same 1 GiB
-# object from the bundled local server and, when nginx is installed, from nginx
-# serving the same file (so the server's own cost is visible). Prints throughput,
-# ratios against ossr at 4 threads, and peak RSS.
+# under both durability policies, side by side with a bare parallel range-GET +
+# pwrite loop (benches/bare_get.rs; without sync, and with fdatasync after each
+# part), curl (one stream) and aria2c -x4 / -x8, fetching the same 1 GiB object from
+# the bundled local server and, when nginx is installed, from nginx serving the same
+# file (so the server's own cost is visible). Prints throughput, peak RSS and the
+# ratios that matter: default ossr against the syncing bare loop, `--no-fsync`
+# against the non-syncing one and against aria2c -x4. Neither curl nor aria2c syncs.
 #
 #   bash benches/download.sh            # needs curl, aria2c, GNU time; nginx optional
 #   SIZE_MIB=256 bash benches/download.sh
@@ -18,6 +21,8 @@ done
 
 cargo build --release -q -p ossr
 OSSR=$PWD/target/release/ossr
+BARE=$(cargo bench --bench bare_get --no-run 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p')
+[ -x "$BARE" ] || { echo "could not build benches/bare_get.rs" >&2; exit 1; }
 work=$(mktemp -d)
 server_pid=""; nginx_pid=""
 cleanup() {
@@ -98,25 +103,43 @@ bench() { # label command...
   done
 }
 
+mibs() { awk -v s="$1" -v m="$SIZE_MIB" 'BEGIN { printf "%.0f", m / s }'; }
+ratio() { # label-a label-b: throughput of a over b
+  awk -v a="${best_secs[$1]}" -v b="${best_secs[$2]}" 'BEGIN { printf "%.2fx", b / a }'
+}
+
 report() { # server-label
-  local base=${best_secs["$1 ossr x4"]}
   printf '\n%s, %d MiB, best of %d runs\n' "$1" "$SIZE_MIB" "$ROUNDS"
-  printf '  %-22s %9s %10s %14s %12s\n' tool seconds MiB/s "ossr-x4/this" "peak RSS"
-  for tool in "ossr x1" "ossr x4" "ossr x8" "curl" "aria2c -x4" "aria2c -x8"; do
+  printf '  %-24s %9s %10s %12s\n' tool seconds MiB/s "peak RSS"
+  for tool in "ossr x1" "ossr x4" "ossr x8" "ossr --no-fsync x1" "ossr --no-fsync x4" \
+    "ossr --no-fsync x8" "bare sync x1" "bare sync x4" "bare sync x8" "bare x1" "bare x4" \
+    "bare x8" "curl" "aria2c -x4" "aria2c -x8"; do
     local key="$1 $tool"
     [ -n "${best_secs[$key]:-}" ] || continue
-    local s=${best_secs[$key]}
-    awk -v t="$tool" -v s="$s" -v b="$base" -v m="$SIZE_MIB" -v r="${best_rss[$key]}" \
-      'BEGIN { printf "  %-22s %9.2f %10.0f %13.2fx %9.1f MiB\n", t, s, m / s, s / b, r / 1024 }'
+    awk -v t="$tool" -v s="${best_secs[$key]}" -v m="$SIZE_MIB" -v r="${best_rss[$key]}" \
+      'BEGIN { printf "  %-24s %9.2f %10.0f %9.1f MiB\n", t, s, m / s, r / 1024 }'
   done
+  printf '  ratios (throughput of the first over the second):\n'
+  for n in 1 4 8; do
+    printf '    ossr x%s / bare sync x%s: %s    ossr --no-fsync x%s / bare x%s: %s\n' \
+      "$n" "$n" "$(ratio "$1 ossr x$n" "$1 bare sync x$n")" \
+      "$n" "$n" "$(ratio "$1 ossr --no-fsync x$n" "$1 bare x$n")"
+  done
+  printf '    ossr --no-fsync x4 / aria2c -x4: %s    ossr x4 / curl: %s\n' \
+    "$(ratio "$1 ossr --no-fsync x4" "$1 aria2c -x4")" "$(ratio "$1 ossr x4" "$1 curl")"
 }
 
 ossr_env=(env OSS_ACCESS_KEY_ID=bench OSS_ACCESS_KEY_SECRET=bench-secret OSS_SIGNATURE_VERSION=v1)
 run_all() { # label ossr-endpoint tool-url
   local label=$1 ep=$2 url=$3
+  local size=$((SIZE_MIB << 20))
   for n in 1 4 8; do
     bench "$label ossr x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get oss://bench/object.bin \
       "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
+    bench "$label ossr --no-fsync x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get \
+      oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt" --no-fsync
+    bench "$label bare sync x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n" --sync
+    bench "$label bare x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n"
   done
   bench "$label curl" curl -sf -o "$work/out.bin" "$url"
   for n in 4 8; do

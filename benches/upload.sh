@@ -2,8 +2,8 @@
 # Upload benchmark, run by hand (not a test): `ossr put` at 1, 4 and 8 threads on a
 # 1 GiB file against the local server, side by side with the official Python SDK's
 # `oss2.resumable_upload` with the same threads and part size (8 MiB). Prints
-# throughput, ratios against ossr at 4 threads, and peak RSS; checks every object's
-# CRC-64 against the file's.
+# throughput, ratios against ossr at 4 threads, client CPU seconds (user + system)
+# per GiB, and peak RSS; checks every object's CRC-64 against the file's.
 #
 #   bash benches/upload.sh     # needs the venv of .ci/run (oss2) and GNU time
 #   SIZE_MIB=256 bash benches/upload.sh
@@ -45,15 +45,16 @@ while True:
     c.update(b)
 print(c.crc)' "$work/src.bin")
 
-declare -A secs rss
+declare -A secs rss cpu
 run() { # label key command...
   local label=$1 key=$2; shift 2
-  /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" > /dev/null 2> "$work/cmd.err" || {
+  /usr/bin/time -f '%e %M %U %S' -o "$work/time.out" "$@" > /dev/null 2> "$work/cmd.err" || {
     echo "FAILED: $*" >&2; cat "$work/cmd.err" >&2; exit 1; }
-  local t m
-  read -r t m < "$work/time.out"
+  local t m u k
+  read -r t m u k < "$work/time.out"
   secs[$label]=$t
   rss[$label]=$m
+  cpu[$label]=$(awk -v u="$u" -v k="$k" -v m="$SIZE_MIB" 'BEGIN { printf "%.2f", (u + k) * 1024 / m }')
   local crc
   crc=$("$OSSR" stat "oss://bench/$key" | sed -n 's/^crc64: //p')
   [ "$crc" = "$file_crc" ] || { echo "WRONG CRC for $label: $crc vs $file_crc" >&2; exit 1; }
@@ -67,10 +68,11 @@ done
 
 base=${secs["ossr put x4"]}
 printf '\nupload of %d MiB to the local server, 8 MiB parts\n' "$SIZE_MIB"
-printf '  %-28s %9s %10s %14s %12s\n' tool seconds MiB/s "ossr-x4/this" "peak RSS"
+printf '  %-28s %9s %10s %14s %12s %12s\n' tool seconds MiB/s "ossr-x4/this" "CPU s/GiB" "peak RSS"
 for n in 1 4 8; do
   for tool in "ossr put x$n" "oss2 resumable_upload x$n"; do
     awk -v t="$tool" -v s="${secs[$tool]}" -v b="$base" -v m="$SIZE_MIB" -v r="${rss[$tool]}" \
-      'BEGIN { printf "  %-28s %9.2f %10.0f %13.2fx %9.1f MiB\n", t, s, m / s, s / b, r / 1024 }'
+      -v c="${cpu[$tool]}" \
+      'BEGIN { printf "  %-28s %9.2f %10.0f %13.2fx %12.2f %9.1f MiB\n", t, s, m / s, s / b, c, r / 1024 }'
   done
 done
