@@ -13,7 +13,10 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     let flag = |name: &str| args.iter().position(|a| a == name);
     let value = |name: &str, default: u64| {
         flag(name).map_or(default, |i| args[i + 1].parse().expect("a number"))

@@ -139,6 +139,10 @@ fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
     )
 }
 
+/// How many parts of an unrecorded upload are read back to tell whether it holds
+/// this file's bytes.
+const SAMPLED_PARTS: usize = 4;
+
 /// How far from a crashed Initiate's start (moved to the server's clock) an
 /// unrecorded upload of the same key is taken to be its: 2 minutes, for Initiate's
 /// retries and the skew estimate's whole seconds.
@@ -478,17 +482,83 @@ impl Client {
                 }
             }
         };
+        let size = expect.identity.size;
         let fresh = UploadCheckpoint {
             stopped_initiates: stopped,
             ..expect
         };
         let ckpt = self.start_upload(ckpt_path, fresh, headers, opts, &mut aborted)?;
+        // An unusable checkpoint (or none) may have named an upload of this file that
+        // is still in progress: found by its parts' bytes and aborted (ours has no
+        // part yet). A cleanup: a failed listing does not stop the upload.
+        aborted += self
+            .abort_uploads_of_file(&bucket, &key, file, size)
+            .unwrap_or(0);
         Ok(Begun {
             ckpt,
             state,
             reused: 0,
             aborted,
         })
+    }
+
+    /// Aborts the in-progress uploads of exactly `key` that an earlier run of this
+    /// file left with no usable checkpoint naming them: those with parts whose sizes
+    /// fit one part size for the file and whose sampled parts (up to
+    /// [`SAMPLED_PARTS`], first and last included) have the CRC-64 of the file's
+    /// bytes. Their Initiate's headers cannot be checked, so they are aborted, not
+    /// resumed. Uploads with no part, or of other bytes, are left alone (another
+    /// writer's). Returns how many were aborted.
+    fn abort_uploads_of_file(
+        &self,
+        bucket: &str,
+        key: &str,
+        file: &File,
+        size: u64,
+    ) -> Result<u64> {
+        let mut aborted = 0;
+        let mut buf = vec![0u8; 1 << 20];
+        for upload in self.list_multipart_uploads(bucket, key)? {
+            if upload.key != key {
+                continue;
+            }
+            let parts = match self.list_parts(bucket, key, &upload.upload_id) {
+                Ok(p) => p,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            // Every part but the last has the part size: the largest.
+            let Some(part_size) = parts.iter().map(|p| p.size).max().filter(|p| *p > 0) else {
+                continue;
+            };
+            let plan = Plan::new(size, part_size);
+            let fits = parts.iter().all(|p| {
+                p.part_number >= 1
+                    && u64::from(p.part_number) <= plan.parts()
+                    && p.size == plan.len(u64::from(p.part_number) - 1)
+            });
+            if !fits {
+                continue;
+            }
+            let step = parts.len().div_ceil(SAMPLED_PARTS).max(1);
+            let mut sample: Vec<&ListedPart> = parts.iter().step_by(step).collect();
+            sample.extend(parts.last());
+            let mut ours = true;
+            for p in sample {
+                let (a, b) = plan.range(u64::from(p.part_number) - 1);
+                let crc = crc_of_range(file, a, b - a, &mut buf)
+                    .map_err(|e| Error::io("reading the file to upload".to_string(), e))?;
+                ours &= p.crc64 == Some(crc);
+            }
+            if ours
+                && self
+                    .abort_multipart_upload(bucket, key, &upload.upload_id)
+                    .is_ok()
+            {
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
     }
 
     /// Sends the parts the checkpoint lacks, on the engine.
@@ -632,6 +702,15 @@ impl Client {
         ) {
             Ok(id) => id,
             Err(e) => {
+                // One attempt refused by the server (a wrong secret, no such bucket)
+                // made no upload: the marker goes, unless it remembers others.
+                let refused = sent == 1 && e.status().is_some_and(|s| (400..500).contains(&s));
+                if refused {
+                    if ckpt.stopped_initiates.is_empty() {
+                        let _ = fs::remove_file(ckpt_path);
+                    }
+                    return Err(e);
+                }
                 // The server may have made the upload and lost the answer. Clean up
                 // now if we can; otherwise the marker stays for the next run.
                 // The marker also stays while it carries earlier stopped Initiates.

@@ -371,9 +371,74 @@ fn a_corrupt_checkpoint_is_discarded() {
         other => panic!("{other:?}"),
     }
     assert_eq!(object(&c, "corrupt"), f.data);
-    // The interrupted upload's id could not be trusted from a corrupt file, so it
-    // is not aborted blindly (another process may own an upload of this key).
-    assert_eq!(s.stats().uploads_in_progress, 1);
+    // The interrupted upload's id could not be trusted from a corrupt file; it is
+    // found by its parts' bytes (this file's) and aborted, not left to bill.
+    assert_eq!(report.uploads_aborted, 1, "{report:?}");
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}
+
+/// Every way a checkpoint can be unusable leaves the upload it named on the server;
+/// the next run finds it by its parts' bytes and aborts it. Another file's upload of
+/// the same key (other bytes) is left alone.
+#[test]
+fn an_unusable_checkpoint_leaves_no_upload_in_progress() {
+    let s = server();
+    let c = client(&s);
+    let edits: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+        ("empty", Box::new(|p: &Path| fs::write(p, b"").unwrap())),
+        (
+            "truncated",
+            Box::new(|p: &Path| {
+                let b = fs::read(p).unwrap();
+                fs::write(p, &b[..b.len() / 3]).unwrap();
+            }),
+        ),
+        (
+            "directory",
+            Box::new(|p: &Path| {
+                fs::remove_file(p).unwrap();
+            }),
+        ),
+    ];
+    for (i, (what, edit)) in edits.into_iter().enumerate() {
+        let key = format!("unusable-{what}");
+        let f = fixture(6 * PART, 60 + i as u64);
+        let other = fixture(6 * PART, 70 + i as u64);
+        let theirs = interrupted(&s, &c, &other, &key, 2);
+        interrupted(&s, &c, &f, &key, 2);
+        corrupt_checkpoint(&f, edit);
+        let report = upload(&c, &f, &key, &opts(&f)).unwrap();
+        assert_eq!(report.uploads_aborted, 1, "{what}: {report:?}");
+        assert_eq!(object(&c, &key), f.data);
+        let left = c.list_multipart_uploads(BUCKET, &key).unwrap();
+        assert_eq!(left.len(), 1, "{what}: {left:?}");
+        assert_eq!(left[0].upload_id, theirs, "the other file's upload is kept");
+        c.abort_multipart_upload(BUCKET, &key, &theirs).unwrap();
+    }
+}
+
+/// An Initiate the server refuses (here: a wrong secret) made no upload, so its
+/// marker checkpoint is not left behind to pile up.
+#[test]
+fn a_refused_initiate_leaves_no_marker() {
+    let s = server();
+    let f = fixture(6 * PART, 80);
+    let wrong = Client::new(
+        Config::builder(&s.endpoint())
+            .credentials("up-ak", "not-the-secret", None)
+            .region("cn-hangzhou")
+            .signature_version(SignatureVersion::V4)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let err = upload(&wrong, &f, "refused", &opts(&f)).unwrap_err();
+    assert_eq!(err.oss_code(), Some("SignatureDoesNotMatch"), "{err}");
+    assert!(
+        checkpoint_files(&f).is_empty(),
+        "{:?}",
+        checkpoint_files(&f)
+    );
 }
 
 #[test]
@@ -685,11 +750,14 @@ fn recorded_parts(f: &Fixture) -> Vec<u32> {
 fn listed_parts_that_match_the_file_are_reused_even_unrecorded() {
     let s = server();
     let c = client(&s);
-    let f = fixture(10 * PART, 50);
+    let f = fixture(30 * PART, 50);
     let id = interrupted(&s, &c, &f, "truth", 3);
     let recorded = recorded_parts(&f);
-    // Parts 6..=8 reached the server but were never recorded (the crash).
-    for n in 6u32..=8 {
+    let missing: Vec<u32> = (1..=30).filter(|n| !recorded.contains(n)).collect();
+    assert!(missing.len() >= 4, "{recorded:?}");
+    // Three missing parts reached the server but were never recorded (the crash).
+    let crashed = &missing[..3];
+    for &n in crashed {
         let a = (u64::from(n) - 1) * PART;
         let bytes = &f.data[a as usize..(a + PART) as usize];
         c.upload_part(
@@ -702,36 +770,38 @@ fn listed_parts_that_match_the_file_are_reused_even_unrecorded() {
         )
         .unwrap();
     }
-    // Part 9 reached the server with other bytes: it must be sent again.
+    // Another reached the server with other bytes: it must be sent again.
+    let wrong = missing[3];
     let other = vec![7u8; PART as usize];
     c.upload_part(
         BUCKET,
         "truth",
         &id,
-        9,
+        wrong,
         PartSource::Bytes(&other),
         &RequestOptions::default(),
     )
     .unwrap();
-    // What the server holds with the file's bytes: the recorded parts, 6..=8, and any
-    // part whose answer the cancel overtook; not part 9.
+    // What the server holds with the file's bytes: the recorded parts, the crashed
+    // ones, and any part whose answer the cancel overtook; not the wrong one.
     let on_server: Vec<u32> = c
         .list_parts(BUCKET, "truth", &id)
         .unwrap()
         .iter()
         .map(|p| p.part_number)
-        .filter(|n| *n != 9)
+        .filter(|n| *n != wrong)
         .collect();
-    assert!(recorded.iter().all(|n| on_server.contains(n)));
     assert!(
-        on_server.len() > recorded.len() + 2,
-        "{on_server:?} vs {recorded:?}"
+        recorded
+            .iter()
+            .chain(crashed)
+            .all(|n| on_server.contains(n))
     );
     s.reset_stats();
     let report = upload(&c, &f, "truth", &opts(&f)).unwrap();
     assert_eq!(report.checkpoint, CheckpointState::Resumed);
     assert_eq!(report.parts_reused, on_server.len() as u64, "{report:?}");
-    assert_eq!(report.parts_uploaded, 10 - on_server.len() as u64);
+    assert_eq!(report.parts_uploaded, 30 - on_server.len() as u64);
     assert_eq!(
         s.stats().requests_of("UploadPart"),
         report.parts_uploaded,
