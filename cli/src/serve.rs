@@ -94,7 +94,11 @@ pub fn run(raw: Vec<OsString>) -> Result<(), Failure> {
     .map_err(|e| Failure::Transfer(format!("serve: cannot install the signal handler: {e}")))?;
 
     let server = Server::start(config).map_err(|e| Failure::Usage(format!("serve: {e}")))?;
-    out!("listening on {}", server.endpoint())?;
+    // A closed stdout (its reader gone) is no reason to stop serving.
+    match out!("listening on {}", server.endpoint()) {
+        Ok(()) | Err(Failure::StdoutClosed) => {}
+        Err(e) => return Err(e),
+    }
     // Wait for SIGINT or SIGTERM.
     let _ = rx.recv();
     server.stop();
@@ -113,6 +117,10 @@ fn background(raw: Vec<OsString>) -> Result<(), Failure> {
         .args(raw.into_iter().filter(|a| a != "--background"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
+        // Piped, not inherited: an inherited stderr would hold the caller's pipe open
+        // for as long as the server runs (`$(ossr serve --background ...)` would never
+        // return). Read only when the server fails to start.
+        .stderr(Stdio::piped())
         .process_group(0)
         .spawn()
         .map_err(|e| Failure::Transfer(format!("serve: starting the server: {e}")))?;
@@ -123,10 +131,13 @@ fn background(raw: Vec<OsString>) -> Result<(), Failure> {
         .take()
         .map(|s| BufReader::new(s).read_line(&mut line));
     if !matches!(read, Some(Ok(n)) if n > 0) {
-        let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
-        return Err(Failure::Usage(format!(
-            "serve: the server did not start ({status}); its error is above"
-        )));
+        let mut why = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut why);
+        }
+        let _ = child.wait();
+        let why = why.trim().trim_start_matches("ossr: ");
+        return Err(Failure::Usage(format!("the server did not start: {why}")));
     }
     out!("{}", line.trim_end())?;
     out!("pid {} (stop it with: kill {})", child.id(), child.id())
