@@ -1,8 +1,8 @@
 //! How a command ends: the exit codes, and output that never panics.
 //!
 //! `println!` panics when standard output is closed (`ossr stat ... | true`); every
-//! line goes through [`print`] instead, and a closed standard output ends the command
-//! quietly.
+//! line goes through [`print()`] (or the `out!` macro) instead, and a closed standard
+//! output ends the command quietly.
 
 use std::io::Write;
 
