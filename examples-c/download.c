@@ -20,10 +20,7 @@ static void on_sigint(int signo) {
 /* Runs on the thread that called ossr_client_download, one call at a time. */
 static int show_progress(void *userdata, uint64_t done, uint64_t total) {
     (void)userdata;
-    if (total > 0) {
-        fprintf(stderr, "\r%5.1f%%  %llu / %llu bytes", 100.0 * (double)done / (double)total,
-                (unsigned long long)done, (unsigned long long)total);
-    }
+    example_show_progress(done, total);
     return interrupted; /* non-zero cancels the download */
 }
 
@@ -57,17 +54,20 @@ int main(int argc, char **argv) {
         rc = ossr_client_download(client, argv[1], argv[2], argv[3], opts, show_progress, NULL,
                                   &report, err);
     }
-    fputc('\n', stderr);
+    example_end_progress();
     if (rc == OSSR_ERR_CANCELLED) {
-        fprintf(stderr, "interrupted: run the same command again to resume\n");
+        fprintf(stderr, "interrupted: the checkpoint is kept; run the same command again to "
+                        "resume\n");
         status = 130;
     } else if (rc != OSSR_OK) {
         example_print_error("download", rc, err);
     } else {
-        printf("downloaded %llu bytes to %s: fetched %llu, reused %llu, %llu parts, crc64 %llu%s\n",
-               (unsigned long long)report.size, argv[3], (unsigned long long)report.bytes_fetched,
-               (unsigned long long)report.bytes_reused, (unsigned long long)report.parts,
-               (unsigned long long)report.crc64, report.verified ? " verified" : " (not verified)");
+        printf("downloaded %llu bytes to %s: %s, fetched %llu, reused %llu, %llu parts, crc64 "
+               "%llu%s\n",
+               (unsigned long long)report.size, argv[3], example_checkpoint_text(report.checkpoint),
+               (unsigned long long)report.bytes_fetched, (unsigned long long)report.bytes_reused,
+               (unsigned long long)report.parts, (unsigned long long)report.crc64,
+               report.verified ? " verified" : " (not verified)");
         status = 0;
     }
 done:

@@ -10,10 +10,62 @@
 #ifndef OSSR_EXAMPLE_H
 #define OSSR_EXAMPLE_H
 
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* isatty, fileno, sigaction */
+#endif
+
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h> /* isatty */
 
 #include "oss_resume.h"
+
+/* Progress on stderr: redrawn in place on a terminal; in a log or a pipe, one whole
+ * line per 10%, so the log reads line by line. */
+static inline void example_show_progress(uint64_t done, uint64_t total) {
+    static int tty = -1;
+    static int last_tenth = -1;
+    int tenth;
+
+    if (total == 0) {
+        return; /* unknown yet */
+    }
+    if (tty < 0) {
+        tty = isatty(fileno(stderr));
+    }
+    if (tty) {
+        fprintf(stderr, "\r%5.1f%%  %llu / %llu bytes", 100.0 * (double)done / (double)total,
+                (unsigned long long)done, (unsigned long long)total);
+        return;
+    }
+    tenth = (int)(done * 10 / total);
+    if (tenth != last_tenth) {
+        last_tenth = tenth;
+        fprintf(stderr, "%5.1f%%  %llu / %llu bytes\n", 100.0 * (double)done / (double)total,
+                (unsigned long long)done, (unsigned long long)total);
+    }
+}
+
+/* Ends a progress line drawn in place. */
+static inline void example_end_progress(void) {
+    if (isatty(fileno(stderr))) {
+        fputc('\n', stderr);
+    }
+}
+
+/* What became of the checkpoint, in words. */
+static inline const char *example_checkpoint_text(ossr_checkpoint_state state) {
+    switch (state) {
+    case OSSR_CHECKPOINT_RESUMED:
+        return "resumed from a checkpoint";
+    case OSSR_CHECKPOINT_DISCARDED:
+        return "a checkpoint was found but unusable, started over";
+    case OSSR_CHECKPOINT_NOT_FOUND:
+        return "no checkpoint found, started fresh";
+    default:
+        return "small enough for one request, no checkpoint";
+    }
+}
 
 /* Prints "what: <code text> (<message>) [HTTP status, OSS code, request id]". */
 static void example_print_error(const char *what, ossr_result rc, const ossr_error *err) {

@@ -21,9 +21,7 @@ static void on_sigint(int signo) {
 
 static int show_progress(void *userdata, uint64_t done, uint64_t total) {
     (void)userdata;
-    if (total > 0) {
-        fprintf(stderr, "\r%5.1f%%", 100.0 * (double)done / (double)total);
-    }
+    example_show_progress(done, total);
     return interrupted;
 }
 
@@ -77,15 +75,18 @@ int main(int argc, char **argv) {
         rc = ossr_client_upload(client, argv[1], argv[2], argv[3], opts, show_progress, NULL,
                                 &report, err);
     }
-    fputc('\n', stderr);
+    example_end_progress();
     if (rc == OSSR_ERR_CANCELLED) {
-        fprintf(stderr, "interrupted: run the same command again to resume\n");
+        fprintf(stderr, "interrupted: the checkpoint is kept; run the same command again to "
+                        "resume\n");
         status = 130;
     } else if (rc != OSSR_OK) {
         example_print_error("upload", rc, err);
     } else {
-        printf("uploaded %llu bytes as %s: %llu parts (%llu sent, %llu reused), etag %s, crc64 %llu\n",
-               (unsigned long long)report.size, argv[3], (unsigned long long)report.parts,
+        printf("uploaded %llu bytes as %s: %s, %llu parts (%llu sent, %llu reused), etag %s, "
+               "crc64 %llu\n",
+               (unsigned long long)report.size, argv[3], example_checkpoint_text(report.checkpoint),
+               (unsigned long long)report.parts,
                (unsigned long long)report.parts_uploaded, (unsigned long long)report.parts_reused,
                report.etag, (unsigned long long)report.crc64);
         status = 0;

@@ -1739,3 +1739,125 @@ fn data_dir_keeps_an_upload_in_progress_and_its_parts_across_restarts() {
 
 // The `ossr serve` process is tested in cli/tests/serve.rs, where Cargo provides the
 // binary.
+
+#[test]
+fn complete_accepts_numeric_character_references_as_go_writes_them() {
+    let s = server();
+    let id = initiate(&s, "go");
+    let first = pattern(100 * 1024);
+    let e1 = part_ok(&s, "go", &id, 1, &first);
+    let e2 = part_ok(&s, "go", &id, 2, b"tail");
+    let bare = |e: &str| e.trim_matches('"').to_string();
+    // Go's encoding/xml writes the ETag's quotes as &#34;; the hex form and a
+    // PartNumber written as a reference are valid XML too.
+    let xml = format!(
+        "<CompleteMultipartUpload>\
+         <Part><PartNumber>1</PartNumber><ETag>&#34;{}&#34;</ETag></Part>\
+         <Part><PartNumber>&#50;</PartNumber><ETag>&#x22;{}&#x22;</ETag></Part>\
+         </CompleteMultipartUpload>",
+        bare(&e1),
+        bare(&e2)
+    );
+    let r = send(&s, Req::new("POST", "go").query("uploadId", &id).body(xml));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&s, "go").body, [first, b"tail".to_vec()].concat());
+}
+
+#[test]
+fn complete_refuses_an_unknown_entity() {
+    let s = server();
+    let id = initiate(&s, "bad");
+    let e1 = part_ok(&s, "bad", &id, 1, b"x");
+    let xml = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>&bogus;{}</ETag></Part></CompleteMultipartUpload>",
+        e1.trim_matches('"')
+    );
+    let r = send(&s, Req::new("POST", "bad").query("uploadId", &id).body(xml));
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.code(), "MalformedXML");
+}
+
+#[test]
+fn get_honours_the_response_header_overrides() {
+    let s = server();
+    put(&s, "doc", b"hello");
+    let overrides = [
+        (
+            "response-content-type",
+            "Content-Type",
+            "text/x-override; charset=utf-8",
+        ),
+        ("response-content-language", "Content-Language", "de-CH"),
+        (
+            "response-expires",
+            "Expires",
+            "Thu, 01 Dec 2033 16:00:00 GMT",
+        ),
+        (
+            "response-cache-control",
+            "Cache-Control",
+            "no-cache, max-age=0",
+        ),
+        (
+            "response-content-disposition",
+            "Content-Disposition",
+            "attachment; filename=\"a b.txt\"",
+        ),
+        ("response-content-encoding", "Content-Encoding", "identity"),
+    ];
+    let plain = get(&s, "doc");
+    let mut req = Req::new("GET", "doc");
+    for (param, _, value) in overrides {
+        req = req.query(param, value);
+    }
+    let r = send(&s, req);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, b"hello");
+    for (param, header, value) in overrides {
+        assert_eq!(r.header(header), Some(value), "{param}");
+        assert_ne!(plain.header(header), Some(value), "{param} only when asked");
+    }
+    // A ranged GET takes them too.
+    let r = send(
+        &s,
+        Req::new("GET", "doc")
+            .header("Range", "bytes=1-2")
+            .query("response-content-type", "text/plain"),
+    );
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("Content-Type"), Some("text/plain"));
+}
+
+#[test]
+fn faults_that_took_effect_are_counted_by_kind() {
+    let s = server();
+    s.put_object(BUCKET, "k", &pattern(64 * 1024)).unwrap();
+    s.set_fault("drop_after_bytes", "1000").unwrap();
+    s.set_fault("drop_count", "2").unwrap();
+    s.set_fault("error_ops", "GetObject").unwrap();
+    s.set_fault("error_burst", "3").unwrap();
+    for _ in 0..3 {
+        assert_eq!(get(&s, "k").status, 503);
+    }
+    // Two cut bodies, then a whole one (not counted).
+    for expected in [1000, 1000, 64 * 1024] {
+        let mut c = Conn::open(s.addr());
+        c.write(&Req::new("GET", "k").encode(s.addr()));
+        assert_eq!(c.read_head().unwrap().status, 200);
+        if expected < 64 * 1024 {
+            assert_eq!(c.read_to_close().len(), expected);
+        } else {
+            let mut body = vec![0; expected];
+            c.reader.read_exact(&mut body).unwrap();
+        }
+    }
+    let stats = s.stats();
+    assert_eq!(stats.faults_of("error_503"), 3);
+    assert_eq!(stats.faults_of("drop_after_bytes"), 2);
+    assert_eq!(
+        stats.faults_injected, 3,
+        "the error answers alone, as before"
+    );
+    let json = control(&s, "GET", "/_ossr/stats").text();
+    assert!(json.contains("\"drop_after_bytes\":2"), "{json}");
+}

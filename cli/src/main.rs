@@ -2,6 +2,8 @@
 
 #![forbid(unsafe_code)]
 
+mod args;
+mod fail;
 mod get;
 mod object;
 mod progress;
@@ -9,52 +11,90 @@ mod serve;
 mod settings;
 mod stream;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
+
+use args::Command;
+use fail::{EXIT_CODES, Failure};
+
+/// Every command: its name, its definition and what runs it.
+type Run = fn(Vec<OsString>) -> Result<(), Failure>;
+pub const COMMANDS: [(&str, Command); 7] = [
+    ("get", get::COMMAND),
+    ("cat", stream::CAT),
+    ("put", stream::PUT),
+    ("cp", stream::CP),
+    ("stat", object::STAT),
+    ("rm", object::RM),
+    ("serve", serve::COMMAND),
+];
+const RUNS: [Run; 7] = [
+    get::run,
+    stream::cat,
+    stream::put,
+    stream::cp,
+    object::stat,
+    object::rm,
+    serve::run,
+];
 
 const USAGE: &str = "\
 usage: ossr <command> [options]
+       ossr --version
 
 commands:
-  get       download an object, resumably (ossr get --help)
+  get       download an object to a file, resumably
   cat       write an object (or a range) to standard output
-  put       upload a file resumably, or standard input with -
+  put       upload a file resumably; standard input (-) or a pipe as a stream
   cp        copy one object into another through a stream
-  stat      print an object's size, ETag, CRC-64 and type
+  stat      print an object's size, ETag, CRC-64, type and content type
   rm        delete an object
-  serve     run the bundled local OSS-compatible server (ossr serve --help)
+  serve     run the bundled local OSS-compatible server
 
-Each command takes --help.
+`ossr <command> --help` lists a command's options. Connection settings come from
+flags or, when a flag is absent, from OSS_ENDPOINT, OSS_REGION,
+OSS_SIGNATURE_VERSION, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOKEN.
+
+checkpoints (what lets an interrupted transfer resume):
+  get   a hidden file beside the target, .ossr-<hash>.download (--checkpoint-dir)
+  put   ~/.oss_resume/upload/ (--checkpoint-dir)
 ";
 
-fn main() -> ExitCode {
-    let mut args = std::env::args_os().skip(1);
-    let Some(command) = args.next() else {
-        eprint!("{USAGE}");
-        return ExitCode::from(2);
+fn run() -> Result<(), Failure> {
+    let mut argv = std::env::args_os().skip(1);
+    let Some(command) = argv.next() else {
+        return Err(Failure::Usage(format!("no command given\n{USAGE}")));
     };
-    let rest: Vec<std::ffi::OsString> = args.collect();
-    let result = match command.to_str() {
-        Some("serve") => serve::run(rest),
-        Some("get") => get::run(rest),
-        Some("cat") => stream::cat(rest),
-        Some("put") => stream::put(rest),
-        Some("cp") => stream::cp(rest),
-        Some("stat") => object::stat(rest),
-        Some("rm") => object::rm(rest),
-        Some("-h" | "--help" | "help") => {
-            print!("{USAGE}");
-            Ok(())
+    let rest: Vec<OsString> = argv.collect();
+    match command.to_str() {
+        Some("-h" | "--help" | "help") => out!("{USAGE}\n{EXIT_CODES}"),
+        Some("-V" | "--version" | "version") => {
+            out!("ossr {}", env!("CARGO_PKG_VERSION"))
         }
-        _ => Err(format!(
+        Some(name) => {
+            let i = COMMANDS
+                .iter()
+                .position(|(n, _)| *n == name)
+                .ok_or_else(|| {
+                    Failure::Usage(format!("unknown command {name:?} (ossr --help lists them)"))
+                })?;
+            RUNS[i](rest)
+        }
+        None => Err(Failure::Usage(format!(
             "unknown command {:?}\n{USAGE}",
             command.to_string_lossy()
-        )),
-    };
-    match result {
+        ))),
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("ossr: {message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            if let Some(message) = failure.message() {
+                fail::note(format_args!("ossr: {message}"));
+            }
+            ExitCode::from(failure.code())
         }
     }
 }

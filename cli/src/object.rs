@@ -2,72 +2,114 @@
 
 use std::ffi::OsString;
 
-use oss_resume::RequestOptions;
+use oss_resume::{ErrorKind, RequestOptions};
 
-use crate::settings::{SHARED_FLAGS, Settings, parse_oss_url};
+use crate::args::{Command, no_extra};
+use crate::fail::Failure;
+use crate::out;
+use crate::settings::{client, parse_oss_url};
 
-fn parse(args: Vec<OsString>, usage: &str) -> Result<Option<(Settings, String)>, String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut settings = Settings::default();
-    let mut url = None;
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long(name) if Settings::is_flag(name) => {
-                let name = name.to_string();
-                settings.take(&name, &mut parser)?;
-            }
-            Value(v) if url.is_none() => {
-                url = Some(
-                    v.into_string()
-                        .map_err(|_| "the URL is not UTF-8".to_string())?,
-                )
-            }
-            Short('h') | Long("help") => {
-                print!("{usage}\n{SHARED_FLAGS}");
-                return Ok(None);
-            }
-            other => return Err(format!("{}\n{usage}", other.unexpected())),
+pub const STAT: Command = Command {
+    usage: "ossr stat oss://bucket/key [--json] [options]",
+    about: "\
+Prints an object's size, ETag, CRC-64, type, content type, last modification and
+version, one `name: value` per line, or with --json one JSON object.",
+    flags: &["json"],
+    connects: true,
+    extra: no_extra,
+};
+
+pub const RM: Command = Command {
+    usage: "ossr rm oss://bucket/key [options]",
+    about: "\
+Deletes an object and says so. A key that is already gone is reported as such and
+is not an error (OSS deletes are idempotent).",
+    flags: &[],
+    connects: true,
+    extra: no_extra,
+};
+
+/// A JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
         }
     }
-    let url = url.ok_or_else(|| format!("missing oss://bucket/key\n{usage}"))?;
-    Ok(Some((settings, url)))
+    out.push('"');
+    out
 }
 
-/// `ossr stat oss://bucket/key`: size, ETag, CRC-64 and type.
-pub fn stat(args: Vec<OsString>) -> Result<(), String> {
-    let Some((settings, url)) = parse(args, "usage: ossr stat oss://bucket/key [flags]\n")? else {
+/// `ossr stat oss://bucket/key`.
+pub fn stat(args: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = STAT.parse(args)? else {
         return Ok(());
     };
-    let (bucket, key) = parse_oss_url(&url)?;
-    let client = settings.client()?;
-    let info = client
-        .head_object(&bucket, &key, &RequestOptions::default())
-        .map_err(|e| e.to_string())?;
-    println!("size: {}", info.size);
-    println!("etag: {}", info.etag);
-    println!(
-        "crc64: {}",
-        info.crc64
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "none".into())
-    );
-    println!("type: {}", info.object_type.as_deref().unwrap_or("unknown"));
-    println!("last-modified: {}", info.last_modified);
-    if let Some(v) = &info.version_id {
-        println!("version-id: {v}");
+    let [url] = args.positional(&STAT, "one oss://bucket/key")?;
+    let (bucket, key) = parse_oss_url(url)?;
+    let client = client(&args)?;
+    let info = client.head_object(&bucket, &key, &RequestOptions::default())?;
+    // (name, value as text, value as JSON); None is shown as "none" / null.
+    let fields: [(&str, Option<String>, bool); 7] = [
+        ("size", Some(info.size.to_string()), false),
+        ("etag", Some(info.etag.clone()), true),
+        ("crc64", info.crc64.map(|c| c.to_string()), false),
+        ("type", info.object_type.clone(), true),
+        ("content-type", info.content_type.clone(), true),
+        ("last-modified", Some(info.last_modified.clone()), true),
+        ("version-id", info.version_id.clone(), true),
+    ];
+    if args.has("json") {
+        let body: Vec<String> = fields
+            .iter()
+            .map(|(name, value, quoted)| {
+                let v = match value {
+                    None => "null".to_string(),
+                    Some(v) if *quoted => json_string(v),
+                    // A u64 beyond 2^53 loses precision in some JSON readers: quote
+                    // the CRC, which is an identifier rather than a quantity.
+                    Some(v) if *name == "crc64" => json_string(v),
+                    Some(v) => v.clone(),
+                };
+                format!("{}: {v}", json_string(name))
+            })
+            .collect();
+        return out!("{{{}}}", body.join(", "));
     }
-    Ok(())
+    let mut text = String::new();
+    for (name, value, _) in &fields {
+        text.push_str(&format!("{name}: {}\n", value.as_deref().unwrap_or("none")));
+    }
+    crate::fail::print(format_args!("{text}"))
 }
 
 /// `ossr rm oss://bucket/key`.
-pub fn rm(args: Vec<OsString>) -> Result<(), String> {
-    let Some((settings, url)) = parse(args, "usage: ossr rm oss://bucket/key [flags]\n")? else {
+pub fn rm(args: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = RM.parse(args)? else {
         return Ok(());
     };
-    let (bucket, key) = parse_oss_url(&url)?;
-    let client = settings.client()?;
-    client
-        .delete_object(&bucket, &key, &RequestOptions::default())
-        .map_err(|e| e.to_string())
+    let [url] = args.positional(&RM, "one oss://bucket/key")?;
+    let (bucket, key) = parse_oss_url(url)?;
+    let client = client(&args)?;
+    let opts = RequestOptions::default();
+    // DELETE answers 204 whether or not the key existed; HEAD first tells which.
+    let existed = match client.head_object(&bucket, &key, &opts) {
+        Ok(_) => true,
+        Err(e) if e.kind() == ErrorKind::NotFound && e.oss_code() != Some("NoSuchBucket") => false,
+        Err(e) => return Err(e.into()),
+    };
+    client.delete_object(&bucket, &key, &opts)?;
+    if existed {
+        out!("deleted oss://{bucket}/{key}")
+    } else {
+        out!("oss://{bucket}/{key} did not exist; nothing deleted")
+    }
 }

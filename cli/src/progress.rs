@@ -1,9 +1,14 @@
-//! The progress bar and Ctrl-C handling shared by `ossr get` and `ossr put`.
+//! Progress on stderr and Ctrl-C, shared by the transfer commands.
+//!
+//! On a terminal the bar is redrawn in place (carriage returns, every 100 ms); in a log
+//! or a pipe a plain line is written every few seconds, so the log reads line by line.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use crate::args::Args;
+use crate::fail::Failure;
 
 /// Bytes in binary units, one decimal.
 pub fn human(bytes: f64) -> String {
@@ -17,70 +22,138 @@ pub fn human(bytes: f64) -> String {
     format!("{v:.1} {}", UNITS[u])
 }
 
-/// A progress bar on stderr when it is a terminal (quiet otherwise), which also
-/// reports Ctrl-C as a request to stop.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Routes Ctrl-C and SIGTERM to [`interrupted`] (once per process; later calls are
+/// no-ops).
+pub fn catch_interrupts() -> Result<(), Failure> {
+    static INSTALLED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALLED
+        .get_or_init(|| {
+            ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
+                .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))
+        })
+        .clone()
+        .map_err(Failure::Transfer)
+}
+
+/// Whether Ctrl-C or SIGTERM arrived.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+enum Mode {
+    Bar,
+    Lines(Duration),
+    Quiet,
+}
+
+/// Progress of one transfer, which also reports Ctrl-C as a request to stop.
 pub struct Bar {
-    tty: bool,
+    mode: Mode,
     started: Instant,
     first: Option<u64>,
-    last_draw: Instant,
-    interrupted: Arc<AtomicBool>,
+    last_draw: Option<Instant>,
+    drew_end: bool,
 }
 
 impl Bar {
-    /// Installs the Ctrl-C handler and starts the clock.
-    pub fn new() -> Result<Bar, String> {
-        let interrupted = Arc::new(AtomicBool::new(false));
-        let flag = interrupted.clone();
-        ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst))
-            .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    /// Chooses the form from the flags (`--quiet`, `--progress-interval`) and whether
+    /// stderr is a terminal, installs the Ctrl-C handler and starts the clock.
+    pub fn new(args: &Args) -> Result<Bar, Failure> {
+        catch_interrupts()?;
+        Bar::without_interrupts(args)
+    }
+
+    /// [`Bar::new`] leaving Ctrl-C to end the process as it does by default.
+    pub fn without_interrupts(args: &Args) -> Result<Bar, Failure> {
+        let interval = args
+            .seconds("progress-interval")?
+            .unwrap_or(Duration::from_secs(5));
+        let mode = if args.has("quiet") {
+            Mode::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Mode::Bar
+        } else {
+            Mode::Lines(interval)
+        };
         Ok(Bar {
-            tty: std::io::stderr().is_terminal(),
+            mode,
             started: Instant::now(),
             first: None,
-            last_draw: Instant::now(),
-            interrupted,
+            last_draw: None,
+            drew_end: false,
         })
     }
 
-    /// Draws (bytes, rate, ETA) at most every 100 ms; false once Ctrl-C was pressed.
-    pub fn update(&mut self, done: u64, total: u64) -> bool {
+    /// Shows the progress when it is time to; false once Ctrl-C was pressed.
+    /// `total` is `None` while unknown (standard input).
+    pub fn update(&mut self, done: u64, total: Option<u64>) -> bool {
         let base = *self.first.get_or_insert(done);
-        if self.tty && (self.last_draw.elapsed().as_millis() >= 100 || done == total) {
-            self.last_draw = Instant::now();
-            let secs = self.started.elapsed().as_secs_f64().max(0.001);
-            let rate = (done - base) as f64 / secs;
-            let pct = if total == 0 {
-                100.0
-            } else {
-                done as f64 * 100.0 / total as f64
+        let end = total == Some(done);
+        let due = |every: Duration| match self.last_draw {
+            None => true,
+            Some(t) => t.elapsed() >= every || (end && !self.drew_end),
+        };
+        let draw = match self.mode {
+            Mode::Quiet => false,
+            Mode::Bar => due(Duration::from_millis(100)),
+            Mode::Lines(every) => due(every),
+        };
+        if draw {
+            self.last_draw = Some(Instant::now());
+            self.drew_end |= end;
+            let line = self.line(done, base, total);
+            let mut err = std::io::stderr().lock();
+            let _ = match self.mode {
+                Mode::Bar => write!(err, "\r{line}   "),
+                _ => writeln!(err, "{line}"),
             };
-            let eta = if rate > 0.0 {
-                format!("{:.0}s", (total - done) as f64 / rate)
-            } else {
-                "?".into()
-            };
-            let width = 30usize;
-            let filled = (((pct / 100.0) * width as f64) as usize).min(width);
-            let mut err = std::io::stderr();
-            let _ = write!(
-                err,
-                "\r[{}{}] {pct:5.1}% {} / {}  {}/s  eta {eta}   ",
-                "#".repeat(filled),
-                " ".repeat(width - filled),
-                human(done as f64),
-                human(total as f64),
-                human(rate),
-            );
             let _ = err.flush();
         }
-        !self.interrupted.load(Ordering::SeqCst)
+        !interrupted()
+    }
+
+    fn line(&self, done: u64, base: u64, total: Option<u64>) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(0.001);
+        let rate = (done - base) as f64 / secs;
+        let Some(total) = total else {
+            return format!("{} sent  {}/s", human(done as f64), human(rate));
+        };
+        let pct = if total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / total as f64
+        };
+        let eta = if rate > 0.0 {
+            format!("{:.0}s", total.saturating_sub(done) as f64 / rate)
+        } else {
+            "?".into()
+        };
+        let amounts = format!(
+            "{pct:5.1}% {} / {}  {}/s  eta {eta}",
+            human(done as f64),
+            human(total as f64),
+            human(rate)
+        );
+        match self.mode {
+            Mode::Bar => {
+                let width = 30usize;
+                let filled = (((pct / 100.0) * width as f64) as usize).min(width);
+                format!(
+                    "[{}{}] {amounts}",
+                    "#".repeat(filled),
+                    " ".repeat(width - filled)
+                )
+            }
+            _ => format!("progress: {amounts}"),
+        }
     }
 
     /// Ends the bar's line; returns the seconds since the start.
     pub fn finish(&self) -> f64 {
-        if self.tty {
-            eprintln!();
+        if matches!(self.mode, Mode::Bar) && self.last_draw.is_some() {
+            crate::fail::note(format_args!(""));
         }
         self.started.elapsed().as_secs_f64()
     }

@@ -1,101 +1,144 @@
 //! `ossr serve`: the bundled local OSS-compatible server.
 
 use std::ffi::OsString;
-use std::io::Write;
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::Stdio;
 
 use oss_resume_server::{FAULT_SWITCHES, Server, ServerConfig};
 
-fn usage() -> String {
-    let mut out = String::from(
-        "\
-usage: ossr serve --listen 127.0.0.1:PORT --access-key-id ID --access-key-secret SECRET
-                  [--sts-token T] [--region R] [--data DIR] [--bucket NAME]...
-                  [--fault NAME=VALUE]...
+use crate::args::Command;
+use crate::fail::{Failure, note};
+use crate::out;
 
-Runs a local OSS-compatible server until SIGINT or SIGTERM. The first line on stdout
-is `listening on http://HOST:PORT`; --listen 127.0.0.1:0 picks a free port.
-
-  --listen ADDR            address to bind (default 127.0.0.1:0)
-  --access-key-id ID       the access key id requests must be signed with (required)
-  --access-key-secret S    its secret (required)
-  --sts-token T            require this STS token on every request
-  --region R               region V4 signatures must name (default cn-hangzhou)
-  --data DIR               keep objects under DIR, across restarts (default: memory)
-  --bucket NAME            create this bucket (repeatable)
-  --fault NAME=VALUE       switch a fault on at start-up (repeatable); also settable
-                           while running: POST /_ossr/faults?NAME=VALUE
-
-fault switches:
-",
-    );
+fn fault_list() -> String {
+    let mut out = String::from("\nfault switches (--fault NAME=VALUE):\n");
     for (name, what) in FAULT_SWITCHES {
-        out.push_str(&format!("  {name:<26} {what}\n"));
+        out.push_str(&format!("  {name:<28} {what}\n"));
     }
     out
 }
 
-fn value(parser: &mut lexopt::Parser, flag: &str) -> Result<String, String> {
-    parser
-        .value()
-        .map_err(|e| format!("{flag}: {e}"))?
-        .into_string()
-        .map_err(|_| format!("{flag}: the value is not UTF-8"))
-}
+pub const COMMAND: Command = Command {
+    usage: "ossr serve --access-key-id ID --access-key-secret SECRET [--listen ADDR] [--bucket NAME]... [options]",
+    about: "\
+Runs a local OSS-compatible server until SIGINT or SIGTERM. The first line on
+stdout is `listening on http://HOST:PORT`, written once it accepts connections.
+With --background the command returns at that moment and the server keeps
+running; stop it with `kill PID` (the pid is on the second line).",
+    flags: &[
+        "listen",
+        "access-key-id",
+        "access-key-secret",
+        "sts-token",
+        "region",
+        "data",
+        "bucket",
+        "fault",
+        "background",
+    ],
+    connects: false,
+    extra: fault_list,
+};
 
-pub fn run(args: Vec<OsString>) -> Result<(), String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 0));
-    let mut id: Option<String> = None;
-    let mut secret: Option<String> = None;
-    let mut config = ServerConfig::new("", "");
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long("listen") => {
-                let text = value(&mut parser, "--listen")?;
-                listen = text
-                    .parse()
-                    .map_err(|_| format!("--listen: {text:?} is not an IP:PORT address"))?;
-            }
-            Long("access-key-id") => id = Some(value(&mut parser, "--access-key-id")?),
-            Long("access-key-secret") => secret = Some(value(&mut parser, "--access-key-secret")?),
-            Long("sts-token") => config.sts_token = Some(value(&mut parser, "--sts-token")?),
-            Long("region") => config.region = value(&mut parser, "--region")?,
-            Long("data") => config.data_dir = Some(PathBuf::from(value(&mut parser, "--data")?)),
-            Long("bucket") => config.buckets.push(value(&mut parser, "--bucket")?),
-            Long("fault") => config.faults.push(value(&mut parser, "--fault")?),
-            Short('h') | Long("help") => {
-                print!("{}", usage());
-                return Ok(());
-            }
-            other => return Err(format!("serve: {}\n\n{}", other.unexpected(), usage())),
-        }
+pub fn run(raw: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = COMMAND.parse(raw.clone())? else {
+        return Ok(());
+    };
+    if !args.positional.is_empty() {
+        return Err(Failure::Usage(format!(
+            "serve takes no arguments, only flags (got {:?})\nusage: {}",
+            args.positional, COMMAND.usage
+        )));
     }
+    let listen: SocketAddr = match args.get("listen")? {
+        Some(text) => text.parse().map_err(|_| {
+            Failure::Usage(format!(
+                "--listen: {text:?} is not an IP:PORT address (e.g. 127.0.0.1:9000)"
+            ))
+        })?,
+        None => SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let required = |name: &str| -> Result<String, Failure> {
+        args.get(name)?.ok_or_else(|| {
+            Failure::Usage(format!(
+                "serve: --{name} is required\nusage: {}",
+                COMMAND.usage
+            ))
+        })
+    };
+    let mut config =
+        ServerConfig::new(&required("access-key-id")?, &required("access-key-secret")?);
     config.listen = listen;
-    config.access_key_id =
-        id.ok_or_else(|| format!("serve: --access-key-id is required\n\n{}", usage()))?;
-    config.access_key_secret =
-        secret.ok_or_else(|| format!("serve: --access-key-secret is required\n\n{}", usage()))?;
+    config.sts_token = args.get("sts-token")?;
+    if let Some(r) = args.get("region")? {
+        config.region = r;
+    }
+    config.data_dir = args.get("data")?.map(PathBuf::from);
+    config.buckets = args.all("bucket")?;
+    config.faults = args.all("fault")?;
+    if args.has("background") {
+        return background(raw);
+    }
     if config.buckets.is_empty() && config.data_dir.is_none() {
-        eprintln!("ossr serve: note: no --bucket given; every request will get NoSuchBucket");
+        note(format_args!(
+            "ossr serve: note: no --bucket given; every request will get NoSuchBucket"
+        ));
     }
 
     let (tx, rx) = std::sync::mpsc::channel();
     ctrlc::set_handler(move || {
         let _ = tx.send(());
     })
-    .map_err(|e| format!("serve: cannot install the signal handler: {e}"))?;
+    .map_err(|e| Failure::Transfer(format!("serve: cannot install the signal handler: {e}")))?;
 
-    let server = Server::start(config).map_err(|e| format!("serve: {e}"))?;
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "listening on {}", server.endpoint())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| format!("serve: writing to stdout: {e}"))?;
+    let server = Server::start(config).map_err(|e| Failure::Usage(format!("serve: {e}")))?;
+    // A closed stdout (its reader gone) is no reason to stop serving.
+    match out!("listening on {}", server.endpoint()) {
+        Ok(()) | Err(Failure::StdoutClosed) => {}
+        Err(e) => return Err(e),
+    }
     // Wait for SIGINT or SIGTERM.
     let _ = rx.recv();
     server.stop();
-    eprintln!("ossr serve: stopped");
+    note(format_args!("ossr serve: stopped"));
     Ok(())
+}
+
+/// Starts the same server as a child in its own process group, waits for its first
+/// line, prints it and the child's pid, and returns, leaving the child running.
+fn background(raw: Vec<OsString>) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::Transfer(format!("serve: finding this program: {e}")))?;
+    let mut child = std::process::Command::new(exe)
+        .arg("serve")
+        .args(raw.into_iter().filter(|a| a != "--background"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        // Piped, not inherited: an inherited stderr would hold the caller's pipe open
+        // for as long as the server runs (`$(ossr serve --background ...)` would never
+        // return). Read only when the server fails to start.
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::Transfer(format!("serve: starting the server: {e}")))?;
+    let mut line = String::new();
+    // The pipe is dropped once the line is read: the child writes nothing more to stdout.
+    let read = child
+        .stdout
+        .take()
+        .map(|s| BufReader::new(s).read_line(&mut line));
+    if !matches!(read, Some(Ok(n)) if n > 0) {
+        let mut why = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut why);
+        }
+        let _ = child.wait();
+        let why = why.trim().trim_start_matches("ossr: ");
+        return Err(Failure::Usage(format!("the server did not start: {why}")));
+    }
+    out!("{}", line.trim_end())?;
+    out!("pid {} (stop it with: kill {})", child.id(), child.id())
 }

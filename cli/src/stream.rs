@@ -1,60 +1,80 @@
-//! `ossr cat`, `ossr put - ...` and `ossr cp`: streaming commands.
+//! `ossr cat`, `ossr put` and `ossr cp`.
 
 use std::ffi::OsString;
 use std::io::{Read, Write};
+use std::path::Path;
+use std::time::Duration;
 
 use oss_resume::{
-    ByteRange, CheckpointState, Client, ErrorKind, GetOptions, RequestOptions, UploadOptions,
+    ByteRange, Client, ErrorKind, GetOptions, RequestOptions, UploadOptions, guess_content_type,
 };
 
-use crate::get::parse_size;
-use crate::progress::{Bar, human};
+use crate::args::{Args, Command, no_extra};
+use crate::fail::{Failure, stdout_error};
+use crate::get::checkpoint_text;
+use crate::out;
+use crate::progress::{Bar, human, interrupted};
+use crate::settings::{client, parse_oss_url};
 
-use crate::settings::{SHARED_FLAGS, Settings, parse_oss_url};
+pub const CAT: Command = Command {
+    usage: "ossr cat oss://bucket/key [--range A-B|A-|-N] [options]",
+    about: "\
+Writes an object, or a range of it, to standard output through one streaming GET
+that resumes itself after a dropped connection and checks the CRC-64 of a whole
+object. A closed standard output (`| head`) ends it quietly.",
+    flags: &["range"],
+    connects: true,
+    extra: no_extra,
+};
 
-/// Positional arguments and the client, or None when help was printed.
-fn parse(
-    args: Vec<OsString>,
-    usage: &str,
-    mut extra: impl FnMut(&str, &mut lexopt::Parser) -> Result<bool, String>,
-) -> Result<Option<(Client, Vec<String>)>, String> {
-    use lexopt::prelude::*;
-    let mut parser = lexopt::Parser::from_args(args);
-    let mut settings = Settings::default();
-    let mut positional = Vec::new();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        match arg {
-            Long(name) if Settings::is_flag(name) => {
-                let name = name.to_string();
-                settings.take(&name, &mut parser)?;
-            }
-            Short('h') | Long("help") => {
-                print!("{usage}\n{SHARED_FLAGS}");
-                return Ok(None);
-            }
-            Long(name) => {
-                let name = name.to_string();
-                if !extra(&name, &mut parser)? {
-                    return Err(format!("unknown flag --{name}\n{usage}"));
-                }
-            }
-            Value(v) => positional.push(
-                v.into_string()
-                    .map_err(|_| "arguments must be UTF-8".to_string())?,
-            ),
-            other => return Err(format!("{}\n{usage}", other.unexpected())),
-        }
-    }
-    Ok(Some((settings.client()?, positional)))
-}
+pub const PUT: Command = Command {
+    usage: "ossr put PATH oss://bucket/key [options]\n       ossr put - oss://bucket/key [options]",
+    about: "\
+Uploads a regular file resumably: in parts (above --threshold) from positioned reads,
+each part's CRC-64 checked. Interrupted, it leaves a checkpoint in
+~/.oss_resume/upload/ (or --checkpoint-dir) and the same command continues where it
+stopped. With - it sends standard input; a source that is not a regular file (a pipe,
+a FIFO, /dev/stdin, <(command), a /proc file) is sent as a stream the same way, for
+what it really holds: one chunked PutObject, CRC-64 checked, not resumable.
+SIZE takes K, M, G suffixes (powers of 1024).",
+    flags: &[
+        "threads",
+        "part-size",
+        "threshold",
+        "checkpoint-dir",
+        "wait",
+        "header",
+        "content-type",
+        "progress-interval",
+        "quiet",
+    ],
+    connects: true,
+    extra: no_extra,
+};
+
+pub const CP: Command = Command {
+    usage: "ossr cp oss://bucket/key oss://bucket/key [options]",
+    about: "\
+Copies one object into another through a stream (no copy on disk, bounded memory),
+the CRC-64 checked on both sides.",
+    flags: &[],
+    connects: true,
+    extra: no_extra,
+};
 
 /// Parses `A-B`, `A-` or `-N` (the last N bytes) against the object's size.
-fn parse_range(text: &str, client: &Client, bucket: &str, key: &str) -> Result<ByteRange, String> {
-    let bad = || format!("--range {text:?}: expected A-B, A- or -N");
+fn parse_range(text: &str, client: &Client, bucket: &str, key: &str) -> Result<ByteRange, Failure> {
+    let bad = || Failure::Usage(format!("--range {text:?}: expected A-B, A- or -N"));
     let (a, b) = text.split_once('-').ok_or_else(bad)?;
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
     match (a.trim().is_empty(), b.trim().is_empty()) {
-        (false, false) => Ok(ByteRange::new(num(a)?, num(b)?)),
+        (false, false) => {
+            let (first, last) = (num(a)?, num(b)?);
+            if first > last {
+                return Err(bad());
+            }
+            Ok(ByteRange::new(first, last))
+        }
         (false, true) => Ok(ByteRange::from(num(a)?)),
         (true, false) => {
             let n = num(b)?;
@@ -62,8 +82,7 @@ fn parse_range(text: &str, client: &Client, bucket: &str, key: &str) -> Result<B
                 return Err(bad());
             }
             let size = client
-                .head_object(bucket, key, &RequestOptions::default())
-                .map_err(|e| e.to_string())?
+                .head_object(bucket, key, &RequestOptions::default())?
                 .size;
             Ok(ByteRange::from(size.saturating_sub(n)))
         }
@@ -71,202 +90,221 @@ fn parse_range(text: &str, client: &Client, bucket: &str, key: &str) -> Result<B
     }
 }
 
-fn is_broken_pipe(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::BrokenPipe
-}
-
 /// `ossr cat oss://bucket/key [--range A-B]`: the object to stdout.
-pub fn cat(args: Vec<OsString>) -> Result<(), String> {
-    const USAGE: &str = "usage: ossr cat oss://bucket/key [--range A-B|A-|-N] [flags]\n";
-    let mut range_text: Option<String> = None;
-    let Some((client, positional)) = parse(args, USAGE, |name, parser| match name {
-        "range" => {
-            range_text = Some(
-                parser
-                    .value()
-                    .map_err(|e| e.to_string())?
-                    .to_string_lossy()
-                    .into_owned(),
-            );
-            Ok(true)
-        }
-        _ => Ok(false),
-    })?
-    else {
+pub fn cat(args: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = CAT.parse(args)? else {
         return Ok(());
     };
-    let [url] = positional.as_slice() else {
-        return Err(format!("cat: expected one oss://bucket/key\n{USAGE}"));
-    };
+    let [url] = args.positional(&CAT, "one oss://bucket/key")?;
     let (bucket, key) = parse_oss_url(url)?;
-    let range = match &range_text {
-        Some(t) => Some(parse_range(t, &client, &bucket, &key)?),
+    let client = client(&args)?;
+    let range = match args.get("range")? {
+        Some(t) => Some(parse_range(&t, &client, &bucket, &key)?),
         None => None,
     };
     let opts = GetOptions {
         range,
         ..GetOptions::default()
     };
-    let mut stream = client
-        .open_get(&bucket, &key, &opts)
-        .map_err(|e| e.to_string())?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut stream = client.open_get(&bucket, &key, &opts)?;
+    let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = stream.read(&mut buf).map_err(|e| e.to_string())?;
+        let n = stream.read(&mut buf).map_err(read_error)?;
         if n == 0 {
             break;
         }
-        if let Err(e) = out.write_all(&buf[..n]) {
-            // The reader went away (`ossr cat ... | head`): not an error of ours.
-            if is_broken_pipe(&e) {
-                return Ok(());
-            }
-            return Err(format!("writing to stdout: {e}"));
-        }
+        out.write_all(&buf[..n]).map_err(|e| stdout_error(&e))?;
     }
-    match out.flush() {
-        Err(e) if !is_broken_pipe(&e) => Err(format!("writing to stdout: {e}")),
-        _ => Ok(()),
+    out.flush().map_err(|e| stdout_error(&e))
+}
+
+/// A read error of a stream: the library's own error when it carries one.
+fn read_error(e: std::io::Error) -> Failure {
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<oss_resume::Error>())
+    {
+        Some(Ok(lib)) => Failure::from(*lib),
+        Some(Err(other)) => Failure::Transfer(other.to_string()),
+        None => Failure::Transfer("read failed".into()),
     }
 }
 
-/// `ossr put PATH oss://bucket/key`: a resumable upload of a file; with `-` as PATH,
-/// standard input sent chunked.
-pub fn put(args: Vec<OsString>) -> Result<(), String> {
-    const USAGE: &str = "\
-usage: ossr put PATH oss://bucket/key [--threads N] [--part-size SIZE] [--checkpoint-dir DIR]
-                [--threshold SIZE] [--header 'Name: value']... [flags]
-       ossr put - oss://bucket/key [--header 'Name: value']... [flags]
+/// The headers `--header` and `--content-type` ask for.
+fn headers(args: &Args) -> Result<Vec<(String, String)>, Failure> {
+    let mut headers = Vec::new();
+    for h in args.all("header")? {
+        let (n, v) = h
+            .split_once(':')
+            .filter(|(n, _)| !n.trim().is_empty())
+            .ok_or_else(|| Failure::Usage(format!("--header {h:?}: expected 'Name: value'")))?;
+        headers.push((n.trim().to_string(), v.trim().to_string()));
+    }
+    if let Some(t) = args.get("content-type")? {
+        headers.push(("Content-Type".into(), t));
+    }
+    Ok(headers)
+}
 
-Uploads a file resumably (interrupted, it leaves a checkpoint and the next run
-continues), or with - standard input, sent chunked. SIZE takes K, M, G suffixes.
-";
-    let mut headers: Vec<(String, String)> = Vec::new();
-    let mut opts = UploadOptions::default();
-    let Some((client, positional)) = parse(args, USAGE, |name, parser| {
-        let mut value = || -> Result<String, String> {
-            Ok(parser
-                .value()
-                .map_err(|e| e.to_string())?
-                .to_string_lossy()
-                .into_owned())
-        };
-        match name {
-            "header" => {
-                let h = value()?;
-                let (n, v) = h
-                    .split_once(':')
-                    .ok_or_else(|| format!("--header {h:?}: expected 'Name: value'"))?;
-                headers.push((n.trim().to_string(), v.trim().to_string()));
-            }
-            "content-type" => headers.push(("Content-Type".into(), value()?)),
-            "threads" => {
-                let v = value()?;
-                opts.threads = v
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=64).contains(n))
-                    .ok_or_else(|| format!("--threads: {v:?} is not a number within 1..=64"))?;
-            }
-            "part-size" => {
-                opts.part_size =
-                    Some(parse_size(&value()?).map_err(|e| format!("--part-size: {e}"))?)
-            }
-            "threshold" => {
-                opts.multipart_threshold =
-                    parse_size(&value()?).map_err(|e| format!("--threshold: {e}"))?
-            }
-            "checkpoint-dir" => opts.checkpoint_dir = Some(value()?.into()),
-            _ => return Ok(false),
-        }
-        Ok(true)
-    })?
-    else {
+/// Counts the bytes it reads.
+struct Counted<R> {
+    inner: R,
+    bytes: u64,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+/// Whether a source must be streamed: anything but a regular file, and a regular
+/// file that claims to be empty (procfs and sysfs files report size 0 but hold bytes;
+/// a truly empty file streams as an empty object all the same).
+fn must_stream(path: &Path) -> Result<bool, Failure> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| Failure::Usage(format!("{}: {e}", path.display())))?;
+    if meta.is_dir() {
+        return Err(Failure::Usage(format!(
+            "{} is a directory; put takes a file (or - for standard input)",
+            path.display()
+        )));
+    }
+    Ok(!meta.is_file() || meta.len() == 0)
+}
+
+/// `ossr put PATH oss://bucket/key`: a resumable upload of a regular file; standard
+/// input (`-`) and other non-regular sources are streamed.
+pub fn put(args: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = PUT.parse(args)? else {
         return Ok(());
     };
-    let [source, url] = positional.as_slice() else {
-        return Err(format!(
-            "put: expected PATH (or -) and oss://bucket/key\n{USAGE}"
-        ));
-    };
+    let [source, url] = args.positional(&PUT, "PATH (or -) and oss://bucket/key")?;
     let (bucket, key) = parse_oss_url(url)?;
-    let crc_text = |c: Option<u64>| c.map(|c| c.to_string()).unwrap_or_else(|| "none".into());
-    if source == "-" {
-        let stdin = std::io::stdin();
-        let mut input = stdin.lock();
-        let put = client
-            .put_stream(
-                &bucket,
-                &key,
-                &mut input,
-                None,
-                &headers,
-                &RequestOptions::default(),
-                None,
-            )
-            .map_err(|e| e.to_string())?;
-        println!(
-            "stored oss://{bucket}/{key}: etag {}, crc64 {}",
-            put.etag,
-            crc_text(put.crc64)
+    let mut headers = headers(&args)?;
+    let mut opts = UploadOptions::default();
+    if let Some(n) = args.threads()? {
+        opts.threads = n;
+    }
+    opts.part_size = args.size("part-size")?;
+    if let Some(t) = args.size("threshold")? {
+        opts.multipart_threshold = t;
+    }
+    opts.checkpoint_dir = args.get("checkpoint-dir")?.map(Into::into);
+    let path = Path::new(source);
+    let streamed = source == "-" || must_stream(path)?;
+    let client = client(&args)?;
+
+    if streamed {
+        let (mut input, name): (Box<dyn Read>, &str) = if source == "-" {
+            (Box::new(std::io::stdin().lock()), "standard input")
+        } else {
+            let file =
+                std::fs::File::open(path).map_err(|e| Failure::Usage(format!("{source}: {e}")))?;
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
+                headers.push(("Content-Type".into(), guess_content_type(path).into()));
+            }
+            (Box::new(file), source)
+        };
+        let mut counted = Counted {
+            inner: &mut input,
+            bytes: 0,
+        };
+        // No Ctrl-C handler here: a read of standard input may block indefinitely, and
+        // a stream has nothing to keep; the default SIGINT ends it, and an unfinished
+        // chunked PutObject stores nothing.
+        let mut bar = Bar::without_interrupts(&args)?;
+        let mut progress = |done: u64, total: Option<u64>| bar.update(done, total);
+        let put = client.put_stream(
+            &bucket,
+            &key,
+            &mut counted,
+            None,
+            &headers,
+            &RequestOptions::default(),
+            Some(&mut progress),
         );
-        return Ok(());
+        let secs = bar.finish();
+        let put = put?;
+        return out!(
+            "stored {name} ({} bytes, streamed) to oss://{bucket}/{key} in {secs:.2}s: etag {}, crc64 {}",
+            counted.bytes,
+            put.etag,
+            match put.crc64 {
+                Some(c) => format!("{c} verified"),
+                None => "not reported by the server (not verified)".into(),
+            }
+        );
     }
+
     opts.headers = headers;
-    let mut bar = Bar::new()?;
-    let mut progress = |done: u64, total: u64| bar.update(done, total);
-    let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
-    let secs = bar.finish();
-    match result {
-        Ok(r) => {
-            let state = match &r.checkpoint {
-                CheckpointState::Resumed => "resumed from a checkpoint".to_string(),
-                CheckpointState::Discarded(why) => format!("checkpoint discarded: {why}"),
-                CheckpointState::NotFound | CheckpointState::NotUsed => "fresh".to_string(),
-            };
-            println!(
-                "uploaded {source} ({} bytes) to oss://{bucket}/{key} in {secs:.2}s ({}/s): {} parts sent, {} reused, {state}, etag {}, crc64 {} verified",
-                r.size,
-                human(r.size as f64 / secs.max(0.001)),
-                r.parts_uploaded,
-                r.parts_reused,
-                r.etag,
-                r.crc64
-            );
-            Ok(())
+    let mut bar = Bar::new(&args)?;
+    let mut said_waiting = false;
+    let (result, secs) = loop {
+        let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
+        let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+        match result {
+            Err(e) if e.kind() == ErrorKind::Busy && args.has("wait") && !interrupted() => {
+                if !said_waiting {
+                    crate::fail::note(format_args!(
+                        "ossr: another upload of {source} to oss://{bucket}/{key} is running; waiting for it"
+                    ));
+                    said_waiting = true;
+                }
+                // The library's upload has no blocking wait: poll the lock.
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) if e.kind() == ErrorKind::Busy && interrupted() => {
+                break (
+                    Err(Failure::Interrupted("interrupted while waiting".into())),
+                    0.0,
+                );
+            }
+            Err(e) if e.kind() == ErrorKind::Busy => {
+                break (
+                    Err(Failure::Transfer(format!(
+                        "{e}\n(another ossr put of this file to this key is running: pass --wait to wait for it)"
+                    ))),
+                    0.0,
+                );
+            }
+            other => break (other.map_err(Failure::from), bar.finish()),
         }
-        Err(e) if e.kind() == ErrorKind::Cancelled => {
-            Err("interrupted; the checkpoint is kept: run the same command again to resume".into())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    };
+    let r = result?;
+    out!(
+        "uploaded {source} ({} bytes) to oss://{bucket}/{key} in {secs:.2}s ({}/s): {} parts sent, {} reused, {}, etag {}, crc64 {} verified",
+        r.size,
+        human(r.size as f64 / secs.max(0.001)),
+        r.parts_uploaded,
+        r.parts_reused,
+        checkpoint_text(&r.checkpoint),
+        r.etag,
+        r.crc64
+    )
 }
 
 /// `ossr cp oss://b/k1 oss://b/k2`: one object into another through a stream.
-pub fn cp(args: Vec<OsString>) -> Result<(), String> {
-    const USAGE: &str = "usage: ossr cp oss://bucket/key oss://bucket/key [flags]\n";
-    let Some((client, positional)) = parse(args, USAGE, |_, _| Ok(false))? else {
+pub fn cp(args: Vec<OsString>) -> Result<(), Failure> {
+    let Some(args) = CP.parse(args)? else {
         return Ok(());
     };
-    let [from, to] = positional.as_slice() else {
-        return Err(format!("cp: expected a source and a destination\n{USAGE}"));
-    };
+    let [from, to] = args.positional(&CP, "a source and a destination oss://bucket/key")?;
     let (sb, sk) = parse_oss_url(from)?;
     let (db, dk) = parse_oss_url(to)?;
-    let put = client
-        .copy_stream((&sb, &sk), (&db, &dk), &[], &GetOptions::default(), None)
-        .map_err(|e| match e.kind() {
-            ErrorKind::ObjectChanged => format!("{e} (the source changed during the copy)"),
-            _ => e.to_string(),
-        })?;
-    println!(
+    let client = client(&args)?;
+    let put = client.copy_stream((&sb, &sk), (&db, &dk), &[], &GetOptions::default(), None)?;
+    out!(
         "copied {from} to {to}: etag {}, crc64 {}",
         put.etag,
         put.crc64
             .map(|c| c.to_string())
             .unwrap_or_else(|| "none".into())
-    );
-    Ok(())
+    )
 }

@@ -214,8 +214,8 @@ fn ctrl_c_leaves_a_checkpoint_and_the_next_run_resumes() {
         .unwrap();
     assert!(status.success());
     let out = wait_output(child);
-    assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
         stderr.contains("interrupted") && stderr.contains("resume"),
         "{stderr}"
@@ -280,4 +280,61 @@ fn read_only_target_directory_fails_clearly_and_leaves_nothing() {
         "{stderr}"
     );
     assert_eq!(fs::read_dir(&ro).unwrap().count(), 0);
+}
+
+/// Progress lines an `ossr get` wrote to a non-terminal stderr.
+fn progress_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect()
+}
+
+#[test]
+fn progress_to_a_log_is_whole_lines_at_the_interval_asked() {
+    let size: u64 = 24 << 20;
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object_from(
+        "get-bucket",
+        "big.bin",
+        &mut Pattern {
+            left: size,
+            state: 4,
+        },
+    )
+    .unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ckpt = work.path().join("ckpt");
+
+    // Every callback draws: many lines, each whole, the last at 100%.
+    let out = get_command(&s, &work.path().join("a"), &ckpt)
+        .args(["--progress-interval", "0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    let lines = progress_lines(&stderr);
+    assert!(lines.len() > 2, "{stderr}");
+    assert!(lines.last().unwrap().contains("100.0%"), "{stderr}");
+
+    // An interval longer than the transfer: the first line and the last only.
+    let out = get_command(&s, &work.path().join("b"), &ckpt)
+        .args(["--progress-interval", "3600"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines = progress_lines(&stderr);
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[1].contains("100.0%"), "{stderr}");
+
+    // --quiet: none.
+    let out = get_command(&s, &work.path().join("c"), &ckpt)
+        .arg("--quiet")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(progress_lines(&String::from_utf8_lossy(&out.stderr)).is_empty());
 }

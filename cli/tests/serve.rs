@@ -132,3 +132,67 @@ fn faults_can_be_set_at_start_up_and_bad_ones_are_named() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--access-key-secret"));
 }
+
+#[test]
+fn background_returns_once_listening_and_the_server_runs_until_killed() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ossr"))
+        .args([
+            "serve",
+            "--background",
+            "--listen",
+            "127.0.0.1:0",
+            "--access-key-id",
+            "a",
+            "--access-key-secret",
+            "b",
+            "--bucket",
+            "bkt",
+        ])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut lines = stdout.lines();
+    let addr = endpoint(lines.next().unwrap_or_default());
+    let pid: u32 = lines
+        .next()
+        .and_then(|l| l.strip_prefix("pid "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid line: {stdout}"));
+    // Serving already: no wait between the command's return and the first request.
+    assert!(
+        status_of_unsigned_get(&addr).contains("AccessDenied"),
+        "not serving"
+    );
+    let killed = Command::new("kill").arg(pid.to_string()).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(&addr).is_ok() {
+        assert!(Instant::now() < deadline, "still serving after kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_bad_bucket_name_is_a_usage_error_with_an_example() {
+    for background in [&[][..], &["--background"]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ossr"))
+            .args(["serve", "--access-key-id", "a", "--access-key-secret", "b"])
+            .args(["--bucket", "b"])
+            .args(background)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{background:?}: {stderr}");
+        assert!(
+            stderr.contains("3-63 characters") && stderr.contains("e.g. my-bucket"),
+            "{background:?}: {stderr}"
+        );
+    }
+}

@@ -350,8 +350,12 @@ pub struct Stats {
     pub bytes_received: u64,
     /// 206 responses sent.
     pub ranges_served: u64,
-    /// Errors injected by the fault switches.
+    /// Error answers injected by `error_rate` and `error_burst`.
     pub faults_injected: u64,
+    /// Every fault that took effect, by kind: `error_<status>`, `drop_after_bytes` (a GET
+    /// body cut), `flip_count`, `stall_count`, `lose_response`,
+    /// `drop_request_after_bytes`.
+    pub faults: BTreeMap<String, u64>,
     /// Multipart uploads initiated and neither completed nor aborted (filled on read).
     pub uploads_in_progress: u64,
 }
@@ -365,6 +369,16 @@ impl Stats {
             .or_default()
             .entry(status)
             .or_default() += 1;
+    }
+
+    /// Counts one fault that took effect.
+    pub fn note_fault(&mut self, kind: &str) {
+        *self.faults.entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Faults of this kind that took effect.
+    pub fn faults_of(&self, kind: &str) -> u64 {
+        self.faults.get(kind).copied().unwrap_or(0)
     }
 
     /// Requests of this operation, any status.
@@ -400,6 +414,7 @@ impl Stats {
             "bytes_received": self.bytes_received,
             "ranges_served": self.ranges_served,
             "faults_injected": self.faults_injected,
+            "faults": self.faults,
             "uploads_in_progress": self.uploads_in_progress,
         })
     }

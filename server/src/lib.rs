@@ -424,7 +424,10 @@ fn handle(
             f.take_error(op.name()).map(|s| (s, f.qos_delay_ms))
         };
         if let Some((status, delay)) = injected {
-            lock(&shared.stats).faults_injected += 1;
+            let mut stats = lock(&shared.stats);
+            stats.faults_injected += 1;
+            stats.note_fault(&format!("error_{status}"));
+            drop(stats);
             let mut err = injected_error(status);
             if delay > 0 {
                 err.headers
@@ -456,7 +459,11 @@ fn handle(
         }
         let (cut_after, recv_bandwidth) = if op.reads_body() {
             let mut faults = lock(&shared.faults);
-            (faults.take_request_drop(), faults.recv_bandwidth)
+            let cut = faults.take_request_drop();
+            if cut.is_some() {
+                lock(&shared.stats).note_fault("drop_request_after_bytes");
+            }
+            (cut, faults.recv_bandwidth)
         } else {
             (None, 0)
         };
@@ -505,6 +512,7 @@ fn handle(
                 && lock(&shared.faults).take_lost_response(op.name())
             {
                 lock(&shared.stats).count(op.name(), 0);
+                lock(&shared.stats).note_fault("lose_response");
                 let _ = stream.shutdown(Shutdown::Both);
                 return Ok(false);
             }
@@ -527,7 +535,18 @@ fn handle(
                     ResponseBody::Object { len, .. } => *len,
                     _ => 0,
                 };
-                Some(lock(&shared.faults).take_body_faults(len))
+                let taken = lock(&shared.faults).take_body_faults(len);
+                let mut stats = lock(&shared.stats);
+                if taken.drop_after.is_some_and(|cut| cut < len) {
+                    stats.note_fault("drop_after_bytes");
+                }
+                if taken.flip_at.is_some() {
+                    stats.note_fault("flip_count");
+                }
+                if taken.stall.is_some_and(|(after, _)| after < len) {
+                    stats.note_fault("stall_count");
+                }
+                Some(taken)
             } else {
                 None
             };

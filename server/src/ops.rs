@@ -416,6 +416,7 @@ pub fn get_object(ctx: &Ctx<'_>, op: Op) -> Result<(Response, bool), OssError> {
             false,
         ));
     }
+    apply_response_overrides(&mut headers, ctx.query);
     let standard = ctx
         .head
         .header("x-oss-range-behavior")
@@ -458,6 +459,26 @@ pub fn get_object(ctx: &Ctx<'_>, op: Op) -> Result<(Response, bool), OssError> {
         )
         .with("ActualObjectSize", &meta.size.to_string())
         .with("RangeRequested", ctx.head.header("range").unwrap_or(""))),
+    }
+}
+
+/// GetObject's `response-*` query parameters and the headers they set on the answer.
+const RESPONSE_OVERRIDES: [(&str, &str); 6] = [
+    ("response-content-type", "Content-Type"),
+    ("response-content-language", "Content-Language"),
+    ("response-expires", "Expires"),
+    ("response-cache-control", "Cache-Control"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+];
+
+/// Sets the headers a GET's `response-*` parameters ask for, replacing stored ones.
+fn apply_response_overrides(headers: &mut Vec<(String, String)>, query: &[(String, String)]) {
+    for (param, header) in RESPONSE_OVERRIDES {
+        if let Some((_, value)) = query.iter().rev().find(|(n, _)| n == param) {
+            headers.retain(|(n, _)| !n.eq_ignore_ascii_case(header));
+            headers.push((header.to_string(), value.clone()));
+        }
     }
 }
 
@@ -621,6 +642,23 @@ pub fn list_parts(ctx: &Ctx<'_>) -> Result<Response, OssError> {
     Ok(Response::xml(xml))
 }
 
+/// The character an XML reference stands for: the five predefined entities and numeric
+/// character references (`&#34;`, `&#x22;`). Every XML body the server reads goes
+/// through this.
+fn resolve_reference(r: &quick_xml::events::BytesRef<'_>) -> Option<char> {
+    if let Ok(Some(c)) = r.resolve_char_ref() {
+        return Some(c);
+    }
+    match r.as_ref() {
+        b"quot" => Some('"'),
+        b"amp" => Some('&'),
+        b"lt" => Some('<'),
+        b"gt" => Some('>'),
+        b"apos" => Some('\''),
+        _ => None,
+    }
+}
+
 /// Parses a CompleteMultipartUpload body into (part number, ETag) pairs.
 pub fn parse_complete_body(xml: &[u8]) -> Result<Vec<(u32, String)>, OssError> {
     use quick_xml::events::Event;
@@ -688,17 +726,13 @@ pub fn parse_complete_body(xml: &[u8]) -> Result<Vec<(u32, String)>, OssError> {
                 }
             }
             Ok(Event::GeneralRef(r)) => {
-                // Entity references inside ETag (&quot;) arrive as separate events.
-                let resolved = match r.as_ref() {
-                    b"quot" => "\"",
-                    b"amp" => "&",
-                    b"lt" => "<",
-                    b"gt" => ">",
-                    b"apos" => "'",
-                    _ => return Err(malformed("unknown entity")),
-                };
-                if path.last().map(String::as_str) == Some("ETag") {
-                    etag.get_or_insert_with(String::new).push_str(resolved);
+                // References (`&quot;`, and `&#34;` as Go's encoder writes ETag quotes)
+                // arrive as separate events.
+                let resolved = resolve_reference(&r).ok_or_else(|| malformed("unknown entity"))?;
+                match path.last().map(String::as_str) {
+                    Some("PartNumber") => number_text.push(resolved),
+                    Some("ETag") => etag.get_or_insert_with(String::new).push(resolved),
+                    _ => {}
                 }
             }
             Ok(Event::Eof) => break,

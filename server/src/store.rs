@@ -173,7 +173,7 @@ impl Store {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
-                    "invalid bucket name {name:?}: 3-63 characters of a-z, 0-9 and '-', starting with a letter or digit and not ending with '-'"
+                    "invalid bucket name {name:?}: 3-63 characters of a-z, 0-9 and '-', starting with a letter or digit and not ending with '-' (e.g. my-bucket)"
                 ),
             ));
         }
