@@ -384,7 +384,8 @@ fn a_corrupt_checkpoint_is_discarded() {
 fn an_unusable_checkpoint_leaves_no_upload_in_progress() {
     let s = server();
     let c = client(&s);
-    let edits: Vec<(&str, Box<dyn Fn(&Path)>)> = vec![
+    type Edit = Box<dyn Fn(&Path)>;
+    let edits: Vec<(&str, Edit)> = vec![
         ("empty", Box::new(|p: &Path| fs::write(p, b"").unwrap())),
         (
             "truncated",
@@ -393,10 +394,12 @@ fn an_unusable_checkpoint_leaves_no_upload_in_progress() {
                 fs::write(p, &b[..b.len() / 3]).unwrap();
             }),
         ),
+        ("missing", Box::new(|p: &Path| fs::remove_file(p).unwrap())),
         (
             "directory",
             Box::new(|p: &Path| {
                 fs::remove_file(p).unwrap();
+                fs::create_dir(p).unwrap();
             }),
         ),
     ];

@@ -149,8 +149,13 @@ pub(crate) fn read_checkpoint(path: &Path) -> Result<std::result::Result<Option<
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Ok(None)),
         Err(e) => return Ok(Err(format!("unreadable: {e}"))),
         Ok(m) if m.is_dir() => {
+            // An empty directory holds nothing: removed, so the checkpoint can be
+            // written. One with contents is somebody's: refused.
+            if fs::remove_dir(path).is_ok() {
+                return Ok(Err("it was an empty directory (removed)".into()));
+            }
             return Err(Error::invalid(format!(
-                "the checkpoint path {} is a directory; remove it or choose another checkpoint directory",
+                "the checkpoint path {} is a directory that is not empty; remove it or choose another checkpoint directory",
                 path.display()
             )));
         }
@@ -287,8 +292,18 @@ mod tests {
         assert!(status.success());
         // Opening a FIFO for reading would block this test forever.
         assert!(read_checkpoint(&fifo).unwrap().is_err());
+        let empty = dir.path().join("empty");
+        fs::create_dir(&empty).unwrap();
+        assert!(
+            read_checkpoint(&empty)
+                .unwrap()
+                .unwrap_err()
+                .contains("empty directory")
+        );
+        assert!(!empty.exists(), "an empty directory is removed");
         let err = read_checkpoint(dir.path()).unwrap_err();
         assert!(err.to_string().contains("is a directory"), "{err}");
+        assert!(dir.path().exists(), "a directory with contents is kept");
     }
 
     #[test]
