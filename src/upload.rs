@@ -51,6 +51,10 @@ pub struct UploadOptions {
     /// Worker threads, one connection each, 1..=[`MAX_THREADS`](crate::MAX_THREADS)
     /// (others are refused). Defaults to 4.
     pub threads: usize,
+    /// When another upload of the same file to the same key holds its checkpoint,
+    /// wait for it (until it ends or the cancel token fires) instead of failing with
+    /// [`ErrorKind::Busy`]. Defaults to false.
+    pub wait_if_busy: bool,
     /// Ask OSS to require parts in order (`?sequential`). Defaults to false.
     pub sequential: bool,
     /// Request payer, traffic limit and cancel token, for every request.
@@ -65,6 +69,7 @@ impl Default for UploadOptions {
             multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
             part_size: None,
             threads: 4,
+            wait_if_busy: false,
             sequential: false,
             request: RequestOptions::default(),
         }
@@ -372,7 +377,7 @@ impl Client {
         let ckpt_path = ckpt_dir.join(checkpoint_name(bucket, key, &path));
         let none = CancelToken::new();
         let cancel = opts.request.cancel.as_ref().unwrap_or(&none);
-        let _lock = TargetLock::acquire(&ckpt_path, false, cancel)?;
+        let _lock = TargetLock::acquire(&ckpt_path, opts.wait_if_busy, cancel)?;
         remove_stale_atomic_temps(&ckpt_path);
         let expect = UploadCheckpoint {
             bucket: bucket.into(),

@@ -120,6 +120,12 @@ pub const FLAGS: &[Flag] = &[
         "wait for another transfer of the same target (get) or file and key (put) instead of failing",
     ),
     flag(
+        "no-fsync",
+        None,
+        None,
+        "sync nothing to disk (the page cache's guarantees, as curl and aria2c give): faster; a power cut may cost a re-fetch (recorded parts are re-checked by CRC-64 on resume), never a wrong file",
+    ),
+    flag(
         "header",
         Some("'NAME: VALUE'"),
         None,

@@ -3,12 +3,12 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use oss_resume::{CheckpointState, DownloadOptions, ErrorKind};
+use oss_resume::{CheckpointState, DownloadOptions, Durability, ErrorKind};
 
 use crate::args::{Command, no_extra};
 use crate::fail::Failure;
 use crate::out;
-use crate::progress::{Bar, human};
+use crate::progress::{Bar, cancel_token, human};
 use crate::settings::{client, parse_oss_url};
 
 pub const COMMAND: Command = Command {
@@ -26,6 +26,7 @@ SIZE takes K, M, G suffixes (powers of 1024).",
         "threshold",
         "checkpoint-dir",
         "wait",
+        "no-fsync",
         "progress-interval",
         "quiet",
     ],
@@ -59,6 +60,10 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
     }
     opts.checkpoint_dir = args.get("checkpoint-dir")?.map(PathBuf::from);
     opts.wait_if_busy = args.has("wait");
+    opts.request.cancel = Some(cancel_token());
+    if args.has("no-fsync") {
+        opts.durability = Durability::NoFsync;
+    }
     let client = client(&args)?;
 
     let mut bar = Bar::new(&args)?;

@@ -3,7 +3,6 @@
 use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::time::Duration;
 
 use oss_resume::{
     ByteRange, Client, ErrorKind, GetOptions, RequestOptions, UploadOptions, guess_content_type,
@@ -13,7 +12,7 @@ use crate::args::{Args, Command, no_extra};
 use crate::fail::{Failure, stdout_error};
 use crate::get::checkpoint_text;
 use crate::out;
-use crate::progress::{Bar, human, interrupted};
+use crate::progress::{Bar, cancel_token, human};
 use crate::settings::{client, parse_oss_url};
 
 pub const CAT: Command = Command {
@@ -244,39 +243,18 @@ pub fn put(args: Vec<OsString>) -> Result<(), Failure> {
     }
 
     opts.headers = headers;
+    opts.wait_if_busy = args.has("wait");
+    opts.request.cancel = Some(cancel_token());
     let mut bar = Bar::new(&args)?;
-    let mut said_waiting = false;
-    let (result, secs) = loop {
-        let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
-        let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
-        match result {
-            Err(e) if e.kind() == ErrorKind::Busy && args.has("wait") && !interrupted() => {
-                if !said_waiting {
-                    crate::fail::note(format_args!(
-                        "ossr: another upload of {source} to oss://{bucket}/{key} is running; waiting for it"
-                    ));
-                    said_waiting = true;
-                }
-                // The library's upload has no blocking wait: poll the lock.
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) if e.kind() == ErrorKind::Busy && interrupted() => {
-                break (
-                    Err(Failure::Interrupted("interrupted while waiting".into())),
-                    0.0,
-                );
-            }
-            Err(e) if e.kind() == ErrorKind::Busy => {
-                break (
-                    Err(Failure::Transfer(format!(
-                        "{e}\n(another ossr put of this file to this key is running: pass --wait to wait for it)"
-                    ))),
-                    0.0,
-                );
-            }
-            other => break (other.map_err(Failure::from), bar.finish()),
-        }
-    };
+    let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
+    let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+    let secs = bar.finish();
+    let result = result.map_err(|e| match e.kind() {
+        ErrorKind::Busy => Failure::Transfer(format!(
+            "{e}\n(another ossr put of this file to this key is running: pass --wait to wait for it)"
+        )),
+        _ => Failure::from(e),
+    });
     let r = result?;
     out!(
         "uploaded {source} ({} bytes) to oss://{bucket}/{key} in {secs:.2}s ({}/s): {} parts sent, {} reused, {}, etag {}, crc64 {} verified",

@@ -338,3 +338,76 @@ fn progress_to_a_log_is_whole_lines_at_the_interval_asked() {
     assert!(out.status.success());
     assert!(progress_lines(&String::from_utf8_lossy(&out.stderr)).is_empty());
 }
+
+/// Ctrl-C while every body is stalled by the server (nothing moves, so no progress
+/// callback runs): the cancel token shuts the connections, `ossr get` exits 130
+/// within a second and keeps its checkpoint.
+#[test]
+fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
+    use std::io::BufRead;
+    let size: u64 = 16 << 20;
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object_from(
+        "get-bucket",
+        "big.bin",
+        &mut Pattern {
+            left: size,
+            state: 9,
+        },
+    )
+    .unwrap();
+    // Each of the 4 bodies stops after 64 KiB, for far longer than the test.
+    s.set_fault("stall_after_bytes", "65536").unwrap();
+    s.set_fault("stall_ms", "60000").unwrap();
+    s.set_fault("stall_count", "1000").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("big.bin");
+    let ckpt = work.path().join("ckpt");
+    let mut child = get_command(&s, &target, &ckpt)
+        .args(["--progress-interval", "0.05"])
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Once progress shows every body's 64 KiB, nothing more moves: the stall.
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("the bodies did not stall: {seen:?}"));
+        let stalled = line.contains("256.0 KiB /");
+        seen.push(line);
+        if stalled {
+            break;
+        }
+    }
+    let at = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    let took = at.elapsed();
+    reader.join().unwrap();
+    seen.extend(rx.try_iter());
+    assert_eq!(exit.code(), Some(130), "{seen:?}");
+    assert!(
+        took < Duration::from_secs(1),
+        "exited {took:?} after SIGINT"
+    );
+    assert!(!target.exists());
+    let kept = fs::read_dir(&ckpt)
+        .unwrap()
+        .any(|e| e.unwrap().path().to_string_lossy().ends_with(".download"));
+    assert!(kept, "the checkpoint is kept");
+}

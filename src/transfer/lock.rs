@@ -48,7 +48,7 @@ impl TargetLock {
                     return Err(Error::new(
                         ErrorKind::Busy,
                         format!(
-                            "another transfer is writing {} (lock {}); wait for it or ask to wait",
+                            "another transfer is writing {} (lock {})",
                             target.display(),
                             path.display()
                         ),
