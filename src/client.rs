@@ -139,7 +139,8 @@ pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 /// Reading a whole object compares the CRC of the bytes received with the server's on
 /// the read that completes it, which fails on a mismatch; a body that ends early fails with
 /// a network error. Ranged reads cannot be checked this way (OSS sends the whole
-/// object's CRC), so they only check the length.
+/// object's CRC), so they only check the length. A reader that failed stays failed:
+/// every later read returns the same error.
 pub struct ObjectReader {
     body: ureq::BodyReader<'static>,
     info: ObjectInfo,
@@ -151,6 +152,7 @@ pub struct ObjectReader {
     checked: bool,
     bucket: String,
     key: String,
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for ObjectReader {
@@ -196,13 +198,19 @@ impl ObjectReader {
         self.received
     }
 
-    fn fail(&self, kind: ErrorKind, message: String) -> io::Error {
-        io::Error::other(Error::new(kind, message).with_object(&self.bucket, Some(&self.key)))
+    /// Records the failure, so later reads return it again, and returns it.
+    fn fail(&mut self, kind: ErrorKind, message: String) -> io::Error {
+        let err = Error::new(kind, message).with_object(&self.bucket, Some(&self.key));
+        self.failed = Some(err.duplicate());
+        io::Error::other(err)
     }
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(failed) = &self.failed {
+            return Err(io::Error::other(failed.duplicate()));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -232,26 +240,30 @@ impl Read for ObjectReader {
             }
             return Ok(0);
         }
-        self.crc.update(&buf[..n]);
-        self.received += n as u64;
-        // Checked on the read that completes the body, its bytes withheld on a
-        // mismatch, so a consumer that stops at the known length still sees it.
-        if self.received == self.length
+        let mut crc = self.crc.clone();
+        crc.update(&buf[..n]);
+        let received = self.received + n as u64;
+        // Checked on the read that completes the body, its bytes withheld (and not
+        // counted) on a mismatch, so a consumer that stops at the known length still
+        // sees it.
+        if received == self.length
             && self.whole
             && !self.checked
             && let Some(server) = self.info.crc64
         {
             self.checked = true;
-            if server != self.crc.value() {
+            if server != crc.value() {
                 return Err(self.fail(
                     ErrorKind::CrcMismatch,
                     format!(
                         "crc mismatch: received bytes have crc64 {}, the server reports {server}",
-                        self.crc.value()
+                        crc.value()
                     ),
                 ));
             }
         }
+        self.crc = crc;
+        self.received = received;
         Ok(n)
     }
 }
@@ -513,6 +525,7 @@ impl Client {
                 checked: false,
                 bucket: bucket.to_string(),
                 key: key.to_string(),
+                failed: None,
             })
         })
     }

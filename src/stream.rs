@@ -48,6 +48,10 @@ impl Default for GetOptions {
 /// CRC of the bytes with the server's on the read that completes it, which fails with
 /// [`ErrorKind::CrcMismatch`] (its bytes withheld) on a difference. Errors from `read` are `io::Error`s
 /// wrapping an [`Error`] (`err.get_ref()` downcasts to it).
+///
+/// A stream that failed stays failed: every later `read` returns the same error (it
+/// never reconnects, and never reports a clean end), and [`bytes_read`](Self::bytes_read)
+/// and [`client_crc`](Self::client_crc) count only the bytes handed to the caller.
 pub struct GetStream {
     client: Client,
     bucket: String,
@@ -64,6 +68,7 @@ pub struct GetStream {
     resumes: u32,
     attempts: u32,
     finished: bool,
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for GetStream {
@@ -115,8 +120,12 @@ impl GetStream {
         self.delivered
     }
 
-    fn fail(&self, e: Error) -> io::Error {
-        io::Error::other(e.with_object(&self.bucket, Some(&self.key)))
+    /// Records the failure, so that every later read returns it again, and returns it.
+    fn fail(&mut self, e: Error) -> io::Error {
+        let e = e.with_object(&self.bucket, Some(&self.key));
+        self.failed = Some(e.duplicate());
+        self.reader = None;
+        io::Error::other(e)
     }
 
     fn reopen(&mut self) -> Result<()> {
@@ -132,35 +141,39 @@ impl GetStream {
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<usize> {
+    /// Compares the CRC of the whole object's bytes (`crc`) with the server's, once.
+    fn check_whole(&mut self, crc: u64) -> io::Result<()> {
         if self.finished {
-            return Ok(0);
+            return Ok(());
         }
         self.finished = true;
         if self.whole
             && let Some(server) = self.server_crc
-            && server != self.crc.value()
+            && server != crc
         {
             return Err(self.fail(Error::new(
                 ErrorKind::CrcMismatch,
                 format!(
-                    "crc mismatch: the bytes read have crc64 {}, the server reports {server}",
-                    self.crc.value()
+                    "crc mismatch: the bytes read have crc64 {crc}, the server reports {server}"
                 ),
             )));
         }
-        Ok(0)
+        Ok(())
     }
 }
 
 impl Read for GetStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(failed) = &self.failed {
+            return Err(io::Error::other(failed.duplicate()));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
         loop {
             if self.delivered == self.length {
-                return self.finish();
+                self.check_whole(self.crc.value())?;
+                return Ok(0);
             }
             if self.reader.is_none()
                 && let Err(e) = self.reopen()
@@ -184,14 +197,18 @@ impl Read for GetStream {
                     }
                 }
                 Ok(n) => {
-                    self.crc.update(&buf[..n]);
-                    self.delivered += n as u64;
-                    if self.delivered == self.length {
+                    let mut crc = self.crc.clone();
+                    crc.update(&buf[..n]);
+                    let delivered = self.delivered + n as u64;
+                    if delivered == self.length {
                         // Checked on the read that completes the stream, and those
-                        // bytes withheld on a mismatch: a consumer that stops at the
-                        // known length (a put of the stream) still sees the failure.
-                        self.finish()?;
+                        // bytes withheld (and not counted) on a mismatch: a consumer
+                        // that stops at the known length (a put of the stream) still
+                        // sees the failure.
+                        self.check_whole(crc.value())?;
                     }
+                    self.crc = crc;
+                    self.delivered = delivered;
                     return Ok(n);
                 }
                 Err(e) => {
@@ -300,6 +317,7 @@ impl Client {
             resumes: 0,
             attempts: opts.resume_attempts,
             finished: false,
+            failed: None,
         })
     }
 

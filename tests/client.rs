@@ -474,3 +474,30 @@ fn too_many_requests_is_retried() {
     assert_eq!(get_all(&c, "k"), b"x");
     assert_eq!(s.stats().requests_with("GetObject", 429), 2);
 }
+
+#[test]
+fn an_object_reader_that_failed_its_crc_check_keeps_failing() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V4);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    s.put_object(BUCKET, "sticky", &data).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let mut reader = c.get_object(BUCKET, "sticky", None, None, &none()).unwrap();
+    let mut sink = Vec::new();
+    let first = reader.read_to_end(&mut sink).unwrap_err();
+    let at = reader.bytes_read();
+    assert!(at < data.len() as u64, "withheld bytes counted: {at}");
+    let mut buf = [0u8; 4096];
+    for attempt in 1..=3 {
+        let again = reader
+            .read(&mut buf)
+            .expect_err("a failed reader read again");
+        assert_eq!(again.to_string(), first.to_string(), "read {attempt}");
+        let kind = again
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<oss_resume::Error>())
+            .map(|e| e.kind());
+        assert_eq!(kind, Some(ErrorKind::CrcMismatch));
+    }
+    assert_eq!(reader.bytes_read(), at);
+}
