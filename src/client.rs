@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use ureq::http;
 
-use crate::config::{Config, validate_bucket, validate_key};
+use crate::config::{Config, validate_bucket, validate_key, validate_user_headers};
 use crate::crc64::{self, Crc64};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transport::{self, Payload, Request, Transport, header};
@@ -534,7 +534,17 @@ impl Client {
     /// unknown). `headers` are sent as given (Content-Type, `x-oss-meta-*`, ...). The
     /// CRC-64 of what was sent is compared with the server's.
     ///
+    /// Headers the library sets itself are refused by name, in any case: `Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`,
+    /// `Authorization`, `Date`, `x-oss-date`, `x-oss-content-sha256`,
+    /// `x-oss-security-token`, `User-Agent` (see
+    /// [`ConfigBuilder::user_agent_suffix`](crate::ConfigBuilder::user_agent_suffix)),
+    /// `x-oss-request-payer` and `x-oss-traffic-limit` (see [`RequestOptions`]). So
+    /// are names that are not HTTP tokens and values with control characters (CR,
+    /// LF, ...). The same rules hold wherever headers are given.
+    ///
     /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a refused header (before anything is sent),
     /// [`ErrorKind::CrcMismatch`] when the server stored other bytes,
     /// [`ErrorKind::Io`] when the file or reader fails (no object is created), and
     /// the transport's errors.
@@ -547,6 +557,7 @@ impl Client {
         opts: &RequestOptions,
     ) -> Result<PutResult> {
         Self::check(bucket, key)?;
+        validate_user_headers(headers)?;
         let mut req = opts.apply(Request::new("PUT", bucket, Some(key)), false)?;
         req.headers.extend(headers.iter().cloned());
         let finish = |response: http::Response<ureq::Body>, ours: u64| -> Result<PutResult> {
@@ -611,7 +622,12 @@ impl Client {
 
     /// Starts a multipart upload and returns its id. `headers` (Content-Type,
     /// `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, ...) apply to the
-    /// final object; `sequential` asks OSS to require in-order parts.
+    /// final object; `sequential` asks OSS to require in-order parts. Headers follow
+    /// the rules of [`put_object`](Self::put_object).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a refused header (before anything is sent),
+    /// and the transport's errors.
     pub fn initiate_multipart_upload(
         &self,
         bucket: &str,
@@ -636,6 +652,7 @@ impl Client {
         sent: &mut u32,
     ) -> Result<String> {
         Self::check(bucket, key)?;
+        validate_user_headers(headers)?;
         let mut req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?
             .query("uploads", "");
@@ -756,6 +773,12 @@ impl Client {
     }
 
     /// Completes an upload with (part number, ETag) pairs (sent sorted by number).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for more than [`MAX_PARTS`](crate::MAX_PARTS)
+    /// parts (before anything is sent) or parts the server refuses,
+    /// [`ErrorKind::NotFound`] when the upload no longer exists, and the transport's
+    /// errors.
     pub fn complete_multipart_upload(
         &self,
         bucket: &str,
@@ -765,6 +788,13 @@ impl Client {
         opts: &RequestOptions,
     ) -> Result<PutResult> {
         Self::check(bucket, key)?;
+        if parts.len() as u64 > crate::MAX_PARTS {
+            return Err(Error::invalid(format!(
+                "{} parts to complete; OSS allows at most {}",
+                parts.len(),
+                crate::MAX_PARTS
+            )));
+        }
         let body = xml::complete_body(parts);
         let req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?

@@ -239,6 +239,36 @@ pub struct StreamReport {
     pub resumes: u32,
 }
 
+/// The directory a target file goes in (`.` for a bare file name), checked to exist:
+/// a missing one is [`ErrorKind::Io`] (a local file cannot be written), a target that
+/// is itself a directory [`ErrorKind::InvalidArgument`].
+pub(crate) fn target_dir(target: &Path) -> Result<std::path::PathBuf> {
+    if target.as_os_str().is_empty() || target.file_name().is_none() || target.is_dir() {
+        return Err(Error::invalid(format!(
+            "the target {} is a directory, not a file path",
+            target.display()
+        )));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    match fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "the target's directory {} is not a directory",
+                dir.display()
+            ),
+        )),
+        Err(e) => Err(Error::io(
+            format!("the target's directory {}", dir.display()),
+            e,
+        )),
+    }
+}
+
 /// Calls a stream progress callback at most every 1% or 100 ms, and at the end.
 struct Ticker<'p, 'a> {
     callback: Option<&'p mut StreamProgress<'a>>,
@@ -324,6 +354,12 @@ impl Client {
     /// Streams an object (or a range) into a local file: through a temporary file
     /// beside it and an atomic rename, CRC-checked for whole objects. A failure never
     /// leaves a truncated target (an existing one is left as it was).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the target's directory does not exist or cannot be
+    /// written (found before any request is sent), [`ErrorKind::InvalidArgument`]
+    /// for a target that is a directory, and the errors of [`open_get`](Self::open_get)
+    /// and of reading the stream.
     pub fn get_to_file(
         &self,
         bucket: &str,
@@ -332,26 +368,24 @@ impl Client {
         opts: &GetOptions,
     ) -> Result<StreamReport> {
         let target = target.as_ref();
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
+        let dir = target_dir(target)?;
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("{} is not a file path", target.display())))?;
-        let mut stream = self.open_get(bucket, key, opts)?;
         let temp = dir.join(format!(
             "{}.ossr-{:016x}",
             name.to_string_lossy(),
             fastrand::u64(..)
         ));
-        let result = (|| -> Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&temp)
-                .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+        // Made before the GET, so a directory that cannot be written costs no request.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp)
+            .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+        let result = (|| -> Result<StreamReport> {
+            let mut stream = self.open_get(bucket, key, opts)?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = stream.read(&mut buf).map_err(map_io_error)?;
@@ -369,17 +403,17 @@ impl Client {
                     e,
                 )
             })?;
-            sync_dir(&dir).map_err(|e| Error::io(format!("syncing {}", dir.display()), e))
+            sync_dir(&dir).map_err(|e| Error::io(format!("syncing {}", dir.display()), e))?;
+            Ok(StreamReport {
+                bytes: stream.bytes_read(),
+                crc64: stream.client_crc(),
+                verified: stream.whole && stream.server_crc.is_some(),
+                resumes: stream.resumes(),
+            })
         })();
-        if let Err(e) = result {
+        result.map_err(|e| {
             let _ = fs::remove_file(&temp);
-            return Err(e.with_object(bucket, Some(key)));
-        }
-        Ok(StreamReport {
-            bytes: stream.bytes_read(),
-            crc64: stream.client_crc(),
-            verified: stream.whole && stream.server_crc.is_some(),
-            resumes: stream.resumes(),
+            e.with_object(bucket, Some(key))
         })
     }
 

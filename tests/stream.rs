@@ -418,3 +418,25 @@ fn a_dropped_body_with_no_resumes_left_keeps_failing_instead_of_reconnecting() {
     assert_failure_is_sticky(&mut stream, ErrorKind::Network);
     assert_eq!(stream.resumes(), 0);
 }
+
+#[test]
+fn a_missing_target_directory_is_an_io_error_before_any_request() {
+    let s = server();
+    let c = client(&s);
+    s.put_object(BUCKET, "k", &data(300_000, 7)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no-such-dir").join("out");
+    s.reset_stats();
+    let err = c
+        .get_to_file(BUCKET, "k", &target, &GetOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+    let stats = s.stats();
+    assert!(
+        stats.requests.is_empty(),
+        "requests sent: {:?}",
+        stats.requests
+    );
+    assert_eq!(stats.bytes_served, 0);
+}

@@ -296,7 +296,9 @@ pub extern "C" fn ossr_config_builder_set_proxy(
 /// Sets text appended to the User-Agent (`oss_resume/<version> <suffix>`). Defaults to
 /// none.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+/// `OSSR_ERR_INVALID_ARGUMENT` for a suffix with a control character (CR, LF, ...;
+/// the builder keeps its previous suffix).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_config_builder_set_user_agent_suffix(
     builder: *mut ossr_config_builder,
@@ -304,7 +306,9 @@ pub extern "C" fn ossr_config_builder_set_user_agent_suffix(
     err: *mut ossr_error,
 ) -> ossr_result {
     edit(builder, err, |b| {
-        Ok(b.user_agent_suffix(arg_str(suffix, "suffix")?))
+        let suffix = arg_str(suffix, "suffix")?;
+        crate::config::validate_header_value("the user-agent suffix", suffix)?;
+        Ok(b.user_agent_suffix(suffix))
     })
 }
 

@@ -118,6 +118,20 @@ pub(crate) fn opt_str<'a>(ptr: *const c_char, name: &'static str) -> FfiResult<O
     }
 }
 
+/// Reads a request header's name and value and checks them (see
+/// `config::validate_user_headers`).
+pub(crate) fn arg_header(name: *const c_char, value: *const c_char) -> FfiResult<(String, String)> {
+    let header = vec![(
+        arg_str(name, "name")?.to_string(),
+        arg_str(value, "value")?.to_string(),
+    )];
+    crate::config::validate_user_headers(&header)?;
+    Ok(header
+        .into_iter()
+        .next()
+        .expect("one header was made above"))
+}
+
 /// Reads a required path argument (UTF-8, like every string of this API).
 pub(crate) fn arg_path(ptr: *const c_char, name: &'static str) -> FfiResult<PathBuf> {
     let text = arg_str(ptr, name)?;
