@@ -1116,7 +1116,8 @@ const char *ossr_result_str(unsigned int code);
  * Makes an empty error object (code `OSSR_OK`, everything else empty).
  *
  * Ownership: the caller owns the result and frees it with `ossr_error_free`.
- * Never returns NULL (the process aborts if memory runs out).
+ * Returns NULL only after an internal error (a bug); the process aborts if memory
+ * runs out.
  */
 ossr_error *ossr_error_new(void);
 

@@ -599,7 +599,8 @@ fn every_exported_function_is_declared_in_the_header() {
         .filter(|name| name.starts_with("ossr_"))
         .map(str::to_string)
         .collect();
-    assert!(exported.len() > 50, "too few exports: {exported:?}");
+    // All of them, though `ffi` is a private module to Rust users.
+    assert!(exported.len() >= 99, "too few exports: {exported:?}");
     let header = std::fs::read_to_string(root().join("include/oss_resume.h")).unwrap();
     let undeclared: Vec<&String> = exported
         .iter()

@@ -386,7 +386,7 @@ pub extern "C" fn ossr_client_list_parts(
 /// The number of parts in a list (0 when `list` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_part_list_count(list: *const ossr_part_list) -> usize {
-    opt_ref(list).map(|l| l.parts.len()).unwrap_or(0)
+    guard_value(0, || opt_ref(list).map(|l| l.parts.len()).unwrap_or(0))
 }
 
 /// Copies part `index` (0-based, in part-number order) into `*out`.
@@ -455,7 +455,7 @@ pub extern "C" fn ossr_client_list_multipart_uploads(
 /// The number of uploads in a list (0 when `list` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_upload_list_count(list: *const ossr_upload_list) -> usize {
-    opt_ref(list).map(|l| l.uploads.len()).unwrap_or(0)
+    guard_value(0, || opt_ref(list).map(|l| l.uploads.len()).unwrap_or(0))
 }
 
 /// Copies the key of upload `index` (0-based) into `buf`. Buffer rules as for

@@ -258,21 +258,27 @@ pub extern "C" fn ossr_get_stream_free(stream: *mut ossr_get_stream) {
 /// `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_content_length(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream)
-        .map(|s| s.inner.content_length())
-        .unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream)
+            .map(|s| s.inner.content_length())
+            .unwrap_or(0)
+    })
 }
 
 /// The bytes delivered so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_bytes_read(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream).map(|s| s.inner.bytes_read()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.bytes_read()).unwrap_or(0)
+    })
 }
 
 /// The CRC-64 of the bytes delivered so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_client_crc(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream).map(|s| s.inner.client_crc()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.client_crc()).unwrap_or(0)
+    })
 }
 
 /// Stores the whole object's CRC-64 as the server reported it in `*out` and returns
@@ -282,13 +288,17 @@ pub extern "C" fn ossr_get_stream_server_crc(
     stream: *const ossr_get_stream,
     out: *mut u64,
 ) -> bool {
-    write_opt(out, opt_ref(stream).and_then(|s| s.inner.server_crc()))
+    guard_value(false, || {
+        write_opt(out, opt_ref(stream).and_then(|s| s.inner.server_crc()))
+    })
 }
 
 /// Times a dropped body was resumed so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_resumes(stream: *const ossr_get_stream) -> u32 {
-    opt_ref(stream).map(|s| s.inner.resumes()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.resumes()).unwrap_or(0)
+    })
 }
 
 /// Copies the object's ETag into `buf`. Buffer rules and return codes as for
