@@ -34,6 +34,8 @@ mod error;
 // `#[no_mangle]` symbols exported from the shared and static libraries all the same.
 #[allow(unsafe_code)]
 mod ffi;
+#[doc(hidden)]
+pub mod server_auth;
 pub mod signing;
 mod stream;
 mod transport;
