@@ -691,7 +691,9 @@ ossr_result ossr_config_builder_set_proxy(ossr_config_builder *builder,
  * Sets text appended to the User-Agent (`oss_resume/<version> <suffix>`). Defaults to
  * none.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for a suffix with a control character (CR, LF, ...;
+ * the builder keeps its previous suffix).
  */
 ossr_result ossr_config_builder_set_user_agent_suffix(ossr_config_builder *builder,
                                                       const char *suffix,
@@ -991,9 +993,12 @@ ossr_result ossr_client_upload_part(const ossr_client *client,
  *   success. Compare its CRC-64 with the parts' CRCs joined by
  *   `ossr_crc64_combine`.
  *
+ * - `count`: 1 to 10000 (OSS's limit), checked before `parts` is read.
+ *
  * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload),
- * `OSSR_ERR_INVALID_ARGUMENT` (no parts, parts out of order, or a part the server
- * does not have), the server's and network codes, the argument codes.
+ * `OSSR_ERR_INVALID_ARGUMENT` (no parts, more than 10000, parts out of order, or a
+ * part the server does not have), the server's and network codes, the argument
+ * codes.
  */
 ossr_result ossr_client_complete_multipart_upload(const ossr_client *client,
                                                   const char *bucket,
@@ -1111,7 +1116,8 @@ const char *ossr_result_str(unsigned int code);
  * Makes an empty error object (code `OSSR_OK`, everything else empty).
  *
  * Ownership: the caller owns the result and frees it with `ossr_error_free`.
- * Never returns NULL (the process aborts if memory runs out).
+ * Returns NULL only after an internal error (a bug); the process aborts if memory
+ * runs out.
  */
 ossr_error *ossr_error_new(void);
 
@@ -1256,7 +1262,10 @@ ossr_result ossr_client_open_get(const ossr_client *client,
  *
  * Returns `OSSR_OK`; `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_OBJECT_CHANGED` (the object
  * changed before a resume); the 3xx network codes once resumes run out; the argument
- * codes. After a failure, further reads fail too.
+ * codes. A stream that failed stays failed: every later read returns the same code
+ * and message (it never reconnects and never reports the end), and
+ * `ossr_get_stream_bytes_read` and `ossr_get_stream_client_crc` count only the
+ * bytes handed out.
  */
 ossr_result ossr_get_stream_read(ossr_get_stream *stream,
                                  uint8_t *buf,
@@ -1326,7 +1335,15 @@ void ossr_put_options_free(ossr_put_options *opts);
  * `x-oss-object-acl`, `x-oss-storage-class`, any other `x-oss-` header). Strings are
  * copied. Defaults to none.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ * Names are HTTP tokens and values have no control characters (CR, LF, ...). Headers
+ * the library sets itself are refused by name, in any case: `Host`, `Content-Length`,
+ * `Transfer-Encoding`, `Connection`, `Expect`, `Authorization`, `Date`, `x-oss-date`,
+ * `x-oss-content-sha256`, `x-oss-security-token`, `User-Agent` (see
+ * `ossr_config_builder_set_user_agent_suffix`), `x-oss-request-payer` and
+ * `x-oss-traffic-limit` (see `ossr_request_options`).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for a refused name or value (nothing is added).
  */
 ossr_result ossr_put_options_add_header(ossr_put_options *opts,
                                         const char *name,
@@ -1392,8 +1409,10 @@ ossr_result ossr_client_put_stream(const ossr_client *client,
  * - `report`: optional (may be NULL); filled only on success.
  *
  * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_CRC_MISMATCH`,
- * `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO`, the 3xx network codes, and the argument
- * codes.
+ * `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
+ * missing or cannot be written, found before any request is sent), the 3xx network
+ * codes, and the argument codes (`OSSR_ERR_INVALID_ARGUMENT` for a target that is a
+ * directory).
  */
 ossr_result ossr_client_get_to_file(const ossr_client *client,
                                     const char *bucket,
@@ -1543,10 +1562,17 @@ ossr_result ossr_upload_options_set_checkpoint_dir(ossr_upload_options *opts,
 /**
  * Adds a request header for the object: `Content-Type` (guessed from the file name
  * when absent), `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, or any
- * other `x-oss-` header. Strings are copied. Defaults to none. Names and values are
- * checked by the upload.
+ * other `x-oss-` header. Strings are copied. Defaults to none.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ * Names are HTTP tokens and values have no control characters (CR, LF, ...). Headers
+ * the library sets itself are refused by name, in any case: `Host`, `Content-Length`,
+ * `Transfer-Encoding`, `Connection`, `Expect`, `Authorization`, `Date`, `x-oss-date`,
+ * `x-oss-content-sha256`, `x-oss-security-token`, `User-Agent` (see
+ * `ossr_config_builder_set_user_agent_suffix`), `x-oss-request-payer` and
+ * `x-oss-traffic-limit` (see `ossr_request_options`).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for a refused name or value (nothing is added).
  */
 ossr_result ossr_upload_options_add_header(ossr_upload_options *opts,
                                            const char *name,

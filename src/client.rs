@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use ureq::http;
 
-use crate::config::{Config, validate_bucket, validate_key};
+use crate::config::{Config, validate_bucket, validate_key, validate_user_headers};
 use crate::crc64::{self, Crc64};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::{CancelToken, with_current};
@@ -146,7 +146,8 @@ pub(crate) fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
 /// Reading a whole object compares the CRC of the bytes received with the server's on
 /// the read that completes it, which fails on a mismatch; a body that ends early fails with
 /// a network error. Ranged reads cannot be checked this way (OSS sends the whole
-/// object's CRC), so they only check the length.
+/// object's CRC), so they only check the length. A reader that failed stays failed:
+/// every later read returns the same error.
 pub struct ObjectReader {
     body: ureq::BodyReader<'static>,
     info: ObjectInfo,
@@ -159,6 +160,7 @@ pub struct ObjectReader {
     bucket: String,
     key: String,
     cancel: Option<CancelToken>,
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for ObjectReader {
@@ -204,13 +206,19 @@ impl ObjectReader {
         self.received
     }
 
-    fn fail(&self, kind: ErrorKind, message: String) -> io::Error {
-        io::Error::other(Error::new(kind, message).with_object(&self.bucket, Some(&self.key)))
+    /// Records the failure, so later reads return it again, and returns it.
+    fn fail(&mut self, kind: ErrorKind, message: String) -> io::Error {
+        let err = Error::new(kind, message).with_object(&self.bucket, Some(&self.key));
+        self.failed = Some(err.duplicate());
+        io::Error::other(err)
     }
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(failed) = &self.failed {
+            return Err(io::Error::other(failed.duplicate()));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
@@ -243,26 +251,30 @@ impl Read for ObjectReader {
             }
             return Ok(0);
         }
-        self.crc.update(&buf[..n]);
-        self.received += n as u64;
-        // Checked on the read that completes the body, its bytes withheld on a
-        // mismatch, so a consumer that stops at the known length still sees it.
-        if self.received == self.length
+        let mut crc = self.crc.clone();
+        crc.update(&buf[..n]);
+        let received = self.received + n as u64;
+        // Checked on the read that completes the body, its bytes withheld (and not
+        // counted) on a mismatch, so a consumer that stops at the known length still
+        // sees it.
+        if received == self.length
             && self.whole
             && !self.checked
             && let Some(server) = self.info.crc64
         {
             self.checked = true;
-            if server != self.crc.value() {
+            if server != crc.value() {
                 return Err(self.fail(
                     ErrorKind::CrcMismatch,
                     format!(
                         "crc mismatch: received bytes have crc64 {}, the server reports {server}",
-                        self.crc.value()
+                        crc.value()
                     ),
                 ));
             }
         }
+        self.crc = crc;
+        self.received = received;
         Ok(n)
     }
 }
@@ -525,6 +537,7 @@ impl Client {
                 bucket: bucket.to_string(),
                 key: key.to_string(),
                 cancel: opts.cancel.clone(),
+                failed: None,
             })
         })
     }
@@ -533,7 +546,17 @@ impl Client {
     /// unknown). `headers` are sent as given (Content-Type, `x-oss-meta-*`, ...). The
     /// CRC-64 of what was sent is compared with the server's.
     ///
+    /// Headers the library sets itself are refused by name, in any case: `Host`,
+    /// `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`,
+    /// `Authorization`, `Date`, `x-oss-date`, `x-oss-content-sha256`,
+    /// `x-oss-security-token`, `User-Agent` (see
+    /// [`ConfigBuilder::user_agent_suffix`](crate::ConfigBuilder::user_agent_suffix)),
+    /// `x-oss-request-payer` and `x-oss-traffic-limit` (see [`RequestOptions`]). So
+    /// are names that are not HTTP tokens and values with control characters (CR,
+    /// LF, ...). The same rules hold wherever headers are given.
+    ///
     /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a refused header (before anything is sent),
     /// [`ErrorKind::CrcMismatch`] when the server stored other bytes,
     /// [`ErrorKind::Io`] when the file or reader fails (no object is created), and
     /// the transport's errors.
@@ -546,6 +569,7 @@ impl Client {
         opts: &RequestOptions,
     ) -> Result<PutResult> {
         Self::check(bucket, key)?;
+        validate_user_headers(headers)?;
         let mut req = opts.apply(Request::new("PUT", bucket, Some(key)), false)?;
         req.headers.extend(headers.iter().cloned());
         let finish = |response: http::Response<ureq::Body>, ours: u64| -> Result<PutResult> {
@@ -608,7 +632,12 @@ impl Client {
 
     /// Starts a multipart upload and returns its id. `headers` (Content-Type,
     /// `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, ...) apply to the
-    /// final object; `sequential` asks OSS to require in-order parts.
+    /// final object; `sequential` asks OSS to require in-order parts. Headers follow
+    /// the rules of [`put_object`](Self::put_object).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for a refused header (before anything is sent),
+    /// and the transport's errors.
     pub fn initiate_multipart_upload(
         &self,
         bucket: &str,
@@ -633,6 +662,7 @@ impl Client {
         sent: &mut u32,
     ) -> Result<String> {
         Self::check(bucket, key)?;
+        validate_user_headers(headers)?;
         let mut req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?
             .query("uploads", "");
@@ -753,6 +783,12 @@ impl Client {
     }
 
     /// Completes an upload with (part number, ETag) pairs (sent sorted by number).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] for more than [`MAX_PARTS`](crate::MAX_PARTS)
+    /// parts (before anything is sent) or parts the server refuses,
+    /// [`ErrorKind::NotFound`] when the upload no longer exists, and the transport's
+    /// errors.
     pub fn complete_multipart_upload(
         &self,
         bucket: &str,
@@ -762,6 +798,13 @@ impl Client {
         opts: &RequestOptions,
     ) -> Result<PutResult> {
         Self::check(bucket, key)?;
+        if parts.len() as u64 > crate::MAX_PARTS {
+            return Err(Error::invalid(format!(
+                "{} parts to complete; OSS allows at most {}",
+                parts.len(),
+                crate::MAX_PARTS
+            )));
+        }
         let body = xml::complete_body(parts);
         let req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?

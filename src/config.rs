@@ -90,9 +90,15 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Parses `[scheme://]host[:port]`. Whitespace is trimmed, `http://` is assumed, a
-    /// trailing `/` is allowed; paths, queries and user info are refused, as are
-    /// schemes other than http and https. IPv6 hosts are written in brackets.
+    /// Parses `scheme://host[:port]`. Whitespace is trimmed and a trailing `/` is
+    /// allowed. The scheme is required and must be `http` or `https`: an endpoint
+    /// without one is refused rather than guessed, since guessing `http` would send
+    /// credentials and data in clear. Paths, queries and user info are refused. IPv6
+    /// hosts are written in brackets.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) naming what is
+    /// wrong (for a missing scheme, `no scheme`).
     pub fn parse(text: &str) -> Result<Endpoint> {
         let text = text.trim();
         let bad = |why: &str| Error::invalid(format!("invalid endpoint {text:?}: {why}"));
@@ -105,7 +111,11 @@ impl Endpoint {
                 "https" => (Scheme::Https, rest),
                 _ => return Err(bad("the scheme must be http or https")),
             },
-            None => (Scheme::Http, text),
+            None => {
+                return Err(bad(&format!(
+                    "no scheme; write https://{text} (or http://{text} to send in clear)"
+                )));
+            }
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
         if rest.contains(['/', '?', '#', '@']) || rest.contains(char::is_whitespace) {
@@ -241,6 +251,80 @@ pub fn validate_key(key: &str) -> Result<()> {
         return Err(Error::invalid(format!(
             "the object key is {} bytes long; OSS allows at most 1023",
             key.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Headers the library sets itself, refused by name (in any case) wherever a caller's
+/// headers enter: the ones that frame the message or say where it goes (`Host`,
+/// `Content-Length`, `Transfer-Encoding`, `Connection`, `Expect`), the signature's
+/// (`Authorization`, `Date`, `x-oss-date`, `x-oss-content-sha256`,
+/// `x-oss-security-token`), the `User-Agent` (see
+/// [`ConfigBuilder::user_agent_suffix`]), and the two that
+/// [`RequestOptions`](crate::RequestOptions) sets (`x-oss-request-payer`,
+/// `x-oss-traffic-limit`).
+pub(crate) const RESERVED_HEADERS: &[&str] = &[
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "expect",
+    "authorization",
+    "date",
+    "x-oss-date",
+    "x-oss-content-sha256",
+    "x-oss-security-token",
+    "user-agent",
+    "x-oss-request-payer",
+    "x-oss-traffic-limit",
+];
+
+/// Checks a header value: no control characters (CR, LF, NUL, DEL, ...; a tab is
+/// allowed), which would end the header early or make the request unsendable.
+/// `what` names the value in the error.
+pub(crate) fn validate_header_value(what: &str, value: &str) -> Result<()> {
+    if let Some(c) = value.chars().find(|c| c.is_control() && *c != '\t') {
+        return Err(Error::invalid(format!(
+            "{what} contains the control character {c:?}; header values cannot"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks a caller's request headers: each name is a non-empty HTTP token and not one
+/// the library sets itself (see the list in the docs of
+/// [`Client::put_object`](crate::Client::put_object)), and each value passes
+/// [`validate_header_value`].
+///
+/// # Errors
+/// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) naming the header.
+pub(crate) fn validate_user_headers(headers: &[(String, String)]) -> Result<()> {
+    for (name, value) in headers {
+        validate_header_name(name)?;
+        validate_header_value(&format!("the value of header {name:?}"), value)?;
+    }
+    Ok(())
+}
+
+/// Checks one header name: an HTTP token (RFC 9110) that the library does not set itself.
+pub(crate) fn validate_header_name(name: &str) -> Result<()> {
+    const TOKEN_PUNCTUATION: &str = "!#$%&'*+-.^_`|~";
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || TOKEN_PUNCTUATION.contains(c))
+    {
+        return Err(Error::invalid(format!(
+            "{name:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
+        )));
+    }
+    if RESERVED_HEADERS
+        .iter()
+        .any(|reserved| name.eq_ignore_ascii_case(reserved))
+    {
+        return Err(Error::invalid(format!(
+            "header {name:?} is set by the library and cannot be given"
         )));
     }
     Ok(())
@@ -435,7 +519,8 @@ impl ConfigBuilder {
     }
 
     /// Text appended to the User-Agent (`oss_resume/<version> <suffix>`). Defaults to
-    /// none.
+    /// none. A suffix with a control character (CR, LF, ...) makes
+    /// [`build`](Self::build) fail.
     pub fn user_agent_suffix(mut self, suffix: &str) -> Self {
         self.user_agent_suffix = Some(suffix.to_string());
         self
@@ -445,10 +530,15 @@ impl ConfigBuilder {
     ///
     /// # Errors
     /// [`ErrorKind::InvalidArgument`](crate::ErrorKind::InvalidArgument) for a bad
-    /// endpoint, missing credentials, V4 without a region, a zero timeout or attempt
-    /// count, or an unreadable CA file.
+    /// endpoint (one without `http://` or `https://` included), missing credentials,
+    /// V4 without a region, a zero timeout or attempt count, or a user-agent suffix
+    /// with a control character; [`ErrorKind::Io`](crate::ErrorKind::Io) for an
+    /// unreadable CA file.
     pub fn build(self) -> Result<Config> {
         let endpoint = Endpoint::parse(&self.endpoint)?;
+        if let Some(suffix) = &self.user_agent_suffix {
+            validate_header_value("the user-agent suffix", suffix)?;
+        }
         let credentials = match self.credentials {
             Some(c) => c,
             None => credentials_from_env()?,
@@ -535,8 +625,8 @@ mod tests {
 
     #[test]
     fn endpoint_accepts_hosts_ips_and_ports() {
-        let e = Endpoint::parse("  oss-cn-hangzhou.aliyuncs.com ").unwrap();
-        assert_eq!(e.to_string(), "http://oss-cn-hangzhou.aliyuncs.com");
+        let e = Endpoint::parse("  https://oss-cn-hangzhou.aliyuncs.com ").unwrap();
+        assert_eq!(e.to_string(), "https://oss-cn-hangzhou.aliyuncs.com");
         assert!(!e.is_ip_or_localhost());
         let e = Endpoint::parse("https://127.0.0.1:8443/").unwrap();
         assert_eq!((e.scheme(), e.port()), (Scheme::Https, Some(8443)));
@@ -544,7 +634,11 @@ mod tests {
         let e = Endpoint::parse("http://[::1]:9000").unwrap();
         assert_eq!(e.host(), "[::1]");
         assert!(e.is_ip_or_localhost());
-        assert!(Endpoint::parse("localhost:1").unwrap().is_ip_or_localhost());
+        assert!(
+            Endpoint::parse("http://localhost:1")
+                .unwrap()
+                .is_ip_or_localhost()
+        );
     }
 
     #[test]
@@ -567,18 +661,80 @@ mod tests {
     }
 
     #[test]
+    fn endpoint_without_a_scheme_is_refused_naming_the_problem() {
+        for bare in [
+            "oss-cn-hangzhou.aliyuncs.com",
+            "127.0.0.1:9000",
+            "localhost",
+            "[::1]:9000",
+        ] {
+            let err = Endpoint::parse(bare).unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains("no scheme"), "{bare}: {text}");
+            assert!(text.contains(&format!("https://{bare}")), "{bare}: {text}");
+        }
+    }
+
+    #[test]
+    fn user_agent_suffix_with_a_control_character_is_refused() {
+        for bad in ["x\r\nX-Injected: 1", "a\nb", "nul\0", "del\u{7f}"] {
+            let err = Config::builder("https://oss.example.com")
+                .credentials("id", "secret", None)
+                .signature_version(SignatureVersion::V1)
+                .user_agent_suffix(bad)
+                .build()
+                .unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidArgument, "{bad:?}");
+            assert!(err.to_string().contains("user-agent suffix"), "{err}");
+        }
+    }
+
+    #[test]
+    fn reserved_and_malformed_headers_are_refused_by_name() {
+        let one = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        for reserved in RESERVED_HEADERS {
+            for name in [reserved.to_string(), reserved.to_ascii_uppercase()] {
+                let err = validate_user_headers(&one(&name, "1")).unwrap_err();
+                assert!(err.to_string().contains(&format!("{name:?}")), "{err}");
+            }
+        }
+        for name in ["", "a b", "x:y", "caf\u{e9}", "a\r\nb"] {
+            assert!(validate_user_headers(&one(name, "v")).is_err(), "{name:?}");
+        }
+        for value in ["a\r\nHost: evil", "\n", "x\0"] {
+            assert!(validate_user_headers(&one("x-oss-meta-a", value)).is_err());
+        }
+        let fine = vec![
+            (
+                "Content-Type".to_string(),
+                "text/plain; charset=utf-8".to_string(),
+            ),
+            (
+                "x-oss-meta-note".to_string(),
+                "tab\there, caf\u{e9}".to_string(),
+            ),
+            (
+                "Content-MD5".to_string(),
+                "1B2M2Y8AsgTpgAmY7PhCfg==".to_string(),
+            ),
+            ("x-oss-object-acl".to_string(), "private".to_string()),
+        ];
+        validate_user_headers(&fine).unwrap();
+    }
+
+    #[test]
     fn addressing_picks_path_style_for_ips_and_virtual_hosts_otherwise() {
         let key = "a/b c+d~e!*'()中.txt";
         assert_eq!(
-            config("oss.example.com", Addressing::Auto).url_base("bkt", Some(key)),
+            config("http://oss.example.com", Addressing::Auto).url_base("bkt", Some(key)),
             "http://bkt.oss.example.com/a/b%20c%2Bd~e%21%2A%27%28%29%E4%B8%AD.txt"
         );
         assert_eq!(
-            config("127.0.0.1:9000", Addressing::Auto).url_base("bkt", Some("k")),
+            config("http://127.0.0.1:9000", Addressing::Auto).url_base("bkt", Some("k")),
             "http://127.0.0.1:9000/bkt/k"
         );
         assert_eq!(
-            config("oss.example.com", Addressing::PathStyle).url_base("bkt", Some("k")),
+            config("http://oss.example.com", Addressing::PathStyle).url_base("bkt", Some("k")),
             "http://oss.example.com/bkt/k"
         );
         assert_eq!(
@@ -586,14 +742,14 @@ mod tests {
             "https://cdn.example.com/k"
         );
         assert_eq!(
-            config("oss.example.com", Addressing::Auto).url_base("bkt", None),
+            config("http://oss.example.com", Addressing::Auto).url_base("bkt", None),
             "http://bkt.oss.example.com/"
         );
     }
 
     #[test]
     fn v4_without_region_is_a_clear_error() {
-        let err = Config::builder("oss.example.com")
+        let err = Config::builder("https://oss.example.com")
             .credentials("id", "secret", None)
             .signature_version(SignatureVersion::V4)
             .build()
@@ -603,7 +759,7 @@ mod tests {
 
     #[test]
     fn debug_output_redacts_secrets() {
-        let c = Config::builder("oss.example.com")
+        let c = Config::builder("https://oss.example.com")
             .credentials("the-id", "the-secret", Some("the-token"))
             .region("cn-hangzhou")
             .proxy("http://user:pw-secret@proxy:3128")

@@ -156,6 +156,22 @@ impl Error {
         self
     }
 
+    /// A copy of this error for a caller that asks again (a stream that failed keeps
+    /// failing): every field but the source, whose text is already in the message.
+    pub(crate) fn duplicate(&self) -> Error {
+        Error {
+            kind: self.kind,
+            message: self.message.clone(),
+            status: self.status,
+            oss: self.oss.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            source: None,
+            permanent: self.permanent,
+            retry_after: self.retry_after,
+        }
+    }
+
     pub(crate) fn permanent(mut self) -> Error {
         self.permanent = true;
         self

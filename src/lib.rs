@@ -30,8 +30,12 @@ mod config;
 pub mod crc64;
 mod download;
 mod error;
+// The C ABI: private to Rust users (its functions take raw pointers), its
+// `#[no_mangle]` symbols exported from the shared and static libraries all the same.
 #[allow(unsafe_code)]
-pub mod ffi;
+mod ffi;
+#[doc(hidden)]
+pub mod server_auth;
 pub mod signing;
 mod stream;
 mod transfer;

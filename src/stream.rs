@@ -48,6 +48,10 @@ impl Default for GetOptions {
 /// CRC of the bytes with the server's on the read that completes it, which fails with
 /// [`ErrorKind::CrcMismatch`] (its bytes withheld) on a difference. Errors from `read` are `io::Error`s
 /// wrapping an [`Error`] (`err.get_ref()` downcasts to it).
+///
+/// A stream that failed stays failed: every later `read` returns the same error (it
+/// never reconnects, and never reports a clean end), and [`bytes_read`](Self::bytes_read)
+/// and [`client_crc`](Self::client_crc) count only the bytes handed to the caller.
 pub struct GetStream {
     client: Client,
     bucket: String,
@@ -64,6 +68,7 @@ pub struct GetStream {
     resumes: u32,
     attempts: u32,
     finished: bool,
+    failed: Option<Error>,
 }
 
 impl std::fmt::Debug for GetStream {
@@ -115,8 +120,12 @@ impl GetStream {
         self.delivered
     }
 
-    fn fail(&self, e: Error) -> io::Error {
-        io::Error::other(e.with_object(&self.bucket, Some(&self.key)))
+    /// Records the failure, so that every later read returns it again, and returns it.
+    fn fail(&mut self, e: Error) -> io::Error {
+        let e = e.with_object(&self.bucket, Some(&self.key));
+        self.failed = Some(e.duplicate());
+        self.reader = None;
+        io::Error::other(e)
     }
 
     fn reopen(&mut self) -> Result<()> {
@@ -132,35 +141,39 @@ impl GetStream {
         Ok(())
     }
 
-    fn finish(&mut self) -> io::Result<usize> {
+    /// Compares the CRC of the whole object's bytes (`crc`) with the server's, once.
+    fn check_whole(&mut self, crc: u64) -> io::Result<()> {
         if self.finished {
-            return Ok(0);
+            return Ok(());
         }
         self.finished = true;
         if self.whole
             && let Some(server) = self.server_crc
-            && server != self.crc.value()
+            && server != crc
         {
             return Err(self.fail(Error::new(
                 ErrorKind::CrcMismatch,
                 format!(
-                    "crc mismatch: the bytes read have crc64 {}, the server reports {server}",
-                    self.crc.value()
+                    "crc mismatch: the bytes read have crc64 {crc}, the server reports {server}"
                 ),
             )));
         }
-        Ok(0)
+        Ok(())
     }
 }
 
 impl Read for GetStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(failed) = &self.failed {
+            return Err(io::Error::other(failed.duplicate()));
+        }
         if buf.is_empty() {
             return Ok(0);
         }
         loop {
             if self.delivered == self.length {
-                return self.finish();
+                self.check_whole(self.crc.value())?;
+                return Ok(0);
             }
             if self.reader.is_none()
                 && let Err(e) = self.reopen()
@@ -184,14 +197,18 @@ impl Read for GetStream {
                     }
                 }
                 Ok(n) => {
-                    self.crc.update(&buf[..n]);
-                    self.delivered += n as u64;
-                    if self.delivered == self.length {
+                    let mut crc = self.crc.clone();
+                    crc.update(&buf[..n]);
+                    let delivered = self.delivered + n as u64;
+                    if delivered == self.length {
                         // Checked on the read that completes the stream, and those
-                        // bytes withheld on a mismatch: a consumer that stops at the
-                        // known length (a put of the stream) still sees the failure.
-                        self.finish()?;
+                        // bytes withheld (and not counted) on a mismatch: a consumer
+                        // that stops at the known length (a put of the stream) still
+                        // sees the failure.
+                        self.check_whole(crc.value())?;
                     }
+                    self.crc = crc;
+                    self.delivered = delivered;
                     return Ok(n);
                 }
                 Err(e) => {
@@ -220,6 +237,36 @@ pub struct StreamReport {
     pub verified: bool,
     /// Times a dropped body was resumed.
     pub resumes: u32,
+}
+
+/// The directory a target file goes in (`.` for a bare file name), checked to exist:
+/// a missing one is [`ErrorKind::Io`] (a local file cannot be written), a target that
+/// is itself a directory [`ErrorKind::InvalidArgument`].
+pub(crate) fn target_dir(target: &Path) -> Result<std::path::PathBuf> {
+    if target.as_os_str().is_empty() || target.file_name().is_none() || target.is_dir() {
+        return Err(Error::invalid(format!(
+            "the target {} is a directory, not a file path",
+            target.display()
+        )));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    match fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "the target's directory {} is not a directory",
+                dir.display()
+            ),
+        )),
+        Err(e) => Err(Error::io(
+            format!("the target's directory {}", dir.display()),
+            e,
+        )),
+    }
 }
 
 /// Calls a stream progress callback at most every 1% or 100 ms, and at the end.
@@ -300,12 +347,19 @@ impl Client {
             resumes: 0,
             attempts: opts.resume_attempts,
             finished: false,
+            failed: None,
         })
     }
 
     /// Streams an object (or a range) into a local file: through a temporary file
     /// beside it and an atomic rename, CRC-checked for whole objects. A failure never
     /// leaves a truncated target (an existing one is left as it was).
+    ///
+    /// # Errors
+    /// [`ErrorKind::Io`] when the target's directory does not exist or cannot be
+    /// written (found before any request is sent), [`ErrorKind::InvalidArgument`]
+    /// for a target that is a directory, and the errors of [`open_get`](Self::open_get)
+    /// and of reading the stream.
     pub fn get_to_file(
         &self,
         bucket: &str,
@@ -314,26 +368,24 @@ impl Client {
         opts: &GetOptions,
     ) -> Result<StreamReport> {
         let target = target.as_ref();
-        let dir = match target.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => std::path::PathBuf::from("."),
-        };
+        let dir = target_dir(target)?;
         let name = target
             .file_name()
             .ok_or_else(|| Error::invalid(format!("{} is not a file path", target.display())))?;
-        let mut stream = self.open_get(bucket, key, opts)?;
         let temp = dir.join(format!(
             "{}.ossr-{:016x}",
             name.to_string_lossy(),
             fastrand::u64(..)
         ));
-        let result = (|| -> Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o644)
-                .open(&temp)
-                .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+        // Made before the GET, so a directory that cannot be written costs no request.
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(&temp)
+            .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
+        let result = (|| -> Result<StreamReport> {
+            let mut stream = self.open_get(bucket, key, opts)?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = stream.read(&mut buf).map_err(map_io_error)?;
@@ -343,17 +395,17 @@ impl Client {
                 file.write_all(&buf[..n])
                     .map_err(|e| Error::io(format!("writing {}", temp.display()), e))?;
             }
-            commit(&file, &temp, target, Durability::Fsync)
+            commit(&file, &temp, target, Durability::Fsync)?;
+            Ok(StreamReport {
+                bytes: stream.bytes_read(),
+                crc64: stream.client_crc(),
+                verified: stream.whole && stream.server_crc.is_some(),
+                resumes: stream.resumes(),
+            })
         })();
-        if let Err(e) = result {
+        result.map_err(|e| {
             let _ = fs::remove_file(&temp);
-            return Err(e.with_object(bucket, Some(key)));
-        }
-        Ok(StreamReport {
-            bytes: stream.bytes_read(),
-            crc64: stream.client_crc(),
-            verified: stream.whole && stream.server_crc.is_some(),
-            resumes: stream.resumes(),
+            e.with_object(bucket, Some(key))
         })
     }
 

@@ -474,3 +474,73 @@ fn too_many_requests_is_retried() {
     assert_eq!(get_all(&c, "k"), b"x");
     assert_eq!(s.stats().requests_with("GetObject", 429), 2);
 }
+
+#[test]
+fn an_object_reader_that_failed_its_crc_check_keeps_failing() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V4);
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    s.put_object(BUCKET, "sticky", &data).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let mut reader = c.get_object(BUCKET, "sticky", None, None, &none()).unwrap();
+    let mut sink = Vec::new();
+    let first = reader.read_to_end(&mut sink).unwrap_err();
+    let at = reader.bytes_read();
+    assert!(at < data.len() as u64, "withheld bytes counted: {at}");
+    let mut buf = [0u8; 4096];
+    for attempt in 1..=3 {
+        let again = reader
+            .read(&mut buf)
+            .expect_err("a failed reader read again");
+        assert_eq!(again.to_string(), first.to_string(), "read {attempt}");
+        let kind = again
+            .get_ref()
+            .and_then(|e| e.downcast_ref::<oss_resume::Error>())
+            .map(|e| e.kind());
+        assert_eq!(kind, Some(ErrorKind::CrcMismatch));
+    }
+    assert_eq!(reader.bytes_read(), at);
+}
+
+#[test]
+fn reserved_or_broken_headers_are_refused_before_anything_is_sent() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V4);
+    let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+    s.reset_stats();
+    for headers in [
+        h("Host", "evil.example.com"),
+        h("content-length", "999"),
+        h("Authorization", "OSS x:y"),
+        h("x-oss-meta-a", "line\r\nX-Injected: 1"),
+        h("bad name", "v"),
+    ] {
+        let err = c
+            .put_object(BUCKET, "h", PutSource::Bytes(b"data"), &headers, &none())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{headers:?}: {err}");
+        let err = c
+            .initiate_multipart_upload(BUCKET, "h", &headers, false, &none())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{headers:?}: {err}");
+    }
+    assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
+    // The headers that are the caller's still work.
+    let fine = h("x-oss-meta-colour", "blue");
+    c.put_object(BUCKET, "h", PutSource::Bytes(b"data"), &fine, &none())
+        .unwrap();
+}
+
+#[test]
+fn completing_more_parts_than_oss_allows_is_refused_before_sending() {
+    let s = server();
+    let c = client(&s, SignatureVersion::V4);
+    let parts: Vec<(u32, String)> = (1..=10_001).map(|n| (n, format!("\"{n}\""))).collect();
+    s.reset_stats();
+    let err = c
+        .complete_multipart_upload(BUCKET, "k", "no-such-upload", &parts, &none())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert!(err.to_string().contains("10000"), "{err}");
+    assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
+}

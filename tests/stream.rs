@@ -363,3 +363,80 @@ fn a_reader_shorter_or_longer_than_its_declared_length_stores_nothing() {
     let (got, _) = read_all(&c, "declared", None);
     assert_eq!(got, bytes);
 }
+
+/// Reads until the first error, then checks that three more reads fail the same way.
+fn assert_failure_is_sticky(stream: &mut oss_resume::GetStream, want: ErrorKind) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let first = loop {
+        match stream.read(&mut buf) {
+            Ok(0) => panic!("the stream ended cleanly at {}", stream.bytes_read()),
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(kind_of(&first), Some(want), "{first}");
+    let at = stream.bytes_read();
+    for attempt in 1..=3 {
+        match stream.read(&mut buf) {
+            Ok(n) => panic!("read {attempt} after the failure gave Ok({n}) at byte {at}"),
+            Err(e) => {
+                assert_eq!(kind_of(&e), Some(want), "read {attempt}: {e}");
+                assert_eq!(e.to_string(), first.to_string(), "read {attempt}");
+            }
+        }
+        assert_eq!(stream.bytes_read(), at, "a failed read moved bytes_read");
+    }
+}
+
+#[test]
+fn a_stream_that_failed_its_crc_check_keeps_failing() {
+    let s = server();
+    let c = client(&s);
+    s.put_object(BUCKET, "k", &data(300_000, 2)).unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    let mut stream = c.open_get(BUCKET, "k", &GetOptions::default()).unwrap();
+    assert_failure_is_sticky(&mut stream, ErrorKind::CrcMismatch);
+    assert!(
+        stream.bytes_read() < 300_000,
+        "the withheld bytes are counted as read: {}",
+        stream.bytes_read()
+    );
+}
+
+#[test]
+fn a_dropped_body_with_no_resumes_left_keeps_failing_instead_of_reconnecting() {
+    let s = server();
+    let c = client(&s);
+    s.put_object(BUCKET, "k", &data(1_000_000, 6)).unwrap();
+    s.set_fault("drop_after_bytes", "200000").unwrap();
+    s.set_fault("drop_count", "1").unwrap();
+    let opts = GetOptions {
+        resume_attempts: 0,
+        ..GetOptions::default()
+    };
+    let mut stream = c.open_get(BUCKET, "k", &opts).unwrap();
+    assert_failure_is_sticky(&mut stream, ErrorKind::Network);
+    assert_eq!(stream.resumes(), 0);
+}
+
+#[test]
+fn a_missing_target_directory_is_an_io_error_before_any_request() {
+    let s = server();
+    let c = client(&s);
+    s.put_object(BUCKET, "k", &data(300_000, 7)).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("no-such-dir").join("out");
+    s.reset_stats();
+    let err = c
+        .get_to_file(BUCKET, "k", &target, &GetOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.to_string().contains("no-such-dir"), "{err}");
+    let stats = s.stats();
+    assert!(
+        stats.requests.is_empty(),
+        "requests sent: {:?}",
+        stats.requests
+    );
+    assert_eq!(stats.bytes_served, 0);
+}

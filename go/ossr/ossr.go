@@ -11,6 +11,17 @@
 // Build: the package links the static library target/release/liboss_resume.a of
 // the repository (run `cargo build --release` first); set CGO_LDFLAGS=-L<dir> to
 // link one from elsewhere.
+//
+// Module: github.com/oss-resume/oss_resume/go (Go 1.19 or later). Since the library
+// is built from the same checkout, a program normally uses a local checkout through
+// a replace directive in its own go.mod:
+//
+//	require github.com/oss-resume/oss_resume/go v0.0.0
+//	replace github.com/oss-resume/oss_resume/go => /path/to/oss_resume/go
+//
+// and imports github.com/oss-resume/oss_resume/go/ossr. Without the replace, `go
+// get github.com/oss-resume/oss_resume/go@<version>` fetches it (tags are
+// go/vX.Y.Z), and CGO_LDFLAGS must point at a built liboss_resume.a.
 package ossr
 
 /*
@@ -33,6 +44,7 @@ import "C"
 import (
 	"fmt"
 	"io"
+	"math"
 	"runtime"
 	"runtime/cgo"
 	"sync"
@@ -108,6 +120,32 @@ var (
 	ErrIO              = &Error{Code: CodeIO}
 )
 
+// ReaderError is the failure of a Put (or PutObject-like call) whose io.Reader
+// failed: Err is the library's error (code CodeIO) and Reader the reader's own.
+// errors.Is and errors.As see both: errors.Is(err, ErrIO) and errors.Is(err,
+// yourReaderErr) are true, and errors.As(err, &e) with e an *Error finds Err.
+type ReaderError struct {
+	Err    *Error
+	Reader error
+}
+
+func (e *ReaderError) Error() string { return fmt.Sprintf("%v (reader: %v)", e.Err, e.Reader) }
+
+// Unwrap gives the reader's error.
+func (e *ReaderError) Unwrap() error { return e.Reader }
+
+// Is matches the library's error by code.
+func (e *ReaderError) Is(target error) bool { return e.Err.Is(target) }
+
+// As finds the library's *Error.
+func (e *ReaderError) As(target interface{}) bool {
+	if t, ok := target.(**Error); ok {
+		*t = e.Err
+		return true
+	}
+	return false
+}
+
 // Version is the C library's version, "MAJOR.MINOR.PATCH".
 func Version() string { return C.GoString(C.ossr_version()) }
 
@@ -137,13 +175,17 @@ func call(f func(err *C.ossr_error) C.ossr_result) error {
 }
 
 // text copies a string out of the library, growing the buffer when it is too small.
+// A call that fails (a NULL handle, say) writes nothing, so it gives "".
 func text(f func(buf *C.char, size C.size_t, outLen *C.size_t) C.ossr_result) string {
 	size := C.size_t(256)
 	for i := 0; i < 4; i++ {
-		buf := (*C.char)(C.malloc(size))
+		buf := (*C.char)(C.calloc(size, 1))
 		var n C.size_t
 		rc := f(buf, size, &n)
-		s := C.GoString(buf)
+		s := ""
+		if rc == C.OSSR_OK {
+			s = C.GoString(buf)
+		}
 		C.free(unsafe.Pointer(buf))
 		if rc != C.OSSR_ERR_BUFFER_TOO_SMALL {
 			return s
@@ -151,6 +193,15 @@ func text(f func(buf *C.char, size C.size_t, outLen *C.size_t) C.ossr_result) st
 		size = n + 1
 	}
 	return ""
+}
+
+// uint32Arg converts a count for C, refusing what does not fit instead of cutting
+// it to 32 bits.
+func uint32Arg(name string, v int) (C.uint32_t, error) {
+	if v < 0 || uint64(v) > math.MaxUint32 {
+		return 0, &Error{Code: CodeInvalidArgument, Message: fmt.Sprintf("%s %d is outside 0..%d", name, v, uint64(math.MaxUint32))}
+	}
+	return C.uint32_t(v), nil
 }
 
 // cstrings frees the C strings it made when the call is over.
@@ -190,16 +241,27 @@ type Config struct {
 type Client struct {
 	mu  sync.RWMutex // Close waits for calls in flight
 	ptr *C.ossr_client
+
+	streamsMu sync.Mutex
+	streams   map[*stream]struct{} // open Readers' streams, closed by Close
 }
 
 // NewClient makes a client. Errors have code CodeInvalidArgument for a bad
 // endpoint, V4 without a region, or missing credentials.
 func NewClient(cfg Config) (*Client, error) {
+	version, err := uint32Arg("SignatureVersion", cfg.SignatureVersion)
+	if err != nil {
+		return nil, err
+	}
+	attempts, err := uint32Arg("MaxAttempts", cfg.MaxAttempts)
+	if err != nil {
+		return nil, err
+	}
 	var cs cstrings
 	defer cs.free()
 	var b *C.ossr_config_builder
 	var client *C.ossr_client
-	err := call(func(e *C.ossr_error) C.ossr_result {
+	err = call(func(e *C.ossr_error) C.ossr_result {
 		rc := C.ossr_config_builder_new(cs.of(cfg.Endpoint), &b, e)
 		step := func(f func() C.ossr_result) {
 			if rc == C.OSSR_OK {
@@ -220,7 +282,7 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		if cfg.SignatureVersion != 0 {
 			step(func() C.ossr_result {
-				return C.ossr_config_builder_set_signature_version(b, C.uint(cfg.SignatureVersion), e)
+				return C.ossr_config_builder_set_signature_version(b, C.uint(version), e)
 			})
 		}
 		if cfg.PathStyle {
@@ -238,7 +300,7 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		if cfg.MaxAttempts > 0 {
 			step(func() C.ossr_result {
-				return C.ossr_config_builder_set_retry_policy(b, C.uint32_t(cfg.MaxAttempts), 200, 20000, e)
+				return C.ossr_config_builder_set_retry_policy(b, attempts, 200, 20000, e)
 			})
 		}
 		if cfg.CAFile != "" {
@@ -264,12 +326,22 @@ func NewClient(cfg Config) (*Client, error) {
 	return c, nil
 }
 
-// Close frees the client after the calls in flight end and every Reader opened
-// from it is closed (an unclosed Reader makes Close wait, and calls made meanwhile
-// wait too). Further calls fail with CodeNullArgument. Closing twice is harmless.
+// Close frees the client after the calls in flight end. Readers opened from it and
+// still open are closed first (a Read in progress finishes; later Reads fail with
+// CodeNullArgument), so Close never waits on a Reader left open. Further calls fail
+// with CodeNullArgument. Closing twice is harmless.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.streamsMu.Lock()
+	open := make([]*stream, 0, len(c.streams))
+	for s := range c.streams {
+		open = append(open, s)
+	}
+	c.streamsMu.Unlock()
+	for _, s := range open {
+		s.close()
+	}
 	C.ossr_client_free(c.ptr)
 	c.ptr = nil
 	return nil
@@ -417,6 +489,21 @@ const (
 	CheckpointDiscarded CheckpointState = C.OSSR_CHECKPOINT_DISCARDED
 )
 
+// String names the state ("not used", "not found", "resumed", "discarded").
+func (s CheckpointState) String() string {
+	switch s {
+	case CheckpointNotUsed:
+		return "not used"
+	case CheckpointNotFound:
+		return "not found"
+	case CheckpointResumed:
+		return "resumed"
+	case CheckpointDiscarded:
+		return "discarded"
+	}
+	return fmt.Sprintf("CheckpointState(%d)", int(s))
+}
+
 // DownloadOptions tune Download. Zero values take the defaults.
 type DownloadOptions struct {
 	CheckpointDir     string // default: the target's directory
@@ -448,9 +535,17 @@ func (c *Client) Download(bucket, key, target string, opts *DownloadOptions) (Do
 	if opts == nil {
 		opts = &DownloadOptions{}
 	}
+	threads, err := uint32Arg("Threads", opts.Threads)
+	if err != nil {
+		return DownloadReport{}, err
+	}
+	partAttempts, err := uint32Arg("PartAttempts", opts.PartAttempts)
+	if err != nil {
+		return DownloadReport{}, err
+	}
 	var report C.ossr_download_report
 	cb, ud, done := progress(opts.Progress)
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err = c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_download_options
 		rc := C.ossr_download_options_new(&o, e)
 		defer C.ossr_download_options_free(o)
@@ -473,14 +568,14 @@ func (c *Client) Download(bucket, key, target string, opts *DownloadOptions) (Do
 			set(func() C.ossr_result { return C.ossr_download_options_set_part_size(o, C.uint64_t(opts.PartSize), e) })
 		}
 		if opts.Threads != 0 {
-			set(func() C.ossr_result { return C.ossr_download_options_set_threads(o, C.uint32_t(opts.Threads), e) })
+			set(func() C.ossr_result { return C.ossr_download_options_set_threads(o, threads, e) })
 		}
 		if opts.WaitIfBusy {
 			set(func() C.ossr_result { return C.ossr_download_options_set_wait_if_busy(o, true, e) })
 		}
 		if opts.PartAttempts != 0 {
 			set(func() C.ossr_result {
-				return C.ossr_download_options_set_part_attempts(o, C.uint32_t(opts.PartAttempts), e)
+				return C.ossr_download_options_set_part_attempts(o, partAttempts, e)
 			})
 		}
 		set(func() C.ossr_result {
@@ -544,9 +639,13 @@ func (c *Client) Upload(path, bucket, key string, opts *UploadOptions) (UploadRe
 	if opts == nil {
 		opts = &UploadOptions{}
 	}
+	threads, err := uint32Arg("Threads", opts.Threads)
+	if err != nil {
+		return UploadReport{}, err
+	}
 	var report C.ossr_upload_report
 	cb, ud, done := progress(opts.Progress)
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err = c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_upload_options
 		rc := C.ossr_upload_options_new(&o, e)
 		defer C.ossr_upload_options_free(o)
@@ -571,7 +670,7 @@ func (c *Client) Upload(path, bucket, key string, opts *UploadOptions) (UploadRe
 			set(func() C.ossr_result { return C.ossr_upload_options_set_part_size(o, C.uint64_t(opts.PartSize), e) })
 		}
 		if opts.Threads != 0 {
-			set(func() C.ossr_result { return C.ossr_upload_options_set_threads(o, C.uint32_t(opts.Threads), e) })
+			set(func() C.ossr_result { return C.ossr_upload_options_set_threads(o, threads, e) })
 		}
 		if opts.Sequential {
 			set(func() C.ossr_result { return C.ossr_upload_options_set_sequential(o, true, e) })
@@ -615,6 +714,15 @@ type GetOptions struct {
 // Range is a byte range; Last < 0 means to the end of the object.
 type Range struct{ First, Last int64 }
 
+// check refuses what C cannot take whole.
+func (g *GetOptions) check() error {
+	if g != nil && g.ResumeAttempts != nil {
+		_, err := uint32Arg("ResumeAttempts", *g.ResumeAttempts)
+		return err
+	}
+	return nil
+}
+
 func (g *GetOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_get_options, C.ossr_result) {
 	var o *C.ossr_get_options
 	rc := C.ossr_get_options_new(&o, e)
@@ -643,44 +751,83 @@ func (g *GetOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_get_options,
 }
 
 // Reader streams one GET. It resumes a dropped body by itself, and the read that
-// completes a whole object checks its CRC-64 (an error matching ErrCRCMismatch).
-// Not for concurrent use; Close it.
+// completes a whole object checks its CRC-64 (an error matching ErrCRCMismatch). A
+// Reader that failed stays failed: every later Read returns the same error. Not for
+// concurrent use; Close it (Client.Close also closes it).
 type Reader struct {
-	client *Client
+	s *stream
+}
+
+// stream is a Reader's C stream. The client's list of open streams points here,
+// not at the Reader, so a Reader that is dropped unclosed can still be collected
+// (its finalizer closes the stream).
+type stream struct {
+	mu     sync.Mutex // held by every call on ptr; close waits for a Read in progress
 	ptr    *C.ossr_get_stream
+	client *Client
+}
+
+// close frees the C stream; closing twice is harmless.
+func (s *stream) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ptr == nil {
+		return
+	}
+	C.ossr_get_stream_free(s.ptr)
+	s.ptr = nil
+	s.client.streamsMu.Lock()
+	delete(s.client.streams, s)
+	s.client.streamsMu.Unlock()
 }
 
 // Open starts a GET of an object, or of opts.Range, as an io.ReadCloser.
 func (c *Client) Open(bucket, key string, opts *GetOptions) (*Reader, error) {
-	var s *C.ossr_get_stream
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	var st *stream
 	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, e)
 		defer C.ossr_get_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
 		}
-		return C.ossr_client_open_get(p, cs.of(bucket), cs.of(key), o, &s, e)
+		var ptr *C.ossr_get_stream
+		rc = C.ossr_client_open_get(p, cs.of(bucket), cs.of(key), o, &ptr, e)
+		if rc == C.OSSR_OK {
+			// Listed while the client's read lock is held, so Close sees it.
+			st = &stream{ptr: ptr, client: c}
+			c.streamsMu.Lock()
+			if c.streams == nil {
+				c.streams = make(map[*stream]struct{})
+			}
+			c.streams[st] = struct{}{}
+			c.streamsMu.Unlock()
+		}
+		return rc
 	})
 	if err != nil {
 		return nil, err
 	}
-	c.mu.RLock() // held until Close: the client must outlive the stream
-	r := &Reader{client: c, ptr: s}
+	r := &Reader{s: st}
 	runtime.SetFinalizer(r, func(r *Reader) { _ = r.Close() })
 	return r, nil
 }
 
 // Read implements io.Reader; it returns io.EOF at the end.
 func (r *Reader) Read(p []byte) (int, error) {
-	if r.ptr == nil {
-		return 0, &Error{Code: CodeNullArgument, Message: "read after Close"}
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	if r.s.ptr == nil {
+		return 0, &Error{Code: CodeNullArgument, Message: "read after the Reader or its Client was closed"}
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
 	var n C.size_t
 	err := call(func(e *C.ossr_error) C.ossr_result {
-		return C.ossr_get_stream_read(r.ptr, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)), &n, e)
+		return C.ossr_get_stream_read(r.s.ptr, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)), &n, e)
 	})
 	if err != nil {
 		return 0, err
@@ -693,36 +840,59 @@ func (r *Reader) Read(p []byte) (int, error) {
 
 // Close ends the stream. Closing twice is harmless.
 func (r *Reader) Close() error {
-	if r.ptr != nil {
-		C.ossr_get_stream_free(r.ptr)
-		r.ptr = nil
-		r.client.mu.RUnlock()
-	}
+	r.s.close()
 	return nil
 }
 
-// ContentLength is the number of bytes the stream delivers in all.
-func (r *Reader) ContentLength() uint64 { return uint64(C.ossr_get_stream_content_length(r.ptr)) }
-
-// BytesRead is the number of bytes delivered so far.
-func (r *Reader) BytesRead() uint64 { return uint64(C.ossr_get_stream_bytes_read(r.ptr)) }
-
-// ClientCRC is the CRC-64 of the bytes delivered so far.
-func (r *Reader) ClientCRC() uint64 { return uint64(C.ossr_get_stream_client_crc(r.ptr)) }
-
-// ServerCRC is the whole object's CRC-64 as the server reported it.
-func (r *Reader) ServerCRC() (uint64, bool) {
-	var crc C.uint64_t
-	ok := C.ossr_get_stream_server_crc(r.ptr, &crc)
-	return uint64(crc), bool(ok)
+// with runs f on the C stream (NULL once closed, which the C getters answer with
+// zeros and empty strings).
+func (r *Reader) with(f func(p *C.ossr_get_stream)) {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	f(r.s.ptr)
 }
 
-// Resumes is how often a dropped body was resumed.
-func (r *Reader) Resumes() uint32 { return uint32(C.ossr_get_stream_resumes(r.ptr)) }
+// ContentLength is the number of bytes the stream delivers in all; 0 after Close.
+func (r *Reader) ContentLength() (n uint64) {
+	r.with(func(p *C.ossr_get_stream) { n = uint64(C.ossr_get_stream_content_length(p)) })
+	return n
+}
 
-// ETag is the object's ETag.
-func (r *Reader) ETag() string {
-	return text(func(b *C.char, n C.size_t, l *C.size_t) C.ossr_result { return C.ossr_get_stream_etag(r.ptr, b, n, l) })
+// BytesRead is the number of bytes delivered so far; 0 after Close.
+func (r *Reader) BytesRead() (n uint64) {
+	r.with(func(p *C.ossr_get_stream) { n = uint64(C.ossr_get_stream_bytes_read(p)) })
+	return n
+}
+
+// ClientCRC is the CRC-64 of the bytes delivered so far; 0 after Close.
+func (r *Reader) ClientCRC() (crc uint64) {
+	r.with(func(p *C.ossr_get_stream) { crc = uint64(C.ossr_get_stream_client_crc(p)) })
+	return crc
+}
+
+// ServerCRC is the whole object's CRC-64 as the server reported it; false after
+// Close.
+func (r *Reader) ServerCRC() (crc uint64, ok bool) {
+	r.with(func(p *C.ossr_get_stream) {
+		var c C.uint64_t
+		ok = bool(C.ossr_get_stream_server_crc(p, &c))
+		crc = uint64(c)
+	})
+	return crc, ok
+}
+
+// Resumes is how often a dropped body was resumed; 0 after Close.
+func (r *Reader) Resumes() (n uint32) {
+	r.with(func(p *C.ossr_get_stream) { n = uint32(C.ossr_get_stream_resumes(p)) })
+	return n
+}
+
+// ETag is the object's ETag; "" after Close.
+func (r *Reader) ETag() (etag string) {
+	r.with(func(p *C.ossr_get_stream) {
+		etag = text(func(b *C.char, n C.size_t, l *C.size_t) C.ossr_result { return C.ossr_get_stream_etag(p, b, n, l) })
+	})
+	return etag
 }
 
 // PutOptions tune Put and the destination of Copy.
@@ -797,8 +967,8 @@ func (c *Client) Put(bucket, key string, r io.Reader, opts *PutOptions) (PutResu
 		panic(st.panicked)
 	}
 	if err != nil {
-		if st.err != nil {
-			return PutResult{}, fmt.Errorf("%w (reader: %v)", err, st.err)
+		if e, ok := err.(*Error); ok && st.err != nil {
+			return PutResult{}, &ReaderError{Err: e, Reader: st.err}
 		}
 		return PutResult{}, err
 	}
@@ -816,6 +986,9 @@ type StreamReport struct {
 // GetToFile streams an object (or a range) to a file through a temporary file and
 // a rename; the target never holds partial bytes.
 func (c *Client) GetToFile(bucket, key, target string, opts *GetOptions) (StreamReport, error) {
+	if err := opts.check(); err != nil {
+		return StreamReport{}, err
+	}
 	var report C.ossr_stream_report
 	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, e)
@@ -834,6 +1007,9 @@ func (c *Client) GetToFile(bucket, key, target string, opts *GetOptions) (Stream
 // Copy streams one object into another with no copy on disk, checking CRC-64 end
 // to end. put supplies the destination's headers and progress.
 func (c *Client) Copy(srcBucket, srcKey, dstBucket, dstKey string, get *GetOptions, put *PutOptions) (PutResult, error) {
+	if err := get.check(); err != nil {
+		return PutResult{}, err
+	}
 	var result C.ossr_put_result
 	var fn func(done, total uint64) bool
 	if put != nil {

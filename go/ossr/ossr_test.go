@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -213,6 +214,8 @@ func TestStreamingGetPutCopyAndFile(t *testing.T) {
 	}
 }
 
+var errDiskOnFire = errors.New("disk on fire")
+
 type failingReader struct{ n int }
 
 func (f *failingReader) Read(p []byte) (int, error) {
@@ -220,7 +223,7 @@ func (f *failingReader) Read(p []byte) (int, error) {
 		f.n--
 		return copy(p, "abc"), nil
 	}
-	return 0, errors.New("disk on fire")
+	return 0, errDiskOnFire
 }
 
 func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
@@ -246,6 +249,12 @@ func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
 	_, err = c.Put(bucket, "go/broken", &failingReader{n: 2}, nil)
 	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("failing reader: %v", err)
+	}
+	if !errors.Is(err, errDiskOnFire) {
+		t.Fatalf("the reader's own error is not wrapped: %v", err)
+	}
+	if !errors.As(err, &e) || e.Code != CodeIO {
+		t.Fatalf("errors.As finds no *Error with CodeIO in %v", err)
 	}
 	if _, err := c.Head(bucket, "go/broken", RequestOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a failed put left an object: %v", err)
@@ -365,5 +374,178 @@ func TestMultipartByHandAndOneRequestPuts(t *testing.T) {
 	}
 	if _, err := c.CompleteMultipartUpload(bucket, "go/mp/x", "no-such-upload", nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("complete with no parts: %v", err)
+	}
+}
+
+// fault sets one of the local server's fault switches and clears them all when the
+// test ends.
+func fault(t *testing.T, name, value string) {
+	t.Helper()
+	endpoint := os.Getenv("OSSR_TEST_ENDPOINT")
+	resp, err := http.Post(endpoint+"/_ossr/faults?"+name+"="+value, "text/plain", nil)
+	if err != nil {
+		t.Fatalf("setting fault %s: %v", name, err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("setting fault %s: HTTP %d", name, resp.StatusCode)
+	}
+	t.Cleanup(func() {
+		req, _ := http.NewRequest(http.MethodDelete, endpoint+"/_ossr/faults", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	})
+}
+
+func TestAFailedReaderStaysFailed(t *testing.T) {
+	c, bucket := testClient(t, "")
+	data := pattern(300000, 30)
+	if _, err := c.PutObject(bucket, "go/sticky.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	fault(t, "flip_count", "1")
+	r, err := c.Open(bucket, "go/sticky.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	_, err = io.Copy(io.Discard, r)
+	if !errors.Is(err, ErrCRCMismatch) {
+		t.Fatalf("io.Copy: want a CRC mismatch, got %v", err)
+	}
+	at := r.BytesRead()
+	buf := make([]byte, 64*1024)
+	for i := 1; i <= 3; i++ {
+		n, again := r.Read(buf)
+		if n != 0 || !errors.Is(again, ErrCRCMismatch) || again.Error() != err.Error() {
+			t.Fatalf("read %d after the failure: %d bytes, %v", i, n, again)
+		}
+	}
+	if r.BytesRead() != at || at >= uint64(len(data)) {
+		t.Fatalf("bytes read %d then %d of %d", at, r.BytesRead(), len(data))
+	}
+}
+
+func TestReaderAfterCloseGivesZerosNotGarbage(t *testing.T) {
+	c, bucket := testClient(t, "")
+	if _, err := c.PutObject(bucket, "go/closed.bin", pattern(1000, 31), nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Open(bucket, "go/closed.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.ETag() == "" {
+		t.Fatal("no ETag while open")
+	}
+	_ = r.Close()
+	// The same buffer size again: before the fix the failed call's buffer was read.
+	for i := 0; i < 10; i++ {
+		if etag := r.ETag(); etag != "" {
+			t.Fatalf("ETag after Close: %q", etag)
+		}
+	}
+	if _, ok := r.ServerCRC(); ok || r.BytesRead() != 0 || r.ContentLength() != 0 {
+		t.Fatal("getters after Close report values")
+	}
+	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, &Error{Code: CodeNullArgument}) {
+		t.Fatalf("Read after Close: %v", err)
+	}
+}
+
+func TestCountsThatDoNotFitIn32BitsAreRefused(t *testing.T) {
+	c, bucket := testClient(t, "")
+	if _, err := c.PutObject(bucket, "go/wide.bin", pattern(1000, 32), nil); err != nil {
+		t.Fatal(err)
+	}
+	const huge = 1<<32 + 2 // cut to 32 bits, this was 2
+	dir := t.TempDir()
+	_, err := c.Download(bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{Threads: huge})
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "Threads") {
+		t.Fatalf("Download with Threads 2^32+2: %v", err)
+	}
+	_, err = c.Download(bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{PartAttempts: huge})
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Download with PartAttempts 2^32+2: %v", err)
+	}
+	src := filepath.Join(dir, "src")
+	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Upload(src, bucket, "go/wide-up", &UploadOptions{CheckpointDir: dir, Threads: huge})
+	if !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Upload with Threads 2^32+2: %v", err)
+	}
+	attempts := huge
+	if _, err := c.Open(bucket, "go/wide.bin", &GetOptions{ResumeAttempts: &attempts}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Open with ResumeAttempts 2^32+2: %v", err)
+	}
+	negative := -1
+	if _, err := c.GetToFile(bucket, "go/wide.bin", filepath.Join(dir, "g"), &GetOptions{ResumeAttempts: &negative}); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("GetToFile with ResumeAttempts -1: %v", err)
+	}
+	_, err = NewClient(Config{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", AccessKeySecret: "b", SignatureVersion: 1, MaxAttempts: huge})
+	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "MaxAttempts") {
+		t.Fatalf("NewClient with MaxAttempts 2^32+2: %v", err)
+	}
+}
+
+func TestCloseDoesNotWaitForAReaderLeftOpen(t *testing.T) {
+	c, bucket := testClient(t, "")
+	if _, err := c.PutObject(bucket, "go/open.bin", pattern(200000, 33), nil); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Open(bucket, "go/open.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := c.Open(bucket, "go/open.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One Reader is read by another goroutine while Close runs; the other is idle.
+	reading := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 100)
+		for {
+			if _, err := busy.Read(buf); err != nil {
+				reading <- err
+				return
+			}
+		}
+	}()
+	closed := make(chan struct{})
+	go func() {
+		_ = c.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Client.Close still waits 30 s after it was called with a Reader open")
+	}
+	if err := <-reading; err != io.EOF && !errors.Is(err, &Error{Code: CodeNullArgument}) {
+		t.Fatalf("the busy Reader ended with %v", err)
+	}
+	if _, err := idle.Read(make([]byte, 10)); !errors.Is(err, &Error{Code: CodeNullArgument}) {
+		t.Fatalf("Read of a Reader whose client closed: %v", err)
+	}
+	if idle.ETag() != "" || idle.Close() != nil || busy.Close() != nil {
+		t.Fatal("a closed Reader answered")
+	}
+	if _, err := c.Open(bucket, "go/open.bin", nil); !errors.Is(err, &Error{Code: CodeNullArgument}) {
+		t.Fatalf("Open after Close: %v", err)
+	}
+}
+
+func TestCheckpointStateHasAName(t *testing.T) {
+	for state, want := range map[CheckpointState]string{
+		CheckpointNotUsed: "not used", CheckpointNotFound: "not found",
+		CheckpointResumed: "resumed", CheckpointDiscarded: "discarded", 99: "CheckpointState(99)",
+	} {
+		if got := state.String(); got != want {
+			t.Errorf("%d: %q, want %q", int(state), got, want)
+		}
 	}
 }

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use oss_resume::server_auth::{parse_v1_authorization, parse_v4_authorization};
 use oss_resume::signing::{self, SignableRequest, v1, v4};
 
 use crate::error::OssError;
@@ -133,7 +134,7 @@ fn signable<'a>(req: &'a Incoming<'a>, query: &'a [(String, String)]) -> Signabl
 }
 
 fn verify_v1_header(account: &Account, req: &Incoming<'_>, auth: &str) -> Result<(), OssError> {
-    let (id, signature) = signing::parse_v1_authorization(auth)
+    let (id, signature) = parse_v1_authorization(auth)
         .ok_or_else(|| OssError::invalid_argument("malformed OSS Authorization header"))?;
     check_key_id(account, &id)?;
     check_token(account, req.head.header("x-oss-security-token"))?;
@@ -202,7 +203,7 @@ fn parse_datetime(text: Option<&str>) -> Result<(String, SystemTime), OssError> 
 }
 
 fn verify_v4_header(account: &Account, req: &Incoming<'_>, auth: &str) -> Result<(), OssError> {
-    let parsed = signing::parse_v4_authorization(auth).ok_or_else(|| {
+    let parsed = parse_v4_authorization(auth).ok_or_else(|| {
         OssError::invalid_argument("malformed OSS4-HMAC-SHA256 Authorization header")
     })?;
     check_key_id(account, &parsed.access_key_id)?;

@@ -26,6 +26,7 @@ pub enum ossr_signature_version {
 /// Addressing styles for `ossr_config_builder_set_addressing`.
 #[repr(u32)]
 #[derive(Debug, Clone, Copy)]
+#[allow(dead_code)] // for the header: C passes its values as numbers
 pub enum ossr_addressing {
     /// `bucket.host/key`, or path style for IP addresses and `localhost`. The default.
     OSSR_ADDRESSING_AUTO = 0,
@@ -296,7 +297,9 @@ pub extern "C" fn ossr_config_builder_set_proxy(
 /// Sets text appended to the User-Agent (`oss_resume/<version> <suffix>`). Defaults to
 /// none.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+/// `OSSR_ERR_INVALID_ARGUMENT` for a suffix with a control character (CR, LF, ...;
+/// the builder keeps its previous suffix).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_config_builder_set_user_agent_suffix(
     builder: *mut ossr_config_builder,
@@ -304,7 +307,9 @@ pub extern "C" fn ossr_config_builder_set_user_agent_suffix(
     err: *mut ossr_error,
 ) -> ossr_result {
     edit(builder, err, |b| {
-        Ok(b.user_agent_suffix(arg_str(suffix, "suffix")?))
+        let suffix = arg_str(suffix, "suffix")?;
+        crate::config::validate_header_value("the user-agent suffix", suffix)?;
+        Ok(b.user_agent_suffix(suffix))
     })
 }
 
@@ -467,7 +472,7 @@ pub extern "C" fn ossr_object_info_free(info: *mut ossr_object_info) {
 /// The object's size in bytes (0 when `info` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_object_info_size(info: *const ossr_object_info) -> u64 {
-    opt_ref(info).map(|i| i.inner.size).unwrap_or(0)
+    guard_value(0, || opt_ref(info).map(|i| i.inner.size).unwrap_or(0))
 }
 
 /// Stores the object's CRC-64 (ECMA-182, as OSS computes it) in `*out` and returns
@@ -475,7 +480,9 @@ pub extern "C" fn ossr_object_info_size(info: *const ossr_object_info) -> u64 {
 /// argument is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_object_info_crc64(info: *const ossr_object_info, out: *mut u64) -> bool {
-    write_opt(out, opt_ref(info).and_then(|i| i.inner.crc64))
+    guard_value(false, || {
+        write_opt(out, opt_ref(info).and_then(|i| i.inner.crc64))
+    })
 }
 
 // Written out one by one (not by a macro) so that cbindgen sees each function.
@@ -638,17 +645,20 @@ pub extern "C" fn ossr_client_presign_get(
 /// Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_crc64_update(crc: u64, data: *const u8, len: usize) -> u64 {
-    if data.is_null() || len == 0 {
-        return crc;
-    }
-    // SAFETY: not NULL, and the header requires `data` to point to `len` readable bytes.
-    let bytes = unsafe { std::slice::from_raw_parts(data, len) };
-    crate::crc64::update(crc, bytes)
+    guard_value(crc, || {
+        if data.is_null() || len == 0 || len > isize::MAX as usize {
+            return crc;
+        }
+        // SAFETY: not NULL, at most isize::MAX, and the header requires `data` to
+        // point to `len` readable bytes.
+        let bytes = unsafe { std::slice::from_raw_parts(data, len) };
+        crate::crc64::update(crc, bytes)
+    })
 }
 
 /// The CRC-64 of two pieces joined, from the CRC of the first (`crc1`), the CRC of the
 /// second (`crc2`) and the second's length. Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_crc64_combine(crc1: u64, crc2: u64, len2: u64) -> u64 {
-    crate::crc64::combine(crc1, crc2, len2)
+    guard_value(0, || crate::crc64::combine(crc1, crc2, len2))
 }

@@ -11,6 +11,7 @@
 //! pointers; clippy's `not_unsafe_ptr_arg_deref` is allowed for that reason.
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 #![allow(non_camel_case_types)]
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod client;
 mod multipart;
@@ -18,11 +19,7 @@ mod result;
 mod stream;
 mod transfer;
 
-pub use client::*;
-pub use multipart::*;
 pub use result::*;
-pub use stream::*;
-pub use transfer::*;
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -116,6 +113,20 @@ pub(crate) fn opt_str<'a>(ptr: *const c_char, name: &'static str) -> FfiResult<O
     } else {
         arg_str(ptr, name).map(Some)
     }
+}
+
+/// Reads a request header's name and value and checks them (see
+/// `config::validate_user_headers`).
+pub(crate) fn arg_header(name: *const c_char, value: *const c_char) -> FfiResult<(String, String)> {
+    let header = vec![(
+        arg_str(name, "name")?.to_string(),
+        arg_str(value, "value")?.to_string(),
+    )];
+    crate::config::validate_user_headers(&header)?;
+    Ok(header
+        .into_iter()
+        .next()
+        .expect("one header was made above"))
 }
 
 /// Reads a required path argument (UTF-8, like every string of this API).
@@ -312,6 +323,77 @@ mod tests {
         );
         assert_eq!(guard_value(7, || panic!("in a getter")), 7);
         ossr_error_free(err);
+    }
+
+    /// The name of the function a body calls first: `guard(err, || ...)` gives
+    /// `guard`.
+    fn first_call(body: &str) -> &str {
+        let body = body.trim_start();
+        let end = body
+            .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+            .unwrap_or(body.len());
+        body[..end].rsplit("::").next().unwrap_or("")
+    }
+
+    /// Each `fn name(...) ... {` in `source` with the text after its opening brace.
+    fn functions(source: &str) -> Vec<(bool, &str, &str)> {
+        let mut out = Vec::new();
+        let mut rest = source;
+        while let Some(at) = rest.find("fn ") {
+            let before = &rest[..at];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            let exported = before[line_start..].contains("extern \"C\"");
+            let after = &rest[at + 3..];
+            let name_end = after
+                .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            let name = &after[..name_end];
+            match after.find('{') {
+                Some(open) if !name.is_empty() && !after[..open].contains(';') => {
+                    out.push((exported, name, &after[open + 1..]));
+                }
+                _ => {}
+            }
+            rest = after;
+        }
+        out
+    }
+
+    #[test]
+    fn every_export_starts_at_the_panic_boundary() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ffi");
+        let mut exports = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let source = source.split("#[cfg(test)]").next().unwrap();
+            let fns = functions(source);
+            // Helpers whose whole body is behind the boundary.
+            let guarded: Vec<&str> = ["guard", "guard_value"]
+                .into_iter()
+                .chain(
+                    fns.iter()
+                        .filter(|(exported, _, body)| {
+                            !exported && matches!(first_call(body), "guard" | "guard_value")
+                        })
+                        .map(|(_, name, _)| *name),
+                )
+                .collect();
+            for (exported, name, body) in &fns {
+                if !exported {
+                    continue;
+                }
+                exports += 1;
+                let first = first_call(body);
+                assert!(
+                    guarded.contains(&first),
+                    "{}: {name} starts with {first}(...), not at the panic boundary",
+                    path.display()
+                );
+            }
+        }
+        // Every export was seen (the header declares this many and more).
+        assert!(exports >= 99, "only {exports} exports found");
     }
 
     #[test]

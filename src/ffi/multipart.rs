@@ -133,6 +133,11 @@ fn bytes_arg<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
     if data.is_null() {
         return Err(Failure::Null("data"));
     }
+    if len > isize::MAX as usize {
+        return Err(Failure::Invalid(format!(
+            "len {len} is larger than any buffer can be"
+        )));
+    }
     // SAFETY: not NULL, and the header requires `data` to point to `len` readable bytes
     // that stay unchanged during the call.
     Ok(unsafe { std::slice::from_raw_parts(data, len) })
@@ -255,9 +260,12 @@ pub extern "C" fn ossr_client_upload_part(
 ///   success. Compare its CRC-64 with the parts' CRCs joined by
 ///   `ossr_crc64_combine`.
 ///
+/// - `count`: 1 to 10000 (OSS's limit), checked before `parts` is read.
+///
 /// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload),
-/// `OSSR_ERR_INVALID_ARGUMENT` (no parts, parts out of order, or a part the server
-/// does not have), the server's and network codes, the argument codes.
+/// `OSSR_ERR_INVALID_ARGUMENT` (no parts, more than 10000, parts out of order, or a
+/// part the server does not have), the server's and network codes, the argument
+/// codes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ossr_client_complete_multipart_upload(
@@ -278,6 +286,12 @@ pub extern "C" fn ossr_client_complete_multipart_upload(
         let upload_id = arg_str(upload_id, "upload_id")?;
         if count == 0 {
             return Err(Failure::Invalid("no parts to complete".into()));
+        }
+        if count as u64 > crate::MAX_PARTS {
+            return Err(Failure::Invalid(format!(
+                "{count} parts to complete; OSS allows at most {}",
+                crate::MAX_PARTS
+            )));
         }
         if parts.is_null() {
             return Err(Failure::Null("parts"));
@@ -372,7 +386,7 @@ pub extern "C" fn ossr_client_list_parts(
 /// The number of parts in a list (0 when `list` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_part_list_count(list: *const ossr_part_list) -> usize {
-    opt_ref(list).map(|l| l.parts.len()).unwrap_or(0)
+    guard_value(0, || opt_ref(list).map(|l| l.parts.len()).unwrap_or(0))
 }
 
 /// Copies part `index` (0-based, in part-number order) into `*out`.
@@ -441,7 +455,7 @@ pub extern "C" fn ossr_client_list_multipart_uploads(
 /// The number of uploads in a list (0 when `list` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_upload_list_count(list: *const ossr_upload_list) -> usize {
-    opt_ref(list).map(|l| l.uploads.len()).unwrap_or(0)
+    guard_value(0, || opt_ref(list).map(|l| l.uploads.len()).unwrap_or(0))
 }
 
 /// Copies the key of upload `index` (0-based) into `buf`. Buffer rules as for

@@ -69,6 +69,8 @@ pub(crate) fn code_of(kind: ErrorKind) -> ossr_result {
     }
 }
 
+const UNKNOWN: &str = "unknown result code\0";
+
 const RESULT_STRINGS: &[(ossr_result, &str)] = &[
     (ossr_result::OSSR_OK, "ok\0"),
     (ossr_result::OSSR_ERR_NULL_ARGUMENT, "null argument\0"),
@@ -95,12 +97,14 @@ const RESULT_STRINGS: &[(ossr_result, &str)] = &[
 /// Ownership: the string is static; do not free it. Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_result_str(code: c_uint) -> *const c_char {
-    let text = RESULT_STRINGS
-        .iter()
-        .find(|(c, _)| *c as c_uint == code)
-        .map(|(_, s)| *s)
-        .unwrap_or("unknown result code\0");
-    text.as_ptr().cast()
+    guard_value(UNKNOWN.as_ptr().cast(), || {
+        let text = RESULT_STRINGS
+            .iter()
+            .find(|(c, _)| *c as c_uint == code)
+            .map(|(_, s)| *s)
+            .unwrap_or(UNKNOWN);
+        text.as_ptr().cast()
+    })
 }
 
 /// The details of a failed call: the result code, the HTTP status, the OSS error
@@ -162,15 +166,18 @@ impl ossr_error {
 /// Makes an empty error object (code `OSSR_OK`, everything else empty).
 ///
 /// Ownership: the caller owns the result and frees it with `ossr_error_free`.
-/// Never returns NULL (the process aborts if memory runs out).
+/// Returns NULL only after an internal error (a bug); the process aborts if memory
+/// runs out.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_error_new() -> *mut ossr_error {
-    into_handle(ossr_error {
-        code: ossr_result::OSSR_OK,
-        status: 0,
-        oss_code: String::new(),
-        message: String::new(),
-        request_id: String::new(),
+    guard_value(std::ptr::null_mut(), || {
+        into_handle(ossr_error {
+            code: ossr_result::OSSR_OK,
+            status: 0,
+            oss_code: String::new(),
+            message: String::new(),
+            request_id: String::new(),
+        })
     })
 }
 
@@ -184,16 +191,18 @@ pub extern "C" fn ossr_error_free(err: *mut ossr_error) {
 /// and `OSSR_ERR_NULL_ARGUMENT` when `err` is NULL).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_error_code(err: *const ossr_error) -> ossr_result {
-    super::opt_ref(err)
-        .map(|e| e.code)
-        .unwrap_or(ossr_result::OSSR_ERR_NULL_ARGUMENT)
+    guard_value(ossr_result::OSSR_ERR_PANIC, || {
+        super::opt_ref(err)
+            .map(|e| e.code)
+            .unwrap_or(ossr_result::OSSR_ERR_NULL_ARGUMENT)
+    })
 }
 
 /// The HTTP status of the failed request, or 0 when there was none (a local error, a
 /// connection that failed) or `err` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_error_http_status(err: *const ossr_error) -> u16 {
-    super::opt_ref(err).map(|e| e.status).unwrap_or(0)
+    guard_value(0, || super::opt_ref(err).map(|e| e.status).unwrap_or(0))
 }
 
 /// Copies the OSS error code (for example `NoSuchKey`, `SignatureDoesNotMatch`; empty
@@ -252,11 +261,16 @@ fn copy_field(
     })
 }
 
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
 /// The library's major version; equals `ossr_version()`'s first number.
+#[allow(dead_code)] // for the header; a unit test checks it against the build
 pub const OSSR_VERSION_MAJOR: u32 = 0;
 /// The library's minor version.
+#[allow(dead_code)] // for the header; a unit test checks it against the build
 pub const OSSR_VERSION_MINOR: u32 = 1;
 /// The library's patch version.
+#[allow(dead_code)] // for the header; a unit test checks it against the build
 pub const OSSR_VERSION_PATCH: u32 = 0;
 
 /// The library's version as a static string, `"MAJOR.MINOR.PATCH"`, taken from the
@@ -265,7 +279,7 @@ pub const OSSR_VERSION_PATCH: u32 = 0;
 /// Ownership: static; do not free. Thread safety: any thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    guard_value(VERSION.as_ptr().cast(), || VERSION.as_ptr().cast())
 }
 
 #[cfg(test)]

@@ -4,9 +4,10 @@
 use super::client::{ossr_client, ossr_request_options};
 use super::transfer::OSSR_ETAG_LEN;
 use super::{
-    CallbackReader, Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, call_progress,
-    copy_str, fill_array, free_handle, guard, guard_value, into_handle, opt_ref, ossr_error,
-    ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_given, write_opt, write_out,
+    CallbackReader, Failure, FfiResult, arg_header, arg_mut, arg_path, arg_ref, arg_str,
+    call_progress, copy_str, fill_array, free_handle, guard, guard_value, into_handle, opt_ref,
+    ossr_error, ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_given, write_opt,
+    write_out,
 };
 use crate::{ByteRange, Error, GetOptions, GetStream, PutResult, RequestOptions, StreamReport};
 use std::ffi::{c_char, c_void};
@@ -206,7 +207,10 @@ pub extern "C" fn ossr_client_open_get(
 ///
 /// Returns `OSSR_OK`; `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_OBJECT_CHANGED` (the object
 /// changed before a resume); the 3xx network codes once resumes run out; the argument
-/// codes. After a failure, further reads fail too.
+/// codes. A stream that failed stays failed: every later read returns the same code
+/// and message (it never reconnects and never reports the end), and
+/// `ossr_get_stream_bytes_read` and `ossr_get_stream_client_crc` count only the
+/// bytes handed out.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_read(
     stream: *mut ossr_get_stream,
@@ -254,21 +258,27 @@ pub extern "C" fn ossr_get_stream_free(stream: *mut ossr_get_stream) {
 /// `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_content_length(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream)
-        .map(|s| s.inner.content_length())
-        .unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream)
+            .map(|s| s.inner.content_length())
+            .unwrap_or(0)
+    })
 }
 
 /// The bytes delivered so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_bytes_read(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream).map(|s| s.inner.bytes_read()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.bytes_read()).unwrap_or(0)
+    })
 }
 
 /// The CRC-64 of the bytes delivered so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_client_crc(stream: *const ossr_get_stream) -> u64 {
-    opt_ref(stream).map(|s| s.inner.client_crc()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.client_crc()).unwrap_or(0)
+    })
 }
 
 /// Stores the whole object's CRC-64 as the server reported it in `*out` and returns
@@ -278,13 +288,17 @@ pub extern "C" fn ossr_get_stream_server_crc(
     stream: *const ossr_get_stream,
     out: *mut u64,
 ) -> bool {
-    write_opt(out, opt_ref(stream).and_then(|s| s.inner.server_crc()))
+    guard_value(false, || {
+        write_opt(out, opt_ref(stream).and_then(|s| s.inner.server_crc()))
+    })
 }
 
 /// Times a dropped body was resumed so far; 0 when `stream` is NULL.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_get_stream_resumes(stream: *const ossr_get_stream) -> u32 {
-    opt_ref(stream).map(|s| s.inner.resumes()).unwrap_or(0)
+    guard_value(0, || {
+        opt_ref(stream).map(|s| s.inner.resumes()).unwrap_or(0)
+    })
 }
 
 /// Copies the object's ETag into `buf`. Buffer rules and return codes as for
@@ -336,7 +350,15 @@ pub extern "C" fn ossr_put_options_free(opts: *mut ossr_put_options) {
 /// `x-oss-object-acl`, `x-oss-storage-class`, any other `x-oss-` header). Strings are
 /// copied. Defaults to none.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+/// Names are HTTP tokens and values have no control characters (CR, LF, ...). Headers
+/// the library sets itself are refused by name, in any case: `Host`, `Content-Length`,
+/// `Transfer-Encoding`, `Connection`, `Expect`, `Authorization`, `Date`, `x-oss-date`,
+/// `x-oss-content-sha256`, `x-oss-security-token`, `User-Agent` (see
+/// `ossr_config_builder_set_user_agent_suffix`), `x-oss-request-payer` and
+/// `x-oss-traffic-limit` (see `ossr_request_options`).
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+/// `OSSR_ERR_INVALID_ARGUMENT` for a refused name or value (nothing is added).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_put_options_add_header(
     opts: *mut ossr_put_options,
@@ -346,9 +368,7 @@ pub extern "C" fn ossr_put_options_add_header(
 ) -> ossr_result {
     guard(err, || {
         let o = arg_mut(opts, "opts")?;
-        let name = arg_str(name, "name")?;
-        let value = arg_str(value, "value")?;
-        o.headers.push((name.to_string(), value.to_string()));
+        o.headers.push(arg_header(name, value)?);
         Ok(())
     })
 }
@@ -481,8 +501,10 @@ pub extern "C" fn ossr_client_put_stream(
 /// - `report`: optional (may be NULL); filled only on success.
 ///
 /// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_CRC_MISMATCH`,
-/// `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO`, the 3xx network codes, and the argument
-/// codes.
+/// `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
+/// missing or cannot be written, found before any request is sent), the 3xx network
+/// codes, and the argument codes (`OSSR_ERR_INVALID_ARGUMENT` for a target that is a
+/// directory).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_client_get_to_file(
     client: *const ossr_client,

@@ -2,7 +2,7 @@
 
 use super::client::{ossr_client, ossr_request_options};
 use super::{
-    Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, call_progress, fill_array,
+    Failure, FfiResult, arg_header, arg_mut, arg_path, arg_ref, arg_str, call_progress, fill_array,
     free_handle, guard, guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb,
     ossr_result, out_ptr, write_given, write_out,
 };
@@ -338,10 +338,17 @@ pub extern "C" fn ossr_upload_options_set_checkpoint_dir(
 
 /// Adds a request header for the object: `Content-Type` (guessed from the file name
 /// when absent), `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, or any
-/// other `x-oss-` header. Strings are copied. Defaults to none. Names and values are
-/// checked by the upload.
+/// other `x-oss-` header. Strings are copied. Defaults to none.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+/// Names are HTTP tokens and values have no control characters (CR, LF, ...). Headers
+/// the library sets itself are refused by name, in any case: `Host`, `Content-Length`,
+/// `Transfer-Encoding`, `Connection`, `Expect`, `Authorization`, `Date`, `x-oss-date`,
+/// `x-oss-content-sha256`, `x-oss-security-token`, `User-Agent` (see
+/// `ossr_config_builder_set_user_agent_suffix`), `x-oss-request-payer` and
+/// `x-oss-traffic-limit` (see `ossr_request_options`).
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+/// `OSSR_ERR_INVALID_ARGUMENT` for a refused name or value (nothing is added).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_upload_options_add_header(
     opts: *mut ossr_upload_options,
@@ -350,9 +357,7 @@ pub extern "C" fn ossr_upload_options_add_header(
     err: *mut ossr_error,
 ) -> ossr_result {
     edit_upload(opts, err, |o| {
-        let name = arg_str(name, "name")?;
-        let value = arg_str(value, "value")?;
-        o.headers.push((name.to_string(), value.to_string()));
+        o.headers.push(arg_header(name, value)?);
         Ok(())
     })
 }
