@@ -18,7 +18,7 @@ use crate::crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::CancelToken;
 use crate::transfer::fsio::{
-    Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, write_atomic,
+    Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, target_dir, write_atomic,
 };
 use crate::transfer::lock::TargetLock;
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
@@ -314,9 +314,9 @@ impl Client {
     ///   temporary file and checkpoint are removed so the next call starts clean.
     /// - [`ErrorKind::Cancelled`]: `progress` returned false or the cancel token
     ///   fired; the checkpoint is kept.
-    /// - [`ErrorKind::InvalidArgument`]: bad options, a target that is a directory, a
-    ///   target directory that does not exist.
-    /// - [`ErrorKind::Io`]: the target or checkpoint directory cannot be written; and
+    /// - [`ErrorKind::InvalidArgument`]: bad options, a target that is a directory.
+    /// - [`ErrorKind::Io`]: the target's directory does not exist (found before any
+    ///   request) or cannot be written, or the checkpoint directory cannot be; and
     ///   the client's errors. Except where said, the checkpoint is kept and the next
     ///   call resumes.
     pub fn download(
@@ -344,19 +344,7 @@ impl Client {
     ) -> Result<DownloadReport> {
         let target = std::path::absolute(target)
             .map_err(|e| Error::io(format!("resolving {}", target.display()), e))?;
-        if target.file_name().is_none() || target.is_dir() {
-            return Err(Error::invalid(format!(
-                "the target {} is a directory, not a file path",
-                target.display()
-            )));
-        }
-        let dir = target.parent().unwrap_or(Path::new("/")).to_path_buf();
-        if !dir.is_dir() {
-            return Err(Error::invalid(format!(
-                "the target's directory {} does not exist",
-                dir.display()
-            )));
-        }
+        target_dir(&target)?;
         let none = CancelToken::new();
         let cancel = opts.request.cancel.as_ref().unwrap_or(&none);
         let _lock = TargetLock::acquire(&target, opts.wait_if_busy, cancel)?;

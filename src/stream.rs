@@ -11,7 +11,7 @@ use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, Reque
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
-use crate::transfer::fsio::{Durability, commit};
+use crate::transfer::fsio::{Durability, commit, target_dir};
 use crate::transport::map_io_error;
 
 /// Progress of a stream: `(bytes so far, total)`, the total `None` when unknown;
@@ -237,36 +237,6 @@ pub struct StreamReport {
     pub verified: bool,
     /// Times a dropped body was resumed.
     pub resumes: u32,
-}
-
-/// The directory a target file goes in (`.` for a bare file name), checked to exist:
-/// a missing one is [`ErrorKind::Io`] (a local file cannot be written), a target that
-/// is itself a directory [`ErrorKind::InvalidArgument`].
-pub(crate) fn target_dir(target: &Path) -> Result<std::path::PathBuf> {
-    if target.as_os_str().is_empty() || target.file_name().is_none() || target.is_dir() {
-        return Err(Error::invalid(format!(
-            "the target {} is a directory, not a file path",
-            target.display()
-        )));
-    }
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    match fs::metadata(&dir) {
-        Ok(meta) if meta.is_dir() => Ok(dir),
-        Ok(_) => Err(Error::new(
-            ErrorKind::Io,
-            format!(
-                "the target's directory {} is not a directory",
-                dir.display()
-            ),
-        )),
-        Err(e) => Err(Error::io(
-            format!("the target's directory {}", dir.display()),
-            e,
-        )),
-    }
 }
 
 /// Calls a stream progress callback at most every 1% or 100 ms, and at the end.

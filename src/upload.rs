@@ -16,7 +16,7 @@ use md5::{Digest as _, Md5};
 use crate::checkpoint::upload::{FileIdentity, UploadCheckpoint, UploadVerdict, verdict};
 use crate::checkpoint::{CheckpointState, identity_hash};
 use crate::client::{Client, PartSource, PutResult, PutSource, RequestOptions};
-use crate::config::{validate_bucket, validate_key};
+use crate::config::{validate_bucket, validate_key, validate_user_headers};
 use crate::crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::CancelToken;
@@ -326,6 +326,7 @@ impl Client {
         validate_bucket(bucket)?;
         validate_key(key)?;
         check_threads(opts.threads)?;
+        validate_user_headers(&opts.headers)?;
         self.upload_inner(file.as_ref(), bucket, key, opts, progress)
             .map_err(|e| e.with_object(bucket, Some(key)))
     }

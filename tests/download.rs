@@ -580,8 +580,9 @@ fn missing_object_and_bad_targets_fail_clearly_leaving_nothing() {
     s.put_object(BUCKET, "k", b"x").unwrap();
     let err = download(&c, "k", dir.path(), &opts()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    // A missing directory is an I/O error, as for get_to_file and the C header.
     let err = download(&c, "k", &dir.path().join("no/such/dir/t"), &opts()).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     let mut bad = opts();
     bad.part_size = Some(1000);
     s.put_object(BUCKET, "big", &data(4 * PART, 20)).unwrap();

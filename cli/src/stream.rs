@@ -243,11 +243,17 @@ pub fn put(args: Vec<OsString>) -> Result<(), Failure> {
     }
 
     opts.headers = headers;
-    opts.wait_if_busy = args.has("wait");
     opts.request.cancel = Some(cancel_token());
     let mut bar = Bar::new(&args)?;
     let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
-    let result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+    let mut result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+    if matches!(&result, Err(e) if e.kind() == ErrorKind::Busy) && args.has("wait") {
+        crate::fail::note(format_args!(
+            "ossr: another upload of {source} to oss://{bucket}/{key} is running; waiting for it"
+        ));
+        opts.wait_if_busy = true;
+        result = client.upload(source, &bucket, &key, &opts, Some(&mut progress));
+    }
     let secs = bar.finish();
     let result = result.map_err(|e| match e.kind() {
         ErrorKind::Busy => Failure::Transfer(format!(

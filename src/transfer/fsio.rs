@@ -7,7 +7,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::Path;
 
 use crate::crc64::Crc64;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 
 /// What a transfer syncs to disk before it relies on it.
 ///
@@ -87,6 +87,36 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8], durability: Durability) ->
         let _ = fs::remove_file(&tmp);
     }
     result
+}
+
+/// The directory a target file goes in (`.` for a bare file name), checked to exist:
+/// a missing one is [`ErrorKind::Io`] (a local file cannot be written), a target that
+/// is itself a directory [`ErrorKind::InvalidArgument`].
+pub(crate) fn target_dir(target: &Path) -> Result<std::path::PathBuf> {
+    if target.as_os_str().is_empty() || target.file_name().is_none() || target.is_dir() {
+        return Err(Error::invalid(format!(
+            "the target {} is a directory, not a file path",
+            target.display()
+        )));
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    match fs::metadata(&dir) {
+        Ok(meta) if meta.is_dir() => Ok(dir),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Io,
+            format!(
+                "the target's directory {} is not a directory",
+                dir.display()
+            ),
+        )),
+        Err(e) => Err(Error::io(
+            format!("the target's directory {}", dir.display()),
+            e,
+        )),
+    }
 }
 
 /// Puts a finished temporary file in place: synced, renamed over `target`, the
