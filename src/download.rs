@@ -12,9 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checkpoint::download::{DownloadCheckpoint, temp_prefix, verdict};
 use crate::checkpoint::{CheckpointState, identity_hash};
-use crate::client::{ByteRange, Client, ObjectInfo, RequestOptions};
+use crate::client::{Client, ObjectInfo, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
-use crate::crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::CancelToken;
 use crate::transfer::fsio::{
@@ -155,60 +154,49 @@ impl PartWork for FetchPart<'_> {
             cancel: Some(cancel.clone()),
             ..self.opts.request.clone()
         };
+        // A body that fails continues from the byte reached, as any stream does.
+        let mut stream = self.client.open_pinned(
+            self.bucket,
+            self.key,
+            start,
+            end - start,
+            self.etag,
+            &request,
+            self.opts.part_attempts.saturating_sub(1),
+        );
         let mut buf = vec![0u8; WORKER_BUFFER];
         let mut offset = start;
-        let mut crc = 0u64;
-        let mut attempt = 1;
-        // TODO(issue 11): continue through the transport's resuming GET stream.
         loop {
-            let result = (|| -> Result<()> {
-                let mut reader = self.client.get_object(
-                    self.bucket,
-                    self.key,
-                    Some(ByteRange::new(offset, end - 1)),
-                    Some(self.etag),
-                    &request,
-                )?;
-                loop {
-                    let n = reader.read(&mut buf).map_err(map_io_error)?;
-                    if n == 0 {
-                        return Ok(());
-                    }
-                    if offset + n as u64 > end {
-                        return Err(Error::new(
-                            ErrorKind::Server,
-                            "the server sent more bytes than asked",
-                        ));
-                    }
-                    self.file
-                        .write_all_at(&buf[..n], offset)
-                        .map_err(|e| Error::io(format!("writing {}", self.temp.display()), e))?;
-                    crc = crc64::update(crc, &buf[..n]);
-                    offset += n as u64;
-                    meter.fetch_add(n as u64, Ordering::Relaxed);
-                }
-            })();
-            match result {
-                Ok(()) if offset == end => {
-                    return Ok(Fetched {
-                        crc,
-                        retries: u64::from(attempt - 1),
-                    });
-                }
-                Ok(()) => {
-                    return Err(Error::new(
-                        ErrorKind::Server,
-                        format!("part {index} ended at byte {offset}, expected {end}"),
-                    ));
-                }
-                Err(e) if e.is_retryable() && attempt < self.opts.part_attempts => {
-                    attempt += 1;
-                    cancel.sleep(self.client.config().retry_policy().backoff(attempt - 1))?;
-                }
-                Err(e) => return Err(e),
+            let n = stream
+                .read(&mut buf)
+                .map_err(|e| explain_change(map_io_error(e), self.etag))?;
+            if n == 0 {
+                break;
             }
+            self.file
+                .write_all_at(&buf[..n], offset)
+                .map_err(|e| Error::io(format!("writing {}", self.temp.display()), e))?;
+            offset += n as u64;
+            meter.fetch_add(n as u64, Ordering::Relaxed);
         }
+        Ok(Fetched {
+            crc: stream.client_crc(),
+            retries: u64::from(stream.resumes()),
+        })
     }
+}
+
+/// Says what an `If-Match` refusal means for a download.
+fn explain_change(e: Error, etag: &str) -> Error {
+    if e.kind() != ErrorKind::ObjectChanged {
+        return e;
+    }
+    Error::new(
+        ErrorKind::ObjectChanged,
+        format!(
+            "the object changed during the download (it is no longer ETag {etag}); nothing was mixed: the temporary file and checkpoint were removed, run again to fetch the new version"
+        ),
+    )
 }
 
 /// Records finished parts: their bytes synced (per the durability policy), then the

@@ -12,7 +12,7 @@ use crate::config::{validate_bucket, validate_key};
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::fsio::{Durability, commit, target_dir};
-use crate::transport::map_io_error;
+use crate::transport::{Retry, map_io_error};
 
 /// Progress of a stream: `(bytes so far, total)`, the total `None` when unknown;
 /// return `false` to cancel. Runs on the caller's thread.
@@ -65,8 +65,8 @@ pub struct GetStream {
     reader: Option<ObjectReader>,
     delivered: u64,
     crc: Crc64,
-    resumes: u32,
-    attempts: u32,
+    /// Decides (and waits before) each continuation of a failed body.
+    retry: Retry,
     finished: bool,
     failed: Option<Error>,
 }
@@ -79,7 +79,7 @@ impl std::fmt::Debug for GetStream {
             .field("first", &self.first)
             .field("length", &self.length)
             .field("delivered", &self.delivered)
-            .field("resumes", &self.resumes)
+            .field("resumes", &self.retry.retries())
             .finish()
     }
 }
@@ -112,7 +112,7 @@ impl GetStream {
 
     /// Times the body was resumed after a failure.
     pub fn resumes(&self) -> u32 {
-        self.resumes
+        self.retry.retries()
     }
 
     /// Bytes read so far.
@@ -190,10 +190,9 @@ impl Read for GetStream {
                     self.reader = None;
                     if self.delivered != self.length {
                         let e = Error::new(ErrorKind::Network, "the body ended early");
-                        if self.resumes >= self.attempts {
+                        if let Err(e) = self.retry.again(e) {
                             return Err(self.fail(e));
                         }
-                        self.resumes += 1;
                     }
                 }
                 Ok(n) => {
@@ -212,13 +211,10 @@ impl Read for GetStream {
                     return Ok(n);
                 }
                 Err(e) => {
-                    let err = map_io_error(e);
                     self.reader = None;
-                    if !err.is_retryable() || self.resumes >= self.attempts {
-                        return Err(self.fail(err));
+                    if let Err(e) = self.retry.again(map_io_error(e)) {
+                        return Err(self.fail(e));
                     }
-                    self.resumes += 1;
-                    std::thread::sleep(self.client.config().retry_policy().backoff(self.resumes));
                 }
             }
         }
@@ -314,11 +310,53 @@ impl Client {
             reader: Some(reader),
             delivered: 0,
             crc: Crc64::new(),
-            resumes: 0,
-            attempts: opts.resume_attempts,
+            retry: self.body_retry(opts.resume_attempts, &opts.request),
             finished: false,
             failed: None,
         })
+    }
+
+    /// The retry state of a body that may be continued `resumes` times.
+    fn body_retry(&self, resumes: u32, request: &RequestOptions) -> Retry {
+        Retry::new(
+            self.config().retry_policy(),
+            resumes.saturating_add(1),
+            request.cancel.clone(),
+        )
+    }
+
+    /// A stream of `length` bytes from `first`, pinned to `etag` from its first
+    /// request on (`If-Match`), opened on the first read. The engine's download
+    /// parts read through it, so a part continues after a dropped connection exactly
+    /// as a stream does.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn open_pinned(
+        &self,
+        bucket: &str,
+        key: &str,
+        first: u64,
+        length: u64,
+        etag: &str,
+        request: &RequestOptions,
+        resumes: u32,
+    ) -> GetStream {
+        GetStream {
+            client: self.clone(),
+            bucket: bucket.to_string(),
+            key: key.to_string(),
+            request: request.clone(),
+            etag: etag.to_string(),
+            server_crc: None,
+            first,
+            length,
+            whole: false,
+            reader: None,
+            delivered: 0,
+            crc: Crc64::new(),
+            retry: self.body_retry(resumes, request),
+            finished: false,
+            failed: None,
+        }
     }
 
     /// Streams an object (or a range) into a local file: through a temporary file

@@ -97,16 +97,16 @@ impl<'a> Request<'a> {
 /// from its last byte) has had, and the wait before the next. Every loop that tries
 /// again goes through it, so backoff, its jitter, the server's delay hint and the
 /// cancel token apply the same way everywhere.
-pub(crate) struct Retry<'a> {
+pub(crate) struct Retry {
     policy: RetryPolicy,
     attempts: u32,
     attempt: u32,
-    cancel: Option<&'a CancelToken>,
+    cancel: Option<CancelToken>,
 }
 
-impl<'a> Retry<'a> {
+impl Retry {
     /// Up to `attempts` attempts under `policy`, the waits cut short by `cancel`.
-    pub fn new(policy: RetryPolicy, attempts: u32, cancel: Option<&'a CancelToken>) -> Retry<'a> {
+    pub fn new(policy: RetryPolicy, attempts: u32, cancel: Option<CancelToken>) -> Retry {
         Retry {
             policy,
             attempts,
@@ -123,7 +123,7 @@ impl<'a> Retry<'a> {
     /// After a failed attempt: waits and returns `Ok` when another attempt is worth
     /// making, or gives the error back (a cancelled token's error when cancelled).
     pub fn again(&mut self, e: Error) -> Result<()> {
-        if let Some(token) = self.cancel {
+        if let Some(token) = &self.cancel {
             token.check()?;
         }
         if self.attempt >= self.attempts || !e.is_retryable() {
@@ -136,7 +136,7 @@ impl<'a> Retry<'a> {
             let backoff = self.policy.backoff(self.attempt);
             e.retry_after().map_or(backoff, |hint| hint.max(backoff))
         };
-        match self.cancel {
+        match &self.cancel {
             Some(token) => token.sleep(delay)?,
             None => std::thread::sleep(delay),
         }
@@ -508,7 +508,7 @@ impl Transport {
         } else {
             1
         };
-        let mut retry = Retry::new(self.config.retry, attempts, req.cancel.as_ref());
+        let mut retry = Retry::new(self.config.retry, attempts, req.cancel.clone());
         loop {
             *sent = retry.retries() + 1;
             if let Some(token) = &req.cancel {
