@@ -372,6 +372,57 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// Checks a GET answer's status, length and `Content-Range` against the range asked
+/// for, before a byte is read: (first byte, object size, bytes in this answer).
+fn check_get_answer(
+    response: &http::Response<ureq::Body>,
+    range: Option<ByteRange>,
+) -> Result<(u64, u64, u64)> {
+    let status = response.status().as_u16();
+    let length = header(response, "content-length")
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .ok_or_else(|| Error::new(ErrorKind::Server, "GET answer without Content-Length"))?;
+    let (first, size) = match (range, status) {
+        (None, 200) => (0, length),
+        (Some(r), 206) => {
+            let cr = header(response, "content-range").unwrap_or("");
+            let (a, b, total) = parse_content_range(cr).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Server,
+                    format!("206 answer with Content-Range {cr:?}"),
+                )
+            })?;
+            let want_last = r.last.unwrap_or(total - 1).min(total - 1);
+            if a != r.first || b != want_last || b - a + 1 != length {
+                return Err(Error::new(
+                    ErrorKind::Server,
+                    format!(
+                        "asked for {} but got Content-Range {cr:?} with {length} bytes",
+                        r.header()
+                    ),
+                ));
+            }
+            (a, total)
+        }
+        (Some(r), 200) => {
+            return Err(Error::new(
+                ErrorKind::Server,
+                format!(
+                    "asked for {} but the server sent the whole object (200)",
+                    r.header()
+                ),
+            ));
+        }
+        (_, other) => {
+            return Err(Error::new(
+                ErrorKind::Server,
+                format!("unexpected status {other} for GET"),
+            ));
+        }
+    };
+    Ok((first, size, length))
+}
+
 fn check_crc(what: &str, ours: u64, theirs: Option<u64>) -> Result<()> {
     match theirs {
         Some(t) if t != ours => Err(Error::new(
@@ -480,50 +531,7 @@ impl Client {
             req = req.header("If-Match", etag);
         }
         self.transport.execute(&req, Payload::Empty, |response| {
-            let status = response.status().as_u16();
-            let length = header(&response, "content-length")
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .ok_or_else(|| {
-                    Error::new(ErrorKind::Server, "GET answer without Content-Length")
-                })?;
-            let (first, size) = match (range, status) {
-                (None, 200) => (0, length),
-                (Some(r), 206) => {
-                    let cr = header(&response, "content-range").unwrap_or("");
-                    let (a, b, total) = parse_content_range(cr).ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::Server,
-                            format!("206 answer with Content-Range {cr:?}"),
-                        )
-                    })?;
-                    let want_last = r.last.unwrap_or(total - 1).min(total - 1);
-                    if a != r.first || b != want_last || b - a + 1 != length {
-                        return Err(Error::new(
-                            ErrorKind::Server,
-                            format!(
-                                "asked for {} but got Content-Range {cr:?} with {length} bytes",
-                                r.header()
-                            ),
-                        ));
-                    }
-                    (a, total)
-                }
-                (Some(r), 200) => {
-                    return Err(Error::new(
-                        ErrorKind::Server,
-                        format!(
-                            "asked for {} but the server sent the whole object (200)",
-                            r.header()
-                        ),
-                    ));
-                }
-                (_, other) => {
-                    return Err(Error::new(
-                        ErrorKind::Server,
-                        format!("unexpected status {other} for GET"),
-                    ));
-                }
-            };
+            let (first, size, length) = check_get_answer(&response, range)?;
             let info = ObjectInfo::from_response(&response, size)?;
             Ok(ObjectReader {
                 body: response.into_body().into_reader(),

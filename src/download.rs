@@ -407,7 +407,6 @@ impl Client {
         info: &ObjectInfo,
         opts: &DownloadOptions,
     ) -> Result<Prepared> {
-        let dir = target.parent().unwrap_or(Path::new("/"));
         let use_checkpoint = info.size > 0 && info.size >= opts.multiget_threshold;
         let part_size = if use_checkpoint {
             plan_part_size(info.size, opts.part_size)?
@@ -428,40 +427,11 @@ impl Client {
             part_size,
             done: Vec::new(),
         };
-        let mut state = CheckpointState::NotUsed;
-        let mut found = None;
-        let ckpt_path = if use_checkpoint {
-            let ckpt_dir = opts
-                .checkpoint_dir
-                .clone()
-                .unwrap_or_else(|| dir.to_path_buf());
-            fs::create_dir_all(&ckpt_dir).map_err(|e| {
-                Error::io(
-                    format!("creating the checkpoint directory {}", ckpt_dir.display()),
-                    e,
-                )
-            })?;
-            let path = ckpt_dir.join(checkpoint_name(bucket, key, &version, target));
-            remove_stale_atomic_temps(&path);
-            state = match read_checkpoint(&path)? {
-                Ok(None) => CheckpointState::NotFound,
-                Err(why) => CheckpointState::Discarded(why),
-                Ok(Some(bytes)) => {
-                    match verdict(&bytes, &expect, opts.part_size).and_then(open_resumable_temp) {
-                        Ok(resumable) => {
-                            found = Some(resumable);
-                            CheckpointState::Resumed
-                        }
-                        Err(why) => CheckpointState::Discarded(why),
-                    }
-                }
-            };
-            if matches!(state, CheckpointState::Discarded(_)) {
-                let _ = fs::remove_file(&path);
-            }
-            Some(path)
+        let (ckpt_path, state, found) = if use_checkpoint {
+            let (path, state, found) = find_checkpoint(target, &expect, opts)?;
+            (Some(path), state, found)
         } else {
-            None
+            (None, CheckpointState::NotUsed, None)
         };
         remove_stale_temps(target, found.as_ref().map(|(c, _)| c.temp.as_path()));
         let (ckpt, file, damaged) = match found {
@@ -525,6 +495,51 @@ fn discard_download(prepared: &Prepared) {
     if let Some(path) = &prepared.ckpt_path {
         let _ = fs::remove_file(path);
     }
+}
+
+/// A checkpoint to resume, with its temporary file open.
+type Resumable = (DownloadCheckpoint, File);
+
+/// Reads and judges the checkpoint of `expect` (its directory made if missing):
+/// the path, what became of it, and the checkpoint and temporary file to resume, if
+/// any. An unusable checkpoint is removed.
+fn find_checkpoint(
+    target: &Path,
+    expect: &DownloadCheckpoint,
+    opts: &DownloadOptions,
+) -> Result<(PathBuf, CheckpointState, Option<Resumable>)> {
+    let dir = target.parent().unwrap_or(Path::new("/"));
+    let ckpt_dir = opts
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(|| dir.to_path_buf());
+    fs::create_dir_all(&ckpt_dir).map_err(|e| {
+        Error::io(
+            format!("creating the checkpoint directory {}", ckpt_dir.display()),
+            e,
+        )
+    })?;
+    let name = checkpoint_name(&expect.bucket, &expect.key, &expect.version_id, target);
+    let path = ckpt_dir.join(name);
+    remove_stale_atomic_temps(&path);
+    let mut found = None;
+    let state = match read_checkpoint(&path)? {
+        Ok(None) => CheckpointState::NotFound,
+        Err(why) => CheckpointState::Discarded(why),
+        Ok(Some(bytes)) => {
+            match verdict(&bytes, expect, opts.part_size).and_then(open_resumable_temp) {
+                Ok(resumable) => {
+                    found = Some(resumable);
+                    CheckpointState::Resumed
+                }
+                Err(why) => CheckpointState::Discarded(why),
+            }
+        }
+    };
+    if matches!(state, CheckpointState::Discarded(_)) {
+        let _ = fs::remove_file(&path);
+    }
+    Ok((path, state, found))
 }
 
 /// Opens the temporary file a valid checkpoint names, if it is there with the

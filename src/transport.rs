@@ -565,13 +565,27 @@ impl Transport {
         for (name, value) in &headers {
             builder = builder.header(name.as_str(), value.as_str());
         }
+        let response = self.send_payload(builder, payload)?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) || status == 304 {
+            return Ok(response);
+        }
+        Err(self.error_from_response(req.method, response))
+    }
+
+    /// Sends the request with its body, as its payload's kind requires.
+    fn send_payload(
+        &self,
+        builder: http::request::Builder,
+        payload: &mut Payload<'_>,
+    ) -> Result<http::Response<ureq::Body>> {
         let run = |body: ureq::SendBody<'_>| -> Result<http::Response<ureq::Body>> {
             let request = builder
                 .body(body)
                 .map_err(|e| Error::invalid(format!("cannot build the request: {e}")))?;
             self.agent.run(request).map_err(map_ureq_error)
         };
-        let response = match payload {
+        Ok(match payload {
             Payload::Empty => run(ureq::SendBody::none())?,
             Payload::Bytes(b) => {
                 let mut cursor = io::Cursor::new(*b);
@@ -614,12 +628,7 @@ impl Transport {
             Payload::Reader { reader, len: None } => {
                 run(ureq::SendBody::from_reader(&mut **reader))?
             }
-        };
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) || status == 304 {
-            return Ok(response);
-        }
-        Err(self.error_from_response(req.method, response))
+        })
     }
 
     fn error_from_response(&self, method: &str, mut response: http::Response<ureq::Body>) -> Error {

@@ -137,6 +137,22 @@ fn default_checkpoint_dir() -> PathBuf {
     }
 }
 
+/// Where the checkpoint of uploading `file` to `bucket/key` goes (its directory
+/// made if missing).
+fn checkpoint_path(opts: &UploadOptions, bucket: &str, key: &str, file: &Path) -> Result<PathBuf> {
+    let dir = opts
+        .checkpoint_dir
+        .clone()
+        .unwrap_or_else(default_checkpoint_dir);
+    fs::create_dir_all(&dir).map_err(|e| {
+        Error::io(
+            format!("creating the checkpoint directory {}", dir.display()),
+            e,
+        )
+    })?;
+    Ok(dir.join(checkpoint_name(bucket, key, file)))
+}
+
 fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
     format!(
         "{}.upload",
@@ -365,17 +381,7 @@ impl Client {
             );
         }
         let part_size = plan_part_size(identity.size, opts.part_size)?;
-        let ckpt_dir = opts
-            .checkpoint_dir
-            .clone()
-            .unwrap_or_else(default_checkpoint_dir);
-        fs::create_dir_all(&ckpt_dir).map_err(|e| {
-            Error::io(
-                format!("creating the checkpoint directory {}", ckpt_dir.display()),
-                e,
-            )
-        })?;
-        let ckpt_path = ckpt_dir.join(checkpoint_name(bucket, key, &path));
+        let ckpt_path = checkpoint_path(opts, bucket, key, &path)?;
         let none = CancelToken::new();
         let cancel = opts.request.cancel.as_ref().unwrap_or(&none);
         let _lock = TargetLock::acquire(&ckpt_path, opts.wait_if_busy, cancel)?;
@@ -422,6 +428,7 @@ impl Client {
 
     /// Finds what the checkpoint allows (resume, sweep for stopped Initiates, abort
     /// a superseded upload), and starts a new upload when nothing can be resumed.
+    /// (About 85 lines: one match over the verdicts reads better whole than split.)
     fn begin_upload(
         &self,
         ckpt_path: &Path,
@@ -438,6 +445,8 @@ impl Client {
             Err(why) => Some(UploadVerdict::Unusable(why)),
             Ok(Some(bytes)) => Some(verdict(&bytes, &expect, opts.part_size)),
         };
+        // The match settles what the checkpoint found: each arm either resumes (and
+        // returns) or says why a new upload starts, with what it cleaned up.
         let state = match judged {
             None => CheckpointState::NotFound,
             Some(UploadVerdict::Unusable(why)) => CheckpointState::Discarded(why),

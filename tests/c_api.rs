@@ -518,8 +518,9 @@ fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
 
 /// The bytes done in the last "\r  12.5%  done / total bytes" progress line.
 fn last_progress(stderr: &str) -> u64 {
+    // Redrawn in place on a terminal, a line per step in a pipe.
     stderr
-        .rsplit('\r')
+        .rsplit(['\r', '\n'])
         .find_map(|line| {
             let mut words = line.split_whitespace();
             words.next()?; // the percentage

@@ -154,7 +154,7 @@ impl Pool<'_> {
         reporter: &mut Reporter<'_, '_>,
     ) -> Result<u64> {
         let ceiling = self.plan.size.saturating_sub(1);
-        let mut shown = self.reused.min(ceiling);
+        let shown = self.reused.min(ceiling);
         if !reporter.report(shown, true) {
             return Err(cancelled_by_progress());
         }
@@ -178,8 +178,11 @@ impl Pool<'_> {
             cancel: self.cancel.child(),
         };
         let meters: Vec<AtomicU64> = (0..workers).map(|_| AtomicU64::new(0)).collect();
-        let mut failure: Option<Error> = None;
-        let mut moved = 0u64;
+        let mut state = LoopState {
+            failure: None,
+            moved: 0,
+            shown,
+        };
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel();
             for meter in &meters {
@@ -194,49 +197,71 @@ impl Pool<'_> {
                     Err(mpsc::RecvTimeoutError::Timeout) => None,
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 };
-                let mut finished = Vec::new();
-                for ev in first
+                let events = first
                     .into_iter()
-                    .chain(std::iter::from_fn(|| rx.try_recv().ok()))
-                {
-                    match ev {
-                        Event::Done(index, done) => {
-                            moved += self.plan.len(index);
-                            finished.push((index, done));
-                        }
-                        Event::Failed(e) => {
-                            shared.halt();
-                            keep_failure(&mut failure, e);
-                        }
-                    }
-                }
-                if !finished.is_empty() {
-                    let n = finished.len();
-                    if let Err(e) = record.record(finished) {
-                        shared.halt();
-                        keep_failure(&mut failure, e);
-                    }
-                    shared.mark_recorded(n);
-                }
-                if self.cancel.is_cancelled() {
-                    shared.halt();
-                    keep_failure(&mut failure, CancelToken::error());
-                }
+                    .chain(std::iter::from_fn(|| rx.try_recv().ok()));
+                self.absorb(&shared, events, record, &mut state);
                 let in_flight: u64 = meters.iter().map(|m| m.load(Ordering::Relaxed)).sum();
-                shown = shown.max((self.reused + moved + in_flight).min(ceiling));
-                if !shared.stopped() && !reporter.report(shown, false) {
+                let done = (self.reused + state.moved + in_flight).min(ceiling);
+                state.shown = state.shown.max(done);
+                if !shared.stopped() && !reporter.report(state.shown, false) {
                     // Interrupts the parts in flight, too.
                     shared.cancel.cancel();
                     shared.halt();
-                    keep_failure(&mut failure, cancelled_by_progress());
+                    keep_failure(&mut state.failure, cancelled_by_progress());
                 }
             }
         });
-        match failure {
+        match state.failure {
             Some(e) => Err(e),
-            None => Ok(moved),
+            None => Ok(state.moved),
         }
     }
+
+    /// Takes in a batch of the workers' events on the caller's thread: finished
+    /// parts are recorded together, a failure or a cancel stops the run.
+    fn absorb<W: PartWork>(
+        &self,
+        shared: &Shared<'_, W>,
+        events: impl Iterator<Item = Event<W::Done>>,
+        record: &mut dyn PartRecord<W::Done>,
+        state: &mut LoopState,
+    ) {
+        let mut finished = Vec::new();
+        for ev in events {
+            match ev {
+                Event::Done(index, done) => {
+                    state.moved += self.plan.len(index);
+                    finished.push((index, done));
+                }
+                Event::Failed(e) => {
+                    shared.halt();
+                    keep_failure(&mut state.failure, e);
+                }
+            }
+        }
+        if !finished.is_empty() {
+            let n = finished.len();
+            if let Err(e) = record.record(finished) {
+                shared.halt();
+                keep_failure(&mut state.failure, e);
+            }
+            shared.mark_recorded(n);
+        }
+        if self.cancel.is_cancelled() {
+            shared.halt();
+            keep_failure(&mut state.failure, CancelToken::error());
+        }
+    }
+}
+
+/// What the event loop keeps between wake-ups.
+struct LoopState {
+    failure: Option<Error>,
+    /// Bytes of the parts finished in this run.
+    moved: u64,
+    /// The highest progress shown (never a step back).
+    shown: u64,
 }
 
 #[cfg(test)]
