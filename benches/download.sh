@@ -9,6 +9,7 @@
 # against the non-syncing one and against aria2c -x4. Neither curl nor aria2c syncs.
 #
 #   bash benches/download.sh            # needs curl, aria2c, GNU time; nginx optional
+#   OSSR_BEFORE=/path/to/older/ossr bash benches/download.sh   # adds "before xN" rows
 #   SIZE_MIB=256 bash benches/download.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -111,7 +112,8 @@ ratio() { # label-a label-b: throughput of a over b
 report() { # server-label
   printf '\n%s, %d MiB, best of %d runs\n' "$1" "$SIZE_MIB" "$ROUNDS"
   printf '  %-24s %9s %10s %12s\n' tool seconds MiB/s "peak RSS"
-  for tool in "ossr x1" "ossr x4" "ossr x8" "ossr --no-fsync x1" "ossr --no-fsync x4" \
+  for tool in "ossr x1" "ossr x4" "ossr x8" "before x1" "before x4" "before x8" \
+    "ossr --no-fsync x1" "ossr --no-fsync x4" \
     "ossr --no-fsync x8" "bare sync x1" "bare sync x4" "bare sync x8" "bare x1" "bare x4" \
     "bare x8" "curl" "aria2c -x4" "aria2c -x8"; do
     local key="$1 $tool"
@@ -125,6 +127,11 @@ report() { # server-label
       "$n" "$n" "$(ratio "$1 ossr x$n" "$1 bare sync x$n")" \
       "$n" "$n" "$(ratio "$1 ossr --no-fsync x$n" "$1 bare x$n")"
   done
+  if [ -n "${OSSR_BEFORE:-}" ]; then
+    for n in 1 4 8; do
+      printf '    ossr x%s / before x%s: %s\n' "$n" "$n" "$(ratio "$1 ossr x$n" "$1 before x$n")"
+    done
+  fi
   printf '    ossr --no-fsync x4 / aria2c -x4: %s    ossr x4 / curl: %s\n' \
     "$(ratio "$1 ossr --no-fsync x4" "$1 aria2c -x4")" "$(ratio "$1 ossr x4" "$1 curl")"
 }
@@ -138,6 +145,10 @@ run_all() { # label ossr-endpoint tool-url
       "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
     bench "$label ossr --no-fsync x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get \
       oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt" --no-fsync
+    if [ -n "${OSSR_BEFORE:-}" ]; then
+      bench "$label before x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR_BEFORE" get \
+        oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
+    fi
     bench "$label bare sync x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n" --sync
     bench "$label bare x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n"
   done

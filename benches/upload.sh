@@ -7,6 +7,7 @@
 #
 #   bash benches/upload.sh     # needs the venv of .ci/run (oss2) and GNU time
 #   SIZE_MIB=256 bash benches/upload.sh
+#   OSSR_BEFORE=/path/to/older/ossr bash benches/upload.sh   # adds "before put xN" rows
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -63,6 +64,10 @@ run() { # label key command...
 for n in 1 4 8; do
   run "ossr put x$n" ossr.bin "$OSSR" put "$work/src.bin" oss://bench/ossr.bin --threads "$n" \
     --part-size 8M --checkpoint-dir "$work/ckpt"
+  if [ -n "${OSSR_BEFORE:-}" ]; then
+    run "before put x$n" before.bin "$OSSR_BEFORE" put "$work/src.bin" oss://bench/before.bin \
+      --threads "$n" --part-size 8M --checkpoint-dir "$work/ckpt-before"
+  fi
   run "oss2 resumable_upload x$n" oss2.bin "$PY" "$work/oss2_upload.py" "$n" "$work/src.bin" "$work/store"
 done
 
@@ -70,7 +75,8 @@ base=${secs["ossr put x4"]}
 printf '\nupload of %d MiB to the local server, 8 MiB parts\n' "$SIZE_MIB"
 printf '  %-28s %9s %10s %14s %12s %12s\n' tool seconds MiB/s "ossr-x4/this" "CPU s/GiB" "peak RSS"
 for n in 1 4 8; do
-  for tool in "ossr put x$n" "oss2 resumable_upload x$n"; do
+  for tool in "ossr put x$n" "before put x$n" "oss2 resumable_upload x$n"; do
+    [ -n "${secs[$tool]:-}" ] || continue
     awk -v t="$tool" -v s="${secs[$tool]}" -v b="$base" -v m="$SIZE_MIB" -v r="${rss[$tool]}" \
       -v c="${cpu[$tool]}" \
       'BEGIN { printf "  %-28s %9.2f %10.0f %13.2fx %12.2f %9.1f MiB\n", t, s, m / s, s / b, c, r / 1024 }'
