@@ -661,15 +661,6 @@ fn a_damaged_recorded_part_is_fetched_again_under_both_policies() {
     }
 }
 
-/// Waits (bounded) until `f` holds.
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
 /// A server that stops sending mid-body: a cancel from another thread ends the
 /// download promptly (the design target is 200 ms; 1 s allows a loaded machine),
 /// the checkpoint is kept, and the next run resumes to a byte-identical file.
@@ -691,23 +682,9 @@ fn a_cancel_from_another_thread_stops_a_stalled_download_promptly() {
         .unwrap();
     s.set_fault("stall_ms", "60000").unwrap();
     s.set_fault("stall_count", "1000").unwrap();
-    let moved = std::sync::atomic::AtomicU64::new(0);
-    let (result, took) = std::thread::scope(|scope| {
-        let run = scope.spawn(|| {
-            let mut cb = |done: u64, _: u64| {
-                moved.store(done, std::sync::atomic::Ordering::SeqCst);
-                true
-            };
-            c.download(BUCKET, "stalled", &target, &o, Some(&mut cb))
-        });
-        // Each of the 3 workers gets half a part before its body stalls.
-        wait_until("the bodies stall", || {
-            moved.load(std::sync::atomic::Ordering::SeqCst) >= PART
-        });
-        let cancelled_at = Instant::now();
-        token.cancel();
-        let result = run.join().unwrap();
-        (result, cancelled_at.elapsed())
+    // Each of the 3 workers gets half a part before its body stalls.
+    let (result, took) = common::cancel_once_moving(&token, PART, |progress| {
+        c.download(BUCKET, "stalled", &target, &o, Some(progress))
     });
     let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");

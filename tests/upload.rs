@@ -1,5 +1,7 @@
 //! Resumable upload against the local server, with its faults switched on.
 
+mod common;
+
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -897,23 +899,8 @@ fn a_cancel_from_another_thread_stops_a_crawling_upload_promptly() {
     o.request.cancel = Some(token.clone());
     // 1 KB/s: a part would take minutes.
     s.set_fault("recv_bandwidth", "1000").unwrap();
-    let moved = std::sync::atomic::AtomicU64::new(0);
-    let (result, took) = std::thread::scope(|scope| {
-        let run = scope.spawn(|| {
-            let mut cb = |done: u64, _: u64| {
-                moved.store(done, std::sync::atomic::Ordering::SeqCst);
-                true
-            };
-            c.upload(&f.file, BUCKET, "crawl", &o, Some(&mut cb))
-        });
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
-        while moved.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-            assert!(std::time::Instant::now() < deadline, "no part bytes moved");
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let at = std::time::Instant::now();
-        token.cancel();
-        (run.join().unwrap(), at.elapsed())
+    let (result, took) = common::cancel_once_moving(&token, 1, |progress| {
+        c.upload(&f.file, BUCKET, "crawl", &o, Some(progress))
     });
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
     assert!(took < Duration::from_secs(1), "took {took:?} to cancel");

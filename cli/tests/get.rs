@@ -34,6 +34,23 @@ fn start(data: &Path) -> Server {
     Server::start(config).unwrap()
 }
 
+/// A server (and its data directory) holding `big.bin`: `size` bytes of the pattern
+/// seeded with `seed`.
+fn serving(size: u64, seed: u64) -> (tempfile::TempDir, Server) {
+    let data = tempfile::tempdir().unwrap();
+    let s = start(data.path());
+    s.put_object_from(
+        "get-bucket",
+        "big.bin",
+        &mut Pattern {
+            left: size,
+            state: seed,
+        },
+    )
+    .unwrap();
+    (data, s)
+}
+
 fn get_command(s: &Server, target: &Path, ckpt: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ossr"));
     cmd.args(["get", "oss://get-bucket/big.bin"])
@@ -80,17 +97,7 @@ fn wait_output(child: std::process::Child) -> Output {
 #[test]
 fn sigkill_at_five_random_moments_then_completion_is_byte_identical() {
     let size: u64 = 256 << 20;
-    let data = tempfile::tempdir().unwrap();
-    let s = start(data.path());
-    s.put_object_from(
-        "get-bucket",
-        "big.bin",
-        &mut Pattern {
-            left: size,
-            state: 9,
-        },
-    )
-    .unwrap();
+    let (_data, s) = serving(size, 9);
     let work = tempfile::tempdir().unwrap();
     let target = work.path().join("big.bin");
     let ckpt = work.path().join("ckpt");
@@ -187,17 +194,7 @@ fn checkpointed_bytes_or_zero(dir: &Path, size: u64) -> u64 {
 #[test]
 fn ctrl_c_leaves_a_checkpoint_and_the_next_run_resumes() {
     let size: u64 = 64 << 20;
-    let data = tempfile::tempdir().unwrap();
-    let s = start(data.path());
-    s.put_object_from(
-        "get-bucket",
-        "big.bin",
-        &mut Pattern {
-            left: size,
-            state: 3,
-        },
-    )
-    .unwrap();
+    let (_data, s) = serving(size, 3);
     s.set_fault("bandwidth", "8000000").unwrap();
     let work = tempfile::tempdir().unwrap();
     let target = work.path().join("big.bin");
@@ -293,17 +290,7 @@ fn progress_lines(stderr: &str) -> Vec<&str> {
 #[test]
 fn progress_to_a_log_is_whole_lines_at_the_interval_asked() {
     let size: u64 = 24 << 20;
-    let data = tempfile::tempdir().unwrap();
-    let s = start(data.path());
-    s.put_object_from(
-        "get-bucket",
-        "big.bin",
-        &mut Pattern {
-            left: size,
-            state: 4,
-        },
-    )
-    .unwrap();
+    let (_data, s) = serving(size, 4);
     let work = tempfile::tempdir().unwrap();
     let ckpt = work.path().join("ckpt");
 
@@ -346,17 +333,7 @@ fn progress_to_a_log_is_whole_lines_at_the_interval_asked() {
 fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
     use std::io::BufRead;
     let size: u64 = 16 << 20;
-    let data = tempfile::tempdir().unwrap();
-    let s = start(data.path());
-    s.put_object_from(
-        "get-bucket",
-        "big.bin",
-        &mut Pattern {
-            left: size,
-            state: 9,
-        },
-    )
-    .unwrap();
+    let (_data, s) = serving(size, 9);
     // Each of the 4 bodies stops after 64 KiB, for far longer than the test.
     s.set_fault("stall_after_bytes", "65536").unwrap();
     s.set_fault("stall_ms", "60000").unwrap();

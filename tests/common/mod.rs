@@ -73,3 +73,34 @@ pub fn settle(s: &oss_resume_server::Server) {
     }
     panic!("the server kept serving bytes for 5 s after the client stopped");
 }
+
+/// Runs a transfer on another thread with a progress callback, waits (bounded) until
+/// its progress reaches `at_least` bytes, cancels `token`, and returns what the
+/// transfer returned with the time from the cancel to its return.
+pub fn cancel_once_moving<T: Send>(
+    token: &oss_resume::CancelToken,
+    at_least: u64,
+    transfer: impl FnOnce(&mut dyn FnMut(u64, u64) -> bool) -> T + Send,
+) -> (T, std::time::Duration) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+    let moved = AtomicU64::new(0);
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            let mut progress = |done: u64, _: u64| {
+                moved.store(done, Ordering::SeqCst);
+                true
+            };
+            transfer(&mut progress)
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while moved.load(Ordering::SeqCst) < at_least.max(1) {
+            assert!(Instant::now() < deadline, "the transfer did not move");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let at = Instant::now();
+        token.cancel();
+        let result = run.join().unwrap();
+        (result, at.elapsed())
+    })
+}
