@@ -599,8 +599,9 @@ impl Client {
                 let (file, meta) = crate::transfer::fsio::open_regular(path)
                     .map_err(|e| e.with_object(bucket, Some(key)))?;
                 let len = meta.len();
-                let ours = crc_of_file(&file, len)
-                    .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
+                let ours =
+                    crate::transfer::fsio::crc_of_range(&file, 0, len, &mut vec![0u8; 1 << 20])
+                        .map_err(|e| Error::io(format!("reading {}", path.display()), e))?;
                 self.transport.execute(
                     &req,
                     Payload::File {
@@ -906,29 +907,6 @@ fn seconds_between(from: SystemTime, to: SystemTime) -> i64 {
         Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
         Err(e) => -i64::try_from(e.duration().as_secs()).unwrap_or(i64::MAX),
     }
-}
-
-/// CRC-64 of the first `len` bytes of a file, by positioned reads.
-pub(crate) fn crc_of_file(file: &File, len: u64) -> io::Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let mut buf = vec![0u8; 1024 * 1024];
-    let mut crc = Crc64::new();
-    let mut offset = 0u64;
-    while offset < len {
-        let want = buf
-            .len()
-            .min(usize::try_from(len - offset).unwrap_or(buf.len()));
-        let n = file.read_at(&mut buf[..want], offset)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "file shrank while reading",
-            ));
-        }
-        crc.update(&buf[..n]);
-        offset += n as u64;
-    }
-    Ok(crc.value())
 }
 
 #[cfg(test)]

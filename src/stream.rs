@@ -5,13 +5,13 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::fsio::{Durability, commit, target_dir};
+use crate::transfer::progress::Throttle;
 use crate::transport::{Retry, map_io_error};
 
 /// Progress of a stream: `(bytes so far, total)`, the total `None` when unknown;
@@ -235,12 +235,12 @@ pub struct StreamReport {
     pub resumes: u32,
 }
 
-/// Calls a stream progress callback at most every 1% or 100 ms, and at the end.
+/// Calls a stream progress callback through the engine's one throttle: at most
+/// every 1% (1 MiB when the total is unknown) or 100 ms, and at the end.
 struct Ticker<'p, 'a> {
     callback: Option<&'p mut StreamProgress<'a>>,
     total: Option<u64>,
-    last: Instant,
-    last_bytes: u64,
+    throttle: Throttle,
 }
 
 impl Ticker<'_, '_> {
@@ -248,15 +248,9 @@ impl Ticker<'_, '_> {
         let Some(cb) = self.callback.as_mut() else {
             return true;
         };
-        let step = self.total.map(|t| (t / 100).max(1)).unwrap_or(1 << 20);
-        let due = force
-            || done - self.last_bytes >= step
-            || self.last.elapsed() >= Duration::from_millis(100);
-        if !due {
+        if !self.throttle.due(done, force) {
             return true;
         }
-        self.last = Instant::now();
-        self.last_bytes = done;
         cb(done, self.total)
     }
 }
@@ -444,8 +438,7 @@ impl Client {
             ticker: Ticker {
                 callback: progress,
                 total: len,
-                last: Instant::now(),
-                last_bytes: 0,
+                throttle: Throttle::new(len),
             },
             done: 0,
         };
