@@ -139,6 +139,12 @@ impl Error {
         }
     }
 
+    /// Keeps the HTTP status of an answer this error comes from.
+    pub(crate) fn with_status(mut self, status: u16) -> Error {
+        self.status = Some(status);
+        self
+    }
+
     /// Names the bucket and key involved (shown in the message).
     pub fn with_object(mut self, bucket: &str, key: Option<&str>) -> Error {
         if self.bucket.is_none() {
@@ -246,7 +252,7 @@ impl Error {
 }
 
 /// Maps an HTTP status and OSS Code to a kind.
-fn classify(status: u16, code: &str) -> ErrorKind {
+pub(crate) fn classify(status: u16, code: &str) -> ErrorKind {
     match (status, code) {
         (_, "NoSuchKey" | "NoSuchBucket" | "NoSuchUpload" | "NoSuchVersion") => ErrorKind::NotFound,
         (404, _) => ErrorKind::NotFound,

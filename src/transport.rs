@@ -631,6 +631,24 @@ impl Transport {
         })
     }
 
+    /// The error for an answer that did not come from OSS.
+    fn not_oss(&self, status: u16, body: &[u8]) -> Error {
+        let start = String::from_utf8_lossy(&body[..body.len().min(80)]).into_owned();
+        Error::new(
+            crate::error::classify(status, ""),
+            format!(
+                "{} answered http status {status} without an OSS request id or error body (is it an OSS endpoint?){}",
+                self.config.endpoint,
+                if start.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("; the answer began {:?}", start.trim())
+                }
+            ),
+        )
+        .with_status(status)
+    }
+
     fn error_from_response(&self, method: &str, mut response: http::Response<ureq::Body>) -> Error {
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -662,6 +680,11 @@ impl Transport {
                 .unwrap_or_default()
         };
         let mut details = xml::parse_error(&body);
+        // OSS stamps every answer with a request id; without one and without an OSS
+        // error body, the endpoint is something else (a proxy, a web server, a typo).
+        if request_id.is_none() && details.code.is_empty() && details.request_id.is_empty() {
+            return self.not_oss(status, &body);
+        }
         if details.request_id.is_empty() {
             details.request_id = request_id.unwrap_or_default();
         }

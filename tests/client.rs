@@ -544,3 +544,51 @@ fn completing_more_parts_than_oss_allows_is_refused_before_sending() {
     assert!(err.to_string().contains("10000"), "{err}");
     assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
 }
+
+/// An endpoint that is not OSS (here a plain web server answering 404 with an HTML
+/// page) is reported as such, not as a missing key.
+#[test]
+fn an_endpoint_that_does_not_answer_as_oss_says_so() {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let web = std::thread::spawn(move || {
+        // Answers two requests (a HEAD and a GET), then ends.
+        for _ in 0..2 {
+            let (mut conn, _) = listener.accept().unwrap();
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap() == 1 {
+                head.push(byte[0]);
+            }
+            let page = "<html><body>Not Found</body></html>";
+            let answer = format!(
+                "HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{page}",
+                page.len()
+            );
+            conn.write_all(answer.as_bytes()).unwrap();
+        }
+    });
+    let c = Client::new(
+        Config::builder(&endpoint)
+            .credentials("ak", "sk", None)
+            .signature_version(SignatureVersion::V1)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let head = c
+        .head_object("bkt", "k", &RequestOptions::default())
+        .unwrap_err();
+    let get = c
+        .get_object("bkt", "k", None, None, &RequestOptions::default())
+        .unwrap_err();
+    web.join().unwrap();
+    for err in [head, get] {
+        let text = err.to_string();
+        assert!(text.contains("is it an OSS endpoint?"), "{text}");
+        assert!(!text.contains("NoSuchKey"), "{text}");
+        assert_eq!(err.status(), Some(404));
+        assert_eq!(err.oss_code(), None);
+    }
+}
