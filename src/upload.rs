@@ -13,7 +13,9 @@ use std::time::SystemTime;
 use base64::Engine;
 use md5::{Digest as _, Md5};
 
-use crate::checkpoint::upload::{FileIdentity, UploadCheckpoint, UploadVerdict, verdict};
+use crate::checkpoint::upload::{
+    FileIdentity, SweepJournal, UploadCheckpoint, UploadVerdict, verdict,
+};
 use crate::checkpoint::{CheckpointState, identity_hash};
 use crate::client::{Client, PartSource, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key, validate_user_headers};
@@ -137,6 +139,31 @@ fn default_checkpoint_dir() -> PathBuf {
     }
 }
 
+/// Keeps the stopped Initiates of a completed upload that may still land in the
+/// key's sweep journal, merged with what it held. A cleanup: a failure is ignored.
+fn remember_stopped_initiates(ckpt_path: &Path, bucket: &str, key: &str, times: &[u64]) {
+    let now = unix_secs(SystemTime::now());
+    let path = journal_path(ckpt_path, bucket, key);
+    let mut journal = SweepJournal {
+        bucket: bucket.into(),
+        key: key.into(),
+        times: times.to_vec(),
+    };
+    if let Ok(Ok(Some(bytes))) = read_checkpoint(&path)
+        && let Ok(old) = SweepJournal::decode(&bytes)
+        && old.bucket == bucket
+        && old.key == key
+    {
+        journal.times.extend(old.times);
+    }
+    journal.times.sort_unstable();
+    journal.times.dedup();
+    journal.times = journal.live(now, INITIATE_LANDS_WITHIN);
+    if !journal.times.is_empty() {
+        let _ = write_atomic(&path, &journal.encode(), Durability::Fsync);
+    }
+}
+
 /// Where the checkpoint of uploading `file` to `bucket/key` goes (its directory
 /// made if missing).
 fn checkpoint_path(opts: &UploadOptions, bucket: &str, key: &str, file: &Path) -> Result<PathBuf> {
@@ -153,12 +180,22 @@ fn checkpoint_path(opts: &UploadOptions, bucket: &str, key: &str, file: &Path) -
     Ok(dir.join(checkpoint_name(bucket, key, file)))
 }
 
+/// The sweep journal of `bucket/key`, beside the checkpoints.
+fn journal_path(ckpt_path: &Path, bucket: &str, key: &str) -> PathBuf {
+    ckpt_path.with_file_name(format!("{}.sweep", identity_hash(&[bucket, key])))
+}
+
 fn checkpoint_name(bucket: &str, key: &str, file: &Path) -> String {
     format!(
         "{}.upload",
         identity_hash(&[bucket, key, &file.to_string_lossy()])
     )
 }
+
+/// How long after it started a stopped Initiate may still reach the server: OSS
+/// refuses requests signed more than 15 minutes earlier; the rest covers the orphan
+/// window and clock skew.
+const INITIATE_LANDS_WITHIN: u64 = 20 * 60;
 
 /// How many parts of an unrecorded upload are read back to tell whether it holds
 /// this file's bytes.
@@ -398,6 +435,7 @@ impl Client {
             done: Vec::new(),
         };
         let mut begun = self.begin_upload(&ckpt_path, expect, &file, &headers, opts)?;
+        begun.aborted += self.sweep_journal(&ckpt_path, bucket, key, &begun.ckpt.upload_id);
         let before = begun.ckpt.done.len() as u64;
         let plan = Plan::new(identity.size, begun.ckpt.part_size);
         if let Err(e) = self.send_parts(
@@ -681,6 +719,8 @@ impl Client {
         if let Ok(n) = self.abort_orphans(bucket, key, &ckpt.stopped_initiates, None) {
             *aborted += n;
         }
+        // One may land later still: the key's next run sweeps again.
+        remember_stopped_initiates(ckpt_path, bucket, key, &ckpt.stopped_initiates);
         let _ = fs::remove_file(ckpt_path);
         Ok(PutResult {
             etag: put.etag,
@@ -777,6 +817,29 @@ impl Client {
         stopped: &[u64],
         ours: Option<(&str, u64)>,
     ) -> Result<u64> {
+        self.abort_orphans_of(bucket, key, stopped, ours, None)
+    }
+
+    /// [`abort_orphans`](Self::abort_orphans) over the `stopped` windows, never
+    /// aborting the upload `spare` (this run's own).
+    fn abort_orphans_sparing(
+        &self,
+        bucket: &str,
+        key: &str,
+        stopped: &[u64],
+        spare: &str,
+    ) -> Result<u64> {
+        self.abort_orphans_of(bucket, key, stopped, None, Some(spare))
+    }
+
+    fn abort_orphans_of(
+        &self,
+        bucket: &str,
+        key: &str,
+        stopped: &[u64],
+        ours: Option<(&str, u64)>,
+        spare: Option<&str>,
+    ) -> Result<u64> {
         if ours.is_none() && stopped.is_empty() {
             return Ok(0);
         }
@@ -811,6 +874,7 @@ impl Client {
             };
             if upload.key != key
                 || ours.is_some_and(|(id, _)| id == upload.upload_id)
+                || spare == Some(upload.upload_id.as_str())
                 || !windows.iter().any(|w| (w.0..=w.1).contains(&initiated))
             {
                 continue;
@@ -823,6 +887,37 @@ impl Client {
             }
         }
         Ok(aborted)
+    }
+
+    /// Sweeps for the stopped Initiates an earlier, completed upload of this key
+    /// remembered (see [`remember_stopped_initiates`]), sparing `ours`; forgets the
+    /// times that can no longer land. A cleanup: failures are not the run's.
+    fn sweep_journal(&self, ckpt_path: &Path, bucket: &str, key: &str, ours: &str) -> u64 {
+        let path = journal_path(ckpt_path, bucket, key);
+        let Ok(Ok(Some(bytes))) = read_checkpoint(&path) else {
+            return 0;
+        };
+        let journal = match SweepJournal::decode(&bytes) {
+            Ok(j) if j.bucket == bucket && j.key == key => j,
+            _ => {
+                let _ = fs::remove_file(&path);
+                return 0;
+            }
+        };
+        let live = journal.live(unix_secs(SystemTime::now()), INITIATE_LANDS_WITHIN);
+        let aborted = self
+            .abort_orphans_sparing(bucket, key, &live, ours)
+            .unwrap_or(0);
+        if live.is_empty() {
+            let _ = fs::remove_file(&path);
+        } else if live.len() < journal.times.len() {
+            let kept = SweepJournal {
+                times: live,
+                ..journal
+            };
+            let _ = write_atomic(&path, &kept.encode(), Durability::Fsync);
+        }
+        aborted
     }
 
     /// After a failed run: a changed file aborts the upload; anything else keeps the

@@ -912,3 +912,30 @@ fn a_cancel_from_another_thread_stops_a_crawling_upload_promptly() {
     assert_eq!(object(&c, "crawl"), f.data);
     assert_clean(&s, &f);
 }
+
+/// A stopped Initiate that reaches the server only after its upload completed (no
+/// run of that upload is left to sweep) is aborted by the key's next run, whatever
+/// that run's checkpoint says; the next run's own upload is spared.
+#[test]
+fn an_initiate_landing_after_completion_is_swept_by_the_keys_next_run() {
+    let s = server();
+    let f = fixture(4 * PART, 23);
+    stop_during_initiate(&s, &f, "landed");
+    let c = client(&s);
+    let first = upload(&c, &f, "landed", &opts(&f)).unwrap();
+    assert_eq!(first.uploads_aborted, 1, "{first:?}");
+    assert_eq!(s.stats().uploads_in_progress, 0);
+    // The stopped Initiate lands now, after the upload completed.
+    c.initiate_multipart_upload(BUCKET, "landed", &[], false, &RequestOptions::default())
+        .unwrap();
+    assert_eq!(s.stats().uploads_in_progress, 1);
+    // The key's next run (another file, so no checkpoint of its own) finds it.
+    let g = Fixture {
+        ckpt: f.ckpt.clone(),
+        ..fixture(5 * PART, 24)
+    };
+    let second = upload(&c, &g, "landed", &opts(&g)).unwrap();
+    assert_eq!(second.uploads_aborted, 1, "{second:?}");
+    assert_eq!(object(&c, "landed"), g.data);
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}

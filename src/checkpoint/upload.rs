@@ -10,6 +10,7 @@ use crate::transfer::fsio::crc_of_range;
 use crate::transfer::plan::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE};
 
 const UPLOAD_MAGIC: &str = "oss_resume upload checkpoint v1";
+const SWEEP_MAGIC: &str = "oss_resume upload sweep journal v1";
 /// Bytes read from each end of the file for its identity.
 const IDENTITY_SPAN: u64 = 1024 * 1024;
 
@@ -182,6 +183,50 @@ impl UploadCheckpoint {
             }
         }
         Ok(self)
+    }
+}
+
+/// The start times (seconds, our clock) of stopped Initiates of one key that may
+/// still reach the server after the upload they belonged to completed: kept after
+/// that upload's checkpoint is gone, so the next run of the key sweeps for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SweepJournal {
+    pub bucket: String,
+    pub key: String,
+    pub times: Vec<u64>,
+}
+
+impl SweepJournal {
+    pub fn encode(&self) -> Vec<u8> {
+        let fields = [("bucket", self.bucket.clone()), ("key", self.key.clone())];
+        let items: Vec<String> = self.times.iter().map(u64::to_string).collect();
+        encode_record(SWEEP_MAGIC, &fields, &items)
+    }
+
+    /// Parses a journal; the error says why it cannot be used.
+    pub fn decode(bytes: &[u8]) -> std::result::Result<SweepJournal, String> {
+        let mut r = decode_record(bytes, SWEEP_MAGIC)?;
+        let times = r
+            .items
+            .iter()
+            .map(|t| t.parse::<u64>().map_err(|_| format!("bad time {t:?}")))
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(SweepJournal {
+            bucket: r.take("bucket")?,
+            key: r.take("key")?,
+            times,
+        })
+    }
+
+    /// The times an Initiate started at could still take effect at `now`: OSS refuses
+    /// a request whose signed time is more than 15 minutes off, so after `late_by`
+    /// seconds a stopped Initiate can no longer arrive.
+    pub fn live(&self, now: u64, late_by: u64) -> Vec<u64> {
+        self.times
+            .iter()
+            .copied()
+            .filter(|t| t.saturating_add(late_by) > now)
+            .collect()
     }
 }
 
@@ -374,5 +419,18 @@ mod tests {
             verdict(b"garbage", &expect, None),
             UploadVerdict::Unusable(_)
         ));
+    }
+
+    #[test]
+    fn a_sweep_journal_round_trips_and_forgets_times_that_can_no_longer_land() {
+        let j = SweepJournal {
+            bucket: "b".into(),
+            key: "k\nwith newline".into(),
+            times: vec![100, 2000],
+        };
+        assert_eq!(SweepJournal::decode(&j.encode()).unwrap(), j);
+        assert!(SweepJournal::decode(b"nonsense").is_err());
+        assert_eq!(j.live(2100, 1200), vec![2000]);
+        assert!(j.live(5000, 1200).is_empty());
     }
 }
