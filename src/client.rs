@@ -70,6 +70,41 @@ pub struct ObjectInfo {
     pub version_id: Option<String>,
     /// `Content-Type`, when reported.
     pub content_type: Option<String>,
+    /// Every header the object stores that a put can set, as the server sent them
+    /// (names lowercase): `x-oss-meta-*`, `cache-control`, `content-disposition`,
+    /// `content-encoding`, `content-language`, `expires`, `x-oss-storage-class`,
+    /// `x-oss-server-side-encryption` and the like; `content-type` is in
+    /// [`content_type`](Self::content_type).
+    pub headers: Vec<(String, String)>,
+}
+
+/// Response headers that carry what a put stored (besides `x-oss-meta-*`).
+const STORED_HEADERS: &[&str] = &[
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+    "x-oss-storage-class",
+    "x-oss-server-side-encryption",
+    "x-oss-server-side-encryption-key-id",
+    "x-oss-server-side-data-encryption",
+    "x-oss-tagging-count",
+];
+
+/// The stored headers of an answer, in the order sent.
+fn stored_headers(response: &http::Response<ureq::Body>) -> Vec<(String, String)> {
+    response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            let n = name.as_str();
+            n.starts_with("x-oss-meta-") || STORED_HEADERS.contains(&n)
+        })
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_string(), value.to_str().ok()?.to_string()))
+        })
+        .collect()
 }
 
 impl ObjectInfo {
@@ -92,6 +127,7 @@ impl ObjectInfo {
             object_type: get("x-oss-object-type"),
             version_id: get("x-oss-version-id"),
             content_type: get("content-type"),
+            headers: stored_headers(response),
         })
     }
 

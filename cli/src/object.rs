@@ -68,7 +68,7 @@ pub fn stat(args: Vec<OsString>) -> Result<(), Failure> {
         ("version-id", info.version_id.clone(), true),
     ];
     if args.has("json") {
-        let body: Vec<String> = fields
+        let mut body: Vec<String> = fields
             .iter()
             .map(|(name, value, quoted)| {
                 let v = match value {
@@ -82,11 +82,21 @@ pub fn stat(args: Vec<OsString>) -> Result<(), Failure> {
                 format!("{}: {v}", json_string(name))
             })
             .collect();
+        let stored: Vec<String> = info
+            .headers
+            .iter()
+            .map(|(n, v)| format!("{}: {}", json_string(n), json_string(v)))
+            .collect();
+        body.push(format!("\"headers\": {{{}}}", stored.join(", ")));
         return out!("{{{}}}", body.join(", "));
     }
     let mut text = String::new();
     for (name, value, _) in &fields {
         text.push_str(&format!("{name}: {}\n", value.as_deref().unwrap_or("none")));
+    }
+    // What `put --header` stored, one line each.
+    for (name, value) in &info.headers {
+        text.push_str(&format!("{name}: {value}\n"));
     }
     crate::fail::print(format_args!("{text}"))
 }

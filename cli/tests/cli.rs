@@ -392,3 +392,35 @@ fn a_closed_stdout_never_panics_any_command() {
     // The transfers happened all the same.
     assert_eq!(std::fs::read(target).unwrap(), vec![1u8; 300_000]);
 }
+
+/// What `put --header` stored, `stat` shows: every x-oss-meta-* and stored header, in
+/// text and in JSON.
+#[test]
+fn stat_shows_every_stored_header() {
+    let s = server();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f.txt");
+    std::fs::write(&file, b"meta").unwrap();
+    let file = file.to_str().unwrap();
+    let out = ossr_at(
+        &s,
+        &[
+            "put",
+            file,
+            "oss://cli-bucket/meta",
+            "--header",
+            "x-oss-meta-owner: ann",
+            "--header",
+            "Cache-Control: no-cache",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out).1);
+    let (stdout, _) = text(&ossr_at(&s, &["stat", "oss://cli-bucket/meta"]));
+    assert!(stdout.contains("x-oss-meta-owner: ann\n"), "{stdout}");
+    assert!(stdout.contains("cache-control: no-cache\n"), "{stdout}");
+    let (json, _) = text(&ossr_at(&s, &["stat", "oss://cli-bucket/meta", "--json"]));
+    assert!(
+        json.contains("\"headers\": {") && json.contains("\"x-oss-meta-owner\": \"ann\""),
+        "{json}"
+    );
+}
