@@ -109,10 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     flaky("3", "4")?;
     server.reset_stats();
     let target = work.path().join("downloaded.bin");
-    let opts = DownloadOptions {
-        threads: 4,
-        ..DownloadOptions::default()
-    };
+    let mut opts = DownloadOptions::default();
+    opts.threads = 4;
     println!(
         "3. downloading with 4 threads in 8 MiB parts over a flaky link (the next 3 GET bodies cut after 1 MiB, the next 4 GETs answered 503, 40 MB/s per connection); stopping at 40% as Ctrl-C would:"
     );

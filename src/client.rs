@@ -16,7 +16,9 @@ use crate::transport::{self, Payload, Request, Transport, header};
 use crate::xml::{self, ListedPart, ListedUpload};
 
 /// Options OSS accepts on object calls, and the call's cancel token. All off by
-/// default.
+/// default: start from `RequestOptions::default()` and set the fields you need (the
+/// struct may gain fields).
+#[non_exhaustive]
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RequestOptions {
     /// Read or delete this version of a versioned object (`versionId`).
@@ -33,6 +35,21 @@ pub struct RequestOptions {
 }
 
 impl RequestOptions {
+    /// Checks the options: a traffic limit outside OSS's 819200..=838860800 bit/s.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(limit) = self.traffic_limit
+            && !(819_200..=838_860_800).contains(&limit)
+        {
+            return Err(Error::invalid(format!(
+                "traffic limit {limit} bit/s is outside 819200..=838860800"
+            )));
+        }
+        Ok(())
+    }
+
     fn apply<'a>(&self, mut req: Request<'a>, with_version: bool) -> Result<Request<'a>> {
         if with_version && let Some(v) = &self.version_id {
             req = req.query("versionId", v.clone());
@@ -41,12 +58,8 @@ impl RequestOptions {
         if self.request_payer {
             req = req.header("x-oss-request-payer", "requester");
         }
+        self.validate()?;
         if let Some(limit) = self.traffic_limit {
-            if !(819_200..=838_860_800).contains(&limit) {
-                return Err(Error::invalid(format!(
-                    "traffic limit {limit} bit/s is outside 819200..=838860800"
-                )));
-            }
             req = req.header("x-oss-traffic-limit", limit.to_string());
         }
         Ok(req)

@@ -30,7 +30,10 @@ pub const DEFAULT_MULTIGET_THRESHOLD: u64 = 10 * 1024 * 1024;
 /// Bytes each worker reads and writes at a time.
 const WORKER_BUFFER: usize = 1024 * 1024;
 
-/// Options of [`Client::download`].
+/// Options of [`Client::download`]. Start from `DownloadOptions::default()` and set
+/// the fields you need (the struct may gain fields); they are checked together when
+/// the download starts.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct DownloadOptions {
     /// Where the checkpoint is kept. Defaults to the target's directory (the file is
@@ -56,6 +59,22 @@ pub struct DownloadOptions {
     pub part_attempts: u32,
     /// What is fsynced before it is relied on. Defaults to [`Durability::Fsync`].
     pub durability: Durability,
+}
+
+impl DownloadOptions {
+    /// Checks the options a download cannot start with: threads outside
+    /// 1..=[`MAX_THREADS`](crate::MAX_THREADS), a part size outside 100 KB..=5 GB, a
+    /// traffic limit outside OSS's bounds. The one place they are checked.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_threads(self.threads)?;
+        if self.part_size.is_some() {
+            plan_part_size(0, self.part_size)?;
+        }
+        self.request.validate()
+    }
 }
 
 impl Default for DownloadOptions {
@@ -317,7 +336,7 @@ impl Client {
     ) -> Result<DownloadReport> {
         validate_bucket(bucket)?;
         validate_key(key)?;
-        check_threads(opts.threads)?;
+        opts.validate()?;
         self.download_inner(bucket, key, target.as_ref(), opts, progress)
             .map_err(|e| e.with_object(bucket, Some(key)))
     }

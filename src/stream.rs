@@ -18,7 +18,9 @@ use crate::transport::{Retry, map_io_error};
 /// return `false` to cancel. Runs on the caller's thread.
 pub type StreamProgress<'a> = dyn FnMut(u64, Option<u64>) -> bool + 'a;
 
-/// Options of [`Client::open_get`].
+/// Options of [`Client::open_get`]. Start from `GetOptions::default()` and set the
+/// fields you need (the struct may gain fields).
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct GetOptions {
     /// One byte range instead of the whole object. Defaults to the whole object.

@@ -35,7 +35,10 @@ use crate::xml::ListedPart;
 /// Default threshold below which a file takes one PutObject: 10 MiB.
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = 10 * 1024 * 1024;
 
-/// Options of [`Client::upload`].
+/// Options of [`Client::upload`]. Start from `UploadOptions::default()` and set the
+/// fields you need (the struct may gain fields); they are checked together when the
+/// upload starts.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct UploadOptions {
     /// Where the checkpoint is kept. Defaults to `$HOME/.oss_resume/upload` (the
@@ -61,6 +64,24 @@ pub struct UploadOptions {
     pub sequential: bool,
     /// Request payer, traffic limit and cancel token, for every request.
     pub request: RequestOptions,
+}
+
+impl UploadOptions {
+    /// Checks the options an upload cannot start with: threads outside
+    /// 1..=[`MAX_THREADS`](crate::MAX_THREADS), a part size outside 100 KB..=5 GB,
+    /// headers the library owns or with control characters, a traffic limit outside
+    /// OSS's bounds. The one place they are checked.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_threads(self.threads)?;
+        if self.part_size.is_some() {
+            plan_part_size(0, self.part_size)?;
+        }
+        validate_user_headers(&self.headers)?;
+        self.request.validate()
+    }
 }
 
 impl Default for UploadOptions {
@@ -378,8 +399,7 @@ impl Client {
     ) -> Result<UploadReport> {
         validate_bucket(bucket)?;
         validate_key(key)?;
-        check_threads(opts.threads)?;
-        validate_user_headers(&opts.headers)?;
+        opts.validate()?;
         self.upload_inner(file.as_ref(), bucket, key, opts, progress)
             .map_err(|e| e.with_object(bucket, Some(key)))
     }

@@ -42,12 +42,11 @@ fn client(s: &Server) -> Client {
 }
 
 fn opts() -> DownloadOptions {
-    DownloadOptions {
-        multiget_threshold: THRESHOLD,
-        part_size: Some(PART),
-        threads: 3,
-        ..DownloadOptions::default()
-    }
+    let mut o = DownloadOptions::default();
+    o.multiget_threshold = THRESHOLD;
+    o.part_size = Some(PART);
+    o.threads = 3;
+    o
 }
 
 fn data(len: u64, seed: u64) -> Vec<u8> {
@@ -731,10 +730,8 @@ fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
     )
     .unwrap();
     let token = CancelToken::new();
-    let request = RequestOptions {
-        cancel: Some(token.clone()),
-        ..RequestOptions::default()
-    };
+    let mut request = RequestOptions::default();
+    request.cancel = Some(token.clone());
     let (result, took) = std::thread::scope(|scope| {
         let run = scope.spawn(|| c.head_object(BUCKET, "k", &request));
         request_seen.recv_timeout(Duration::from_secs(20)).unwrap();
@@ -756,7 +753,8 @@ fn threads_outside_1_to_64_are_refused_before_any_request() {
     s.put_object(BUCKET, "k", b"x").unwrap();
     s.reset_stats();
     for threads in [0, 65, 1 << 20] {
-        let o = DownloadOptions { threads, ..opts() };
+        let mut o = opts();
+        o.threads = threads;
         let err = download(&c, "k", &dir.path().join("t"), &o).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{threads}: {err}");
         assert!(err.to_string().contains("threads"), "{err}");

@@ -47,10 +47,8 @@ fn kind_of(e: &std::io::Error) -> Option<ErrorKind> {
 }
 
 fn read_all(c: &Client, key: &str, range: Option<ByteRange>) -> (Vec<u8>, oss_resume::GetStream) {
-    let opts = GetOptions {
-        range,
-        ..GetOptions::default()
-    };
+    let mut opts = GetOptions::default();
+    opts.range = range;
     let mut stream = c.open_get(BUCKET, key, &opts).unwrap();
     let mut out = Vec::new();
     stream.read_to_end(&mut out).unwrap();
@@ -410,10 +408,8 @@ fn a_dropped_body_with_no_resumes_left_keeps_failing_instead_of_reconnecting() {
     s.put_object(BUCKET, "k", &data(1_000_000, 6)).unwrap();
     s.set_fault("drop_after_bytes", "200000").unwrap();
     s.set_fault("drop_count", "1").unwrap();
-    let opts = GetOptions {
-        resume_attempts: 0,
-        ..GetOptions::default()
-    };
+    let mut opts = GetOptions::default();
+    opts.resume_attempts = 0;
     let mut stream = c.open_get(BUCKET, "k", &opts).unwrap();
     assert_failure_is_sticky(&mut stream, ErrorKind::Network);
     assert_eq!(stream.resumes(), 0);

@@ -62,13 +62,12 @@ fn fixture(len: u64, seed: u64) -> Fixture {
 }
 
 fn opts(f: &Fixture) -> UploadOptions {
-    UploadOptions {
-        checkpoint_dir: Some(f.ckpt.clone()),
-        multipart_threshold: 3 * PART,
-        part_size: Some(PART),
-        threads: 3,
-        ..UploadOptions::default()
-    }
+    let mut o = UploadOptions::default();
+    o.checkpoint_dir = Some(f.ckpt.clone());
+    o.multipart_threshold = 3 * PART;
+    o.part_size = Some(PART);
+    o.threads = 3;
+    o
 }
 
 fn object(c: &Client, key: &str) -> Vec<u8> {
@@ -840,10 +839,8 @@ fn a_source_that_is_not_a_regular_file_is_refused_and_nothing_is_written() {
         Path::new("/proc/self/status"),
     ] {
         for threshold in [0, u64::MAX] {
-            let o = UploadOptions {
-                multipart_threshold: threshold,
-                ..opts(&f)
-            };
+            let mut o = opts(&f);
+            o.multipart_threshold = threshold;
             let err = c.upload(path, BUCKET, "kept", &o, None).unwrap_err();
             assert_eq!(
                 err.kind(),
@@ -875,10 +872,8 @@ fn an_empty_file_is_one_put_whatever_the_threshold() {
     let s = server();
     let c = client(&s);
     let f = fixture(0, 52);
-    let o = UploadOptions {
-        multipart_threshold: 0,
-        ..opts(&f)
-    };
+    let mut o = opts(&f);
+    o.multipart_threshold = 0;
     let report = upload(&c, &f, "empty", &o).unwrap();
     assert_eq!(report.parts, 0);
     assert_eq!(report.checkpoint, CheckpointState::NotUsed);

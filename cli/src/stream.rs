@@ -101,10 +101,8 @@ pub fn cat(args: Vec<OsString>) -> Result<(), Failure> {
         Some(t) => Some(parse_range(&t, &client, &bucket, &key)?),
         None => None,
     };
-    let opts = GetOptions {
-        range,
-        ..GetOptions::default()
-    };
+    let mut opts = GetOptions::default();
+    opts.range = range;
     let mut stream = client.open_get(&bucket, &key, &opts)?;
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 1 << 20];
