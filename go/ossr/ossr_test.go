@@ -633,8 +633,17 @@ func TestWaitIfBusyUploadWaitsUntilItsContextEnds(t *testing.T) {
 	waiting.WaitIfBusy = true
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := c.Upload(ctx, src, bucket, "go/busy.bin", &waiting)
-	isContextCancel(t, "a waiting upload", err, context.DeadlineExceeded)
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(ctx, src, bucket, "go/busy.bin", &waiting)
+		result <- err
+	}()
+	select {
+	case err := <-result:
+		isContextCancel(t, "a waiting upload", err, context.DeadlineExceeded)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting upload outlived its 300 ms context by 30 s")
+	}
 }
 
 func TestAFailedReaderStaysFailed(t *testing.T) {
