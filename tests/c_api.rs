@@ -517,10 +517,11 @@ fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
     assert!(std::fs::read(&target).unwrap() == data);
 }
 
-/// The bytes done in the last "\r  12.5%  done / total bytes" progress line.
+/// The bytes done in the last "  12.5%  done / total bytes" progress line (ended by
+/// "\r" on a terminal, by "\n" otherwise, as here).
 fn last_progress(stderr: &str) -> u64 {
     stderr
-        .rsplit('\r')
+        .rsplit(['\r', '\n'])
         .find_map(|line| {
             let mut words = line.split_whitespace();
             words.next()?; // the percentage
