@@ -26,15 +26,31 @@
  *
  * Threads. Calls block until done; worker threads are started and joined inside, and
  * the caller never sees them. An `ossr_client` may be used by many threads at once.
- * Every other handle (builder, options, stream, error) must not be used by two threads
- * at the same time, but may move between threads; option handles are only read by the
- * calls they are passed to, so one can serve concurrent calls if nobody changes it.
+ * So may an `ossr_cancel_token`, whose purpose is to be cancelled from another
+ * thread. Every other handle (builder, options, stream, error) must not be used by two
+ * threads at the same time, but may move between threads; option handles are only
+ * read by the calls they are passed to, so one can serve concurrent calls if nobody
+ * changes it.
  *
  * Callbacks. They take `void *userdata` first, exactly as given with the callback.
  * They run on the thread that made the call, one call at a time, even while parts
  * move in parallel. A progress callback returns 0 to go on and non-zero to cancel; the
  * call then returns OSSR_ERR_CANCELLED and a resumable transfer keeps its checkpoint.
  * A progress `total` of 0 means the total is not known.
+ *
+ * Cancelling. To stop a blocking call from another thread, make an
+ * `ossr_cancel_token`, set it on the call's request options with
+ * `ossr_request_options_set_cancel_token` (directly, or through the options'
+ * `_set_request`), and call `ossr_cancel_token_cancel` from any thread. The call
+ * returns OSSR_ERR_CANCELLED within about 200 ms, even while the server sends
+ * nothing (the connection is shut down); a resumable transfer keeps its checkpoint.
+ * Only a TCP connect in progress is not interrupted (the call fails as soon as it
+ * returns). Every call that takes request options, directly or through its options,
+ * is cancellable: head, delete, put_object, put_file, put_stream, initiate,
+ * upload_part, complete, download, upload, get_to_file, copy, and open_get with every
+ * read of its stream. Abort, list parts and list multipart uploads take none and are
+ * not cancellable. A cancelled token stays cancelled: make a new one (or clear it
+ * from the options) before calling again to resume.
  *
  * Credentials. Secrets are kept in memory only: never logged, never written to a
  * checkpoint.
@@ -118,8 +134,9 @@ enum ossr_result
    */
   OSSR_ERR_BUFFER_TOO_SMALL = 103,
   /**
-   * A progress callback returned non-zero. A resumable transfer keeps its
-   * checkpoint, so the same call later resumes.
+   * A progress callback returned non-zero, or the call's cancel token was
+   * cancelled. A resumable transfer keeps its checkpoint, so the same call later
+   * resumes.
    */
   OSSR_ERR_CANCELLED = 200,
   /**
@@ -264,6 +281,21 @@ typedef uint32_t ossr_addressing;
 #endif // __cplusplus
 
 /**
+ * Stops the calls that use it, from any thread. Made by `ossr_cancel_token_new`,
+ * freed by `ossr_cancel_token_free`; set on a call with
+ * `ossr_request_options_set_cancel_token` (see "Cancelling" at the top of this
+ * header).
+ *
+ * Unlike other handles, a token may be used by many threads at once:
+ * `ossr_cancel_token_cancel` and `ossr_cancel_token_is_cancelled` may run on any
+ * thread while other threads are inside calls that use it. It must not be freed
+ * while another thread uses the handle itself (calls that only got it through
+ * request options hold their own reference and do not mind). A cancelled token stays
+ * cancelled: make a new one (or clear it from the options) for the next call.
+ */
+typedef struct ossr_cancel_token ossr_cancel_token;
+
+/**
  * A client: connections, credentials and settings. Made by `ossr_client_new`, freed
  * by `ossr_client_free`. Safe to use from many threads at once (clones share
  * connections inside); it must outlive every call and stream that uses it, and must
@@ -332,9 +364,10 @@ typedef struct ossr_part_list ossr_part_list;
 typedef struct ossr_put_options ossr_put_options;
 
 /**
- * Options OSS accepts on object requests: version id, requester-pays, traffic limit.
- * Made by `ossr_request_options_new` (all off), freed by
- * `ossr_request_options_free`. Option handles copy it, so it can be freed after.
+ * Options OSS accepts on object requests (version id, requester-pays, traffic
+ * limit) and the call's cancel token. Made by `ossr_request_options_new` (all off),
+ * freed by `ossr_request_options_free`. Option handles copy it, so it can be freed
+ * after (a cancel token in it is shared by the copies, not copied).
  */
 typedef struct ossr_request_options ossr_request_options;
 
@@ -564,6 +597,59 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Makes a token, not yet cancelled.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_cancel_token_free`.
+ *   Written only on success.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_cancel_token_new(ossr_cancel_token **out,
+                                  ossr_error *err);
+
+/**
+ * Cancels every call that uses the token, now and later: each returns
+ * `OSSR_ERR_CANCELLED` within about 200 ms, even while the server sends nothing.
+ * Safe from any thread, also while other threads are inside calls that use the
+ * token; cancelling again does nothing more. Does not block.
+ *
+ * - `token`: borrowed for the call.
+ *
+ * Returns `OSSR_OK`, or `OSSR_ERR_NULL_ARGUMENT` when `token` is NULL.
+ */
+ossr_result ossr_cancel_token_cancel(const ossr_cancel_token *token);
+
+/**
+ * Whether `ossr_cancel_token_cancel` was called on the token (false when `token` is
+ * NULL). Safe from any thread.
+ */
+bool ossr_cancel_token_is_cancelled(const ossr_cancel_token *token);
+
+/**
+ * Frees a token handle. NULL is a no-op. No other thread may be using this handle.
+ * Request options the token was set on keep their own reference: calls using them
+ * are not affected (a cancel made before the free still holds), but nobody can
+ * cancel them any more through this handle.
+ */
+void ossr_cancel_token_free(ossr_cancel_token *token);
+
+/**
+ * Makes the calls these request options are given to cancellable by `token`
+ * (NULL clears it). Defaults to none.
+ *
+ * - `opts`: the request options, changed.
+ * - `token`: borrowed for the call; the options keep their own reference to the
+ *   token, so the handle may be freed afterwards (the calls then cannot be cancelled
+ *   by anyone, but a token already cancelled stays so). Options copied from these
+ *   (`ossr_download_options_set_request` and the like) share the token.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT` (for `opts`).
+ */
+ossr_result ossr_request_options_set_cancel_token(ossr_request_options *opts,
+                                                  const ossr_cancel_token *token,
+                                                  ossr_error *err);
+
+/**
  * Starts a configuration for `endpoint`: `http://` or `https://`, a host (name,
  * IPv4, `[IPv6]` or `localhost`) and an optional port, for example
  * `https://oss-cn-hangzhou.aliyuncs.com`. The endpoint is checked by
@@ -720,7 +806,7 @@ void ossr_client_free(ossr_client *client);
 
 /**
  * Makes request options with everything off: no version id, no requester-pays, no
- * traffic limit.
+ * traffic limit, no cancel token.
  *
  * - `out`: receives the handle; the caller frees it with `ossr_request_options_free`.
  *
@@ -776,7 +862,8 @@ ossr_result ossr_request_options_set_traffic_limit(ossr_request_options *opts,
  *
  * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_ACCESS_DENIED`,
  * `OSSR_ERR_INVALID_ARGUMENT` (bad bucket or key), the 3xx network codes, and the
- * argument codes. Thread safety: the client may be shared.
+ * argument codes. Thread safety: the client may be shared. Cancellable by the token
+ * in `req` (see "Cancelling"); then `OSSR_ERR_CANCELLED`.
  */
 ossr_result ossr_client_head(const ossr_client *client,
                              const char *bucket,
@@ -853,8 +940,11 @@ ossr_result ossr_object_info_content_type(const ossr_object_info *info,
  * Deletes an object (or, with a version id in `req`, that version). Deleting a
  * missing object succeeds, as OSS answers 204 for it.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_NOT_FOUND` (missing bucket),
- * the network codes and the argument codes.
+ * Cancellable by the token in `req` (see "Cancelling"); whether the object was
+ * deleted by then is not known.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_ACCESS_DENIED`,
+ * `OSSR_ERR_NOT_FOUND` (missing bucket), the network codes and the argument codes.
  */
 ossr_result ossr_client_delete(const ossr_client *client,
                                const char *bucket,
@@ -908,8 +998,11 @@ uint64_t ossr_crc64_combine(uint64_t crc1,
  * - `data`: may be NULL only when `len` is 0; borrowed for the call.
  * - `result`: optional (may be NULL); filled only on success.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_CRC_MISMATCH`, `OSSR_ERR_ACCESS_DENIED`,
- * `OSSR_ERR_NOT_FOUND` (no such bucket), the 3xx network codes, the argument codes.
+ * Cancellable by the token in the request options of `opts` (see "Cancelling").
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_CRC_MISMATCH`,
+ * `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_NOT_FOUND` (no such bucket), the 3xx network
+ * codes, the argument codes.
  */
 ossr_result ossr_client_put_object(const ossr_client *client,
                                    const char *bucket,
@@ -923,9 +1016,10 @@ ossr_result ossr_client_put_object(const ossr_client *client,
 /**
  * PUTs an object from a whole local file (retried on transient failures) with the
  * headers of `opts` (NULL for none). For large files prefer `ossr_client_upload`,
- * which resumes.
+ * which resumes. Cancellable by the token in the request options of `opts` (see
+ * "Cancelling").
  *
- * Returns `OSSR_OK`, `OSSR_ERR_IO` (unreadable file), `OSSR_ERR_CRC_MISMATCH`, the
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_IO` (unreadable file), `OSSR_ERR_CRC_MISMATCH`, the
  * server's and network codes, the argument codes. `result` as for
  * `ossr_client_put_object`.
  */
@@ -948,8 +1042,11 @@ ossr_result ossr_client_put_file(const ossr_client *client,
  * - `out_len`: optional; receives the id's length.
  *
  * The caller must complete or abort the upload: uploads in progress are billed.
+ * Cancellable by the token in the request options of `opts` (see "Cancelling"); a
+ * cancelled Initiate may still have made an upload on the server, which
+ * `ossr_client_list_multipart_uploads` finds.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_BUFFER_TOO_SMALL`, the server's and network codes,
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_BUFFER_TOO_SMALL`, the server's and network codes,
  * the argument codes.
  */
 ossr_result ossr_client_initiate_multipart_upload(const ossr_client *client,
@@ -967,10 +1064,11 @@ ossr_result ossr_client_initiate_multipart_upload(const ossr_client *client,
  * `data` (retried on transient failures) and checks its CRC-64 against the
  * server's. Parts other than the last must be at least 100 KB.
  *
- * - `req`: optional request options (NULL for none).
+ * - `req`: optional request options (NULL for none); their cancel token, if any,
+ *   cancels the call (see "Cancelling").
  * - `out`: receives the part's number, ETag and CRC-64. Written only on success.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), `OSSR_ERR_CRC_MISMATCH`,
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND` (no such upload), `OSSR_ERR_CRC_MISMATCH`,
  * `OSSR_ERR_INVALID_ARGUMENT`, the server's and network codes, the argument codes.
  */
 ossr_result ossr_client_upload_part(const ossr_client *client,
@@ -988,14 +1086,16 @@ ossr_result ossr_client_upload_part(const ossr_client *client,
  * Completes a multipart upload from `count` parts at `parts`, which must be in
  * ascending part-number order (as `ossr_client_upload_part` filled them).
  *
- * - `req`: optional request options (NULL for none).
+ * - `req`: optional request options (NULL for none); their cancel token, if any,
+ *   cancels the call (see "Cancelling"; whether the upload was completed by then is
+ *   not known: `ossr_client_list_multipart_uploads` tells).
  * - `result`: optional (may be NULL); the object's ETag and CRC-64, filled only on
  *   success. Compare its CRC-64 with the parts' CRCs joined by
  *   `ossr_crc64_combine`.
  *
  * - `count`: 1 to 10000 (OSS's limit), checked before `parts` is read.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload),
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND` (no such upload),
  * `OSSR_ERR_INVALID_ARGUMENT` (no parts, more than 10000, parts out of order, or a
  * part the server does not have), the server's and network codes, the argument
  * codes.
@@ -1011,7 +1111,8 @@ ossr_result ossr_client_complete_multipart_upload(const ossr_client *client,
                                                   ossr_error *err);
 
 /**
- * Aborts a multipart upload, deleting its parts.
+ * Aborts a multipart upload, deleting its parts. Takes no request options, so it
+ * cannot be cancelled by a token; it ends within the client's timeouts.
  *
  * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
  * codes, the argument codes.
@@ -1024,6 +1125,8 @@ ossr_result ossr_client_abort_multipart_upload(const ossr_client *client,
 
 /**
  * Lists the parts of a multipart upload, following every page (1000 per request).
+ * Takes no request options, so it cannot be cancelled by a token; it ends within the
+ * client's timeouts.
  *
  * - `out`: receives the list, freed with `ossr_part_list_free`. Written only on
  *   success.
@@ -1060,7 +1163,8 @@ void ossr_part_list_free(ossr_part_list *list);
 
 /**
  * Lists the multipart uploads in progress in a bucket whose keys start with `prefix`
- * (empty for all), following every page.
+ * (empty for all), following every page. Takes no request options, so it cannot
+ * be cancelled by a token; it ends within the client's timeouts.
  *
  * - `out`: receives the list, freed with `ossr_upload_list_free`. Written only on
  *   success.
@@ -1226,8 +1330,9 @@ ossr_result ossr_get_options_set_resume_attempts(ossr_get_options *opts,
                                                  ossr_error *err);
 
 /**
- * Copies request options (version id, requester-pays, traffic limit) into the get
- * options; `req` may be freed afterwards. Defaults to none.
+ * Copies request options (version id, requester-pays, traffic limit, cancel token)
+ * into the get options; `req` may be freed afterwards (a cancel token in it is
+ * shared, not copied). Defaults to none.
  *
  * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
  */
@@ -1243,9 +1348,13 @@ ossr_result ossr_get_options_set_request(ossr_get_options *opts,
  * - `out`: receives the stream, freed with `ossr_get_stream_free`. Written only on
  *   success.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_ACCESS_DENIED`,
- * `OSSR_ERR_INVALID_ARGUMENT` (bad names, a range past the end), the 3xx network
- * codes, and the argument codes.
+ * The cancel token in the request options of `opts` (see "Cancelling") governs
+ * the stream's whole life: it cancels the open and every later read, resumes
+ * included.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND`,
+ * `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_INVALID_ARGUMENT` (bad names, a range past the
+ * end), the 3xx network codes, and the argument codes.
  */
 ossr_result ossr_client_open_get(const ossr_client *client,
                                  const char *bucket,
@@ -1260,9 +1369,12 @@ ossr_result ossr_client_open_get(const ossr_client *client,
  * object compares the CRC-64 of everything read with the server's and, on a
  * difference, fails with `OSSR_ERR_CRC_MISMATCH` and withholds its bytes.
  *
- * Returns `OSSR_OK`; `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_OBJECT_CHANGED` (the object
- * changed before a resume); the 3xx network codes once resumes run out; the argument
- * codes. A stream that failed stays failed: every later read returns the same code
+ * Cancellable by the token the stream was opened with (see
+ * `ossr_client_open_get`).
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_CRC_MISMATCH`;
+ * `OSSR_ERR_OBJECT_CHANGED` (the object changed before a resume); the 3xx network
+ * codes once resumes run out; the argument codes. A stream that failed stays failed: every later read returns the same code
  * and message (it never reconnects and never reports the end), and
  * `ossr_get_stream_bytes_read` and `ossr_get_stream_client_crc` count only the
  * bytes handed out.
@@ -1362,8 +1474,9 @@ ossr_result ossr_put_options_set_content_length(ossr_put_options *opts,
                                                 ossr_error *err);
 
 /**
- * Copies request options (requester-pays, traffic limit) into the put options; `req`
- * may be freed afterwards. Defaults to none.
+ * Copies request options (requester-pays, traffic limit, cancel token) into the put
+ * options; `req` may be freed afterwards (a cancel token in it is shared, not
+ * copied). Defaults to none.
  *
  * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
  */
@@ -1384,7 +1497,10 @@ ossr_result ossr_put_options_set_request(ossr_put_options *opts,
  *   unknown.
  * - `result`: optional (may be NULL); filled only on success.
  *
- * Returns `OSSR_OK`; `OSSR_ERR_IO` (the callback failed); `OSSR_ERR_CANCELLED`;
+ * Cancellable by the token in the request options of `opts` (see "Cancelling").
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_IO` (the callback failed); `OSSR_ERR_CANCELLED` (by
+ * the progress callback or the token);
  * `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_NOT_FOUND` (no such
  * bucket); the 3xx network codes; the argument codes.
  */
@@ -1408,8 +1524,11 @@ ossr_result ossr_client_put_stream(const ossr_client *client,
  * - `opts`: options, or NULL for the whole object.
  * - `report`: optional (may be NULL); filled only on success.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_CRC_MISMATCH`,
- * `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
+ * Cancellable by the token in the request options of `opts` (see "Cancelling");
+ * the target is then left as it was.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND`,
+ * `OSSR_ERR_CRC_MISMATCH`, `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
  * missing or cannot be written, found before any request is sent), the 3xx network
  * codes, and the argument codes (`OSSR_ERR_INVALID_ARGUMENT` for a target that is a
  * directory).
@@ -1429,11 +1548,13 @@ ossr_result ossr_client_get_to_file(const ossr_client *client,
  *
  * - `get_opts`: source range and request options, or NULL for the whole object.
  * - `put_opts`: the destination's headers, or NULL for none (its content length and
- *   request options are ignored: the source's request options in `get_opts` apply).
+ *   request options are ignored: the source's request options in `get_opts` apply
+ *   to both sides, their cancel token included; see "Cancelling").
  * - `progress`, `userdata`: optional; `total` is the source length.
  * - `result`: optional (may be NULL); filled only on success.
  *
- * Returns the codes of `ossr_client_open_get` and `ossr_client_put_stream`.
+ * Returns the codes of `ossr_client_open_get` and `ossr_client_put_stream`
+ * (`OSSR_ERR_CANCELLED` included; a cancelled copy makes no object).
  */
 ossr_result ossr_client_copy(const ossr_client *client,
                              const char *src_bucket,
@@ -1504,7 +1625,8 @@ ossr_result ossr_download_options_set_threads(ossr_download_options *opts,
                                               ossr_error *err);
 
 /**
- * When another transfer holds the target, wait for it (true) instead of failing with
+ * When another transfer holds the target, wait for it (true: until it ends, or the
+ * cancel token in the request options fires) instead of failing with
  * `OSSR_ERR_BUSY` (false). Defaults to false.
  *
  * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
@@ -1512,6 +1634,26 @@ ossr_result ossr_download_options_set_threads(ossr_download_options *opts,
 ossr_result ossr_download_options_set_wait_if_busy(ossr_download_options *opts,
                                                    bool wait,
                                                    ossr_error *err);
+
+/**
+ * Chooses what is fsynced before it is relied on. Defaults to false (fsync).
+ *
+ * - false (fsync): a part is recorded in the checkpoint only once its bytes are
+ *   fsynced, checkpoints are fsynced before they replace the old one, and the
+ *   finished file is fsynced before the rename over the target (and its directory
+ *   after). After a power cut the target is either the old file or the whole new
+ *   one, and a resume loses at most the parts that were in flight.
+ * - true (no fsync): nothing is fsynced, the page cache's guarantees (as curl and
+ *   aria2c give). A process crash loses nothing more than with fsync; a power cut may
+ *   lose recorded parts (fetched again on resume, found by their CRC-64) or the
+ *   checkpoint (the download starts over), and may leave the target renamed but not
+ *   yet written out by the kernel.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_download_options_set_no_fsync(ossr_download_options *opts,
+                                               bool no_fsync,
+                                               ossr_error *err);
 
 /**
  * Attempts per part when its body fails (each continues from the last byte
@@ -1524,8 +1666,9 @@ ossr_result ossr_download_options_set_part_attempts(ossr_download_options *opts,
                                                     ossr_error *err);
 
 /**
- * Copies request options (version id, requester-pays, traffic limit) into the
- * download options; `req` may be freed afterwards. Defaults to none.
+ * Copies request options (version id, requester-pays, traffic limit, cancel token)
+ * into the download options; `req` may be freed afterwards (a cancel token in it is
+ * shared, not copied). Defaults to none.
  *
  * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
  */
@@ -1619,8 +1762,20 @@ ossr_result ossr_upload_options_set_sequential(ossr_upload_options *opts,
                                                ossr_error *err);
 
 /**
- * Copies request options (requester-pays, traffic limit) into the upload options;
- * `req` may be freed afterwards. Defaults to none.
+ * When another upload of the same file to the same key holds its checkpoint, wait
+ * for it (true: until it ends, or the cancel token in the request options fires)
+ * instead of failing with `OSSR_ERR_BUSY` (false). Defaults to false.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_upload_options_set_wait_if_busy(ossr_upload_options *opts,
+                                                 bool wait,
+                                                 ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, traffic limit, cancel token) into the
+ * upload options; `req` may be freed afterwards (a cancel token in it is shared, not
+ * copied). Defaults to none.
  *
  * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
  */
@@ -1646,8 +1801,10 @@ ossr_result ossr_upload_options_set_request(ossr_upload_options *opts,
  * Blocking; worker threads are started and joined inside. The client may be shared
  * with other threads; two downloads to the same target exclude each other
  * (`OSSR_ERR_BUSY`, or waiting with `ossr_download_options_set_wait_if_busy`).
+ * Cancellable by the token in the options' request options (see "Cancelling"): the
+ * checkpoint is kept, so calling again (without the cancelled token) resumes.
  *
- * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_NOT_FOUND`;
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (by the progress callback or the token); `OSSR_ERR_NOT_FOUND`;
  * `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_OBJECT_CHANGED` (the object changed mid-download;
  * nothing mixed is kept); `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_BUSY`; `OSSR_ERR_IO`
  * (the target or checkpoint directory cannot be written); the 3xx network codes
@@ -1677,9 +1834,11 @@ ossr_result ossr_client_download(const ossr_client *client,
  *   after Complete succeeded.
  * - `report`: optional (may be NULL); filled only on success.
  *
- * Blocking; threads are started and joined inside.
+ * Blocking; threads are started and joined inside. Cancellable by the token in the
+ * options' request options (see "Cancelling").
  *
- * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (the checkpoint is kept); `OSSR_ERR_IO` (an
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (by the progress callback or the token;
+ * the checkpoint is kept); `OSSR_ERR_IO` (an
  * unreadable file, or one that changed during the upload: no object is made from
  * it); `OSSR_ERR_BUSY` (another upload of the same file to the same key runs);
  * `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_NOT_FOUND` (no such

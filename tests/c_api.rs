@@ -65,7 +65,8 @@ fn programs(build: Build) -> Option<PathBuf> {
         .args(["all", "tests", "CXX_CHECK=1"])
         // Test programs beyond the Makefile's list, by their target path (its pattern
         // rule builds any tests/c/NAME.c as BUILDDIR/NAME).
-        .arg(dir.join("hardening"));
+        .arg(dir.join("hardening"))
+        .arg(dir.join("cancel"));
     if build == Build::Sanitized {
         make.arg("SANITIZE=1");
     }
@@ -516,7 +517,8 @@ fn download_example_ctrl_c_keeps_the_checkpoint_and_the_next_run_resumes() {
     assert!(std::fs::read(&target).unwrap() == data);
 }
 
-/// The bytes done in the last "\r  12.5%  done / total bytes" progress line.
+/// The bytes done in the last "  12.5%  done / total bytes" progress line (ended by
+/// "\r" on a terminal, by "\n" otherwise, as here).
 fn last_progress(stderr: &str) -> u64 {
     // Redrawn in place on a terminal, a line per step in a pipe.
     stderr
@@ -666,4 +668,97 @@ fn a_hostile_caller_gets_exact_codes_and_a_failed_stream_stays_failed() {
 #[test]
 fn a_hostile_caller_is_clean_under_sanitizers() {
     hardening(Build::Sanitized);
+}
+
+/// Runs `cancel` (C, then C++): a download whose every GET body the server stalls is
+/// cancelled from another thread once all bodies have stalled and must return
+/// OSSR_ERR_CANCELLED within 1 s, keeping its checkpoint; with the faults cleared the
+/// same download resumes to the same bytes; a HEAD to a silent server is cancelled
+/// within 1 s too.
+fn cancel(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    const KEY: &str = "c/cancel-object";
+    const PART: u64 = 200 * 1024;
+    const THREADS: u64 = 3;
+    let data = pattern(12 * PART as usize, 41);
+    s.put_object(BUCKET, KEY, &data).unwrap();
+    let mut latencies = Vec::new();
+    for name in ["cancel", "cancel.cxx"] {
+        let work = tempfile::tempdir().unwrap();
+        let ckpt = tempfile::tempdir().unwrap();
+        let target = work.path().join("cancelled.bin");
+        let run = |args: &[String]| {
+            let mut cmd = program(&dir, name, &s);
+            cmd.env("OSSR_TEST_KEY", KEY).args(args);
+            let out = run_ok(cmd, None);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            assert_all_ok(&stdout, 4);
+            stdout
+        };
+        let common = |mode: &str| {
+            vec![
+                mode.to_string(),
+                target.display().to_string(),
+                ckpt.path().display().to_string(),
+                THREADS.to_string(),
+                PART.to_string(),
+            ]
+        };
+        // Every body stops after half a part, for far longer than the test.
+        s.clear_faults();
+        s.set_fault("stall_after_bytes", &(PART / 2).to_string())
+            .unwrap();
+        s.set_fault("stall_ms", "30000").unwrap();
+        s.set_fault("stall_count", "1000").unwrap();
+        let mut args = common("stalled");
+        args.push((PART / 2).to_string());
+        let stdout = run(&args);
+        assert_all_ok(&stdout, 14);
+        latencies.extend(
+            stdout
+                .lines()
+                .filter(|l| l.contains("latency"))
+                .map(str::to_string),
+        );
+        assert!(!target.exists(), "a cancelled download left a target");
+        assert_eq!(
+            std::fs::read_dir(ckpt.path()).unwrap().count(),
+            1,
+            "the checkpoint is kept"
+        );
+
+        s.clear_faults();
+        let stdout = run(&common("resume"));
+        assert!(
+            std::fs::read(&target).unwrap() == data,
+            "the resumed file differs"
+        );
+        assert!(
+            stdout.contains(&format!("# crc64 {}", crc(&data))),
+            "{stdout}"
+        );
+
+        let stdout = run(&["head".to_string()]);
+        latencies.extend(
+            stdout
+                .lines()
+                .filter(|l| l.contains("latency"))
+                .map(str::to_string),
+        );
+    }
+    // Shown with --nocapture.
+    println!("{build:?}: {}", latencies.join("; "));
+}
+
+#[test]
+fn a_cancel_from_another_thread_stops_a_stalled_download_and_a_silent_head_from_c() {
+    cancel(Build::Plain);
+}
+
+#[test]
+fn cancel_is_clean_under_sanitizers() {
+    cancel(Build::Sanitized);
 }

@@ -8,6 +8,7 @@ package ossr
 import "C"
 
 import (
+	"context"
 	"unsafe"
 )
 
@@ -26,10 +27,10 @@ func bytesPtr(p []byte) *C.uint8_t {
 
 // PutObject puts data as one object (retried on transient failures) with the
 // headers and request options of opts (nil for none); the CRC-64 is checked.
-func (c *Client) PutObject(bucket, key string, data []byte, opts *PutOptions) (PutResult, error) {
+func (c *Client) PutObject(ctx context.Context, bucket, key string, data []byte, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -44,10 +45,10 @@ func (c *Client) PutObject(bucket, key string, data []byte, opts *PutOptions) (P
 
 // PutFile puts a whole local file as one object (retried on transient failures).
 // For large files prefer Upload, which resumes.
-func (c *Client) PutFile(bucket, key, path string, opts *PutOptions) (PutResult, error) {
+func (c *Client) PutFile(ctx context.Context, bucket, key, path string, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -62,11 +63,12 @@ func (c *Client) PutFile(bucket, key, path string, opts *PutOptions) (PutResult,
 
 // InitiateMultipartUpload starts a multipart upload with the headers of opts and
 // returns its id. The caller must complete or abort it: uploads in progress are
-// billed.
-func (c *Client) InitiateMultipartUpload(bucket, key string, opts *PutOptions, sequential bool) (string, error) {
+// billed. An Initiate whose ctx ended may still have made an upload on the server
+// (ListMultipartUploads finds it).
+func (c *Client) InitiateMultipartUpload(ctx context.Context, bucket, key string, opts *PutOptions, sequential bool) (string, error) {
 	var id string
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -91,10 +93,15 @@ type UploadedPart struct {
 
 // UploadPart uploads part number (1..10000) of an upload from data (retried on
 // transient failures) and checks its CRC-64. Parts but the last need 100 KB or more.
-func (c *Client) UploadPart(bucket, key, uploadID string, number uint32, data []byte) (UploadedPart, error) {
+func (c *Client) UploadPart(ctx context.Context, bucket, key, uploadID string, number uint32, data []byte) (UploadedPart, error) {
 	var part C.ossr_uploaded_part
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		return C.ossr_client_upload_part(p, cs.of(bucket), cs.of(key), cs.of(uploadID), C.uint32_t(number), bytesPtr(data), C.size_t(len(data)), nil, &part, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := RequestOptions{}.handle(cs, w, e)
+		defer C.ossr_request_options_free(r)
+		if rc != C.OSSR_OK {
+			return rc
+		}
+		return C.ossr_client_upload_part(p, cs.of(bucket), cs.of(key), cs.of(uploadID), C.uint32_t(number), bytesPtr(data), C.size_t(len(data)), r, &part, e)
 	})
 	if err != nil {
 		return UploadedPart{}, err
@@ -103,9 +110,16 @@ func (c *Client) UploadPart(bucket, key, uploadID string, number uint32, data []
 }
 
 // CompleteMultipartUpload completes an upload from its parts in ascending order.
-func (c *Client) CompleteMultipartUpload(bucket, key, uploadID string, parts []UploadedPart) (PutResult, error) {
+// When ctx ends during the call, whether the upload was completed is not known
+// (ListMultipartUploads tells).
+func (c *Client) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []UploadedPart) (PutResult, error) {
 	var result C.ossr_put_result
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := RequestOptions{}.handle(cs, w, e)
+		defer C.ossr_request_options_free(r)
+		if rc != C.OSSR_OK {
+			return rc
+		}
 		n := len(parts)
 		if n == 0 {
 			n = 1 // C checks the count; keep the allocation valid
@@ -120,7 +134,7 @@ func (c *Client) CompleteMultipartUpload(bucket, key, uploadID string, parts []U
 			etag := cs.of(part.ETag)
 			C.strncpy(&list[i].etag[0], etag, C.OSSR_ETAG_LEN-1)
 		}
-		return C.ossr_client_complete_multipart_upload(p, cs.of(bucket), cs.of(key), cs.of(uploadID), arr, C.size_t(len(parts)), nil, &result, e)
+		return C.ossr_client_complete_multipart_upload(p, cs.of(bucket), cs.of(key), cs.of(uploadID), arr, C.size_t(len(parts)), r, &result, e)
 	})
 	if err != nil {
 		return PutResult{}, err
@@ -128,9 +142,11 @@ func (c *Client) CompleteMultipartUpload(bucket, key, uploadID string, parts []U
 	return putResult(&result), nil
 }
 
-// AbortMultipartUpload aborts an upload, deleting its parts.
-func (c *Client) AbortMultipartUpload(bucket, key, uploadID string) error {
-	return c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+// AbortMultipartUpload aborts an upload, deleting its parts. ctx is checked before
+// the call only: the library cannot interrupt an Abort (it ends within the
+// client's timeouts).
+func (c *Client) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
+	return c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
 		return C.ossr_client_abort_multipart_upload(p, cs.of(bucket), cs.of(key), cs.of(uploadID), e)
 	})
 }
@@ -144,10 +160,11 @@ type ListedPart struct {
 	HasCRC64 bool
 }
 
-// ListParts lists the parts of an upload, all pages.
-func (c *Client) ListParts(bucket, key, uploadID string) ([]ListedPart, error) {
+// ListParts lists the parts of an upload, all pages. ctx is checked before the
+// call only, as for AbortMultipartUpload.
+func (c *Client) ListParts(ctx context.Context, bucket, key, uploadID string) ([]ListedPart, error) {
 	var out []ListedPart
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
 		var list *C.ossr_part_list
 		rc := C.ossr_client_list_parts(p, cs.of(bucket), cs.of(key), cs.of(uploadID), &list, e)
 		if rc != C.OSSR_OK {
@@ -171,9 +188,10 @@ func (c *Client) ListParts(bucket, key, uploadID string) ([]ListedPart, error) {
 type ListedUpload struct{ Key, UploadID string }
 
 // ListMultipartUploads lists the uploads in progress whose keys start with prefix.
-func (c *Client) ListMultipartUploads(bucket, prefix string) ([]ListedUpload, error) {
+// ctx is checked before the call only, as for AbortMultipartUpload.
+func (c *Client) ListMultipartUploads(ctx context.Context, bucket, prefix string) ([]ListedUpload, error) {
 	var out []ListedUpload
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
 		var list *C.ossr_upload_list
 		rc := C.ossr_client_list_multipart_uploads(p, cs.of(bucket), cs.of(prefix), &list, e)
 		if rc != C.OSSR_OK {

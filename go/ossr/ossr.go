@@ -2,9 +2,16 @@
 // liboss_resume: resumable parallel downloads, resumable multipart uploads, and
 // streaming reads and writes, each checked by CRC-64.
 //
-// Every call blocks until done; the library runs its own worker threads. A Client
-// is safe for concurrent use. Progress funcs run on the calling goroutine's thread,
-// one call at a time, and return false to cancel. Failures are *Error values that
+// Every call that talks to the server takes a context.Context first and blocks
+// until done; the library runs its own worker threads. When the context ends the
+// call returns within about 200 ms, even while the server sends nothing, with an
+// error for which both errors.Is(err, ErrCancelled) and errors.Is(err,
+// context.Canceled) (or context.DeadlineExceeded) hold (see ContextError); a
+// resumable transfer keeps its checkpoint. A context that has already ended fails
+// the call at once, before any request. AbortMultipartUpload, ListParts and
+// ListMultipartUploads check the context only before they start (the library cannot
+// interrupt them). A Client is safe for concurrent use. Progress funcs run on the
+// calling goroutine's thread, one call at a time, and return false to cancel. Failures are *Error values that
 // carry the result code, the HTTP status, the OSS error code and the request id;
 // compare them with errors.Is against the Err* values.
 //
@@ -42,6 +49,7 @@ static inline ossr_read_cb ossr_go_read_cb(void) { return ossrGoRead; }
 import "C"
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -363,9 +371,13 @@ type RequestOptions struct {
 	TrafficLimit uint64 // bit/s, 819200..838860800; 0 for none
 }
 
-func (r RequestOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_request_options, C.ossr_result) {
+// handle makes C request options, with w's cancel token when there is one.
+func (r RequestOptions) handle(cs *cstrings, w *canceller, e *C.ossr_error) (*C.ossr_request_options, C.ossr_result) {
 	var h *C.ossr_request_options
 	rc := C.ossr_request_options_new(&h, e)
+	if rc == C.OSSR_OK {
+		rc = w.set(h, e)
+	}
 	if rc == C.OSSR_OK && r.VersionID != "" {
 		rc = C.ossr_request_options_set_version_id(h, cs.of(r.VersionID), e)
 	}
@@ -392,10 +404,10 @@ type ObjectInfo struct {
 
 // Head learns an object's size, ETag, CRC-64 and more. A missing object gives an
 // error matching ErrNotFound.
-func (c *Client) Head(bucket, key string, req RequestOptions) (ObjectInfo, error) {
+func (c *Client) Head(ctx context.Context, bucket, key string, req RequestOptions) (ObjectInfo, error) {
 	var info ObjectInfo
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		r, rc := req.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := req.handle(cs, w, e)
 		defer C.ossr_request_options_free(r)
 		if rc != C.OSSR_OK {
 			return rc
@@ -428,10 +440,11 @@ func (c *Client) Head(bucket, key string, req RequestOptions) (ObjectInfo, error
 	return info, err
 }
 
-// Delete deletes an object (a missing one is not an error).
-func (c *Client) Delete(bucket, key string, req RequestOptions) error {
-	return c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		r, rc := req.handle(cs, e)
+// Delete deletes an object (a missing one is not an error). When ctx ends during
+// the call, whether the object was deleted is not known.
+func (c *Client) Delete(ctx context.Context, bucket, key string, req RequestOptions) error {
+	return c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := req.handle(cs, w, e)
 		defer C.ossr_request_options_free(r)
 		if rc != C.OSSR_OK {
 			return rc
@@ -510,9 +523,19 @@ type DownloadOptions struct {
 	MultigetThreshold uint64 // below it, one GET and no checkpoint; default 10 MiB
 	PartSize          uint64 // 102400..5 GiB; default automatic (8 MiB, grown)
 	Threads           int    // default 4
-	WaitIfBusy        bool   // wait for another download of the same target
+	WaitIfBusy        bool   // wait for another download of the same target (or ctx)
 	PartAttempts      int    // default 5
-	Request           RequestOptions
+	// NoFsync skips every fsync: the page cache's guarantees, as curl and aria2c
+	// give. A process crash loses nothing more than with the default; a power cut
+	// may lose recorded parts (fetched again on resume, found by their CRC-64) or
+	// the checkpoint (the download starts over), and may leave the target renamed
+	// but not yet written out. The default (false) records a part only once its
+	// bytes are fsynced, fsyncs checkpoints before they replace the old one, and
+	// fsyncs the file before the rename (and its directory after): after a power
+	// cut the target is the old file or the whole new one, and a resume loses at
+	// most the parts that were in flight.
+	NoFsync bool
+	Request RequestOptions
 	// Progress gets the bytes done and the total; returning false cancels, and the
 	// error then matches ErrCancelled (the checkpoint is kept).
 	Progress func(done, total uint64) bool
@@ -530,8 +553,9 @@ type DownloadReport struct {
 
 // Download fetches an object to a local file with parallel ranged GETs, resuming
 // from the checkpoint of an earlier interrupted call, and verifies it by CRC-64.
-// The target appears only when complete.
-func (c *Client) Download(bucket, key, target string, opts *DownloadOptions) (DownloadReport, error) {
+// The target appears only when complete. When ctx ends the checkpoint is kept, so
+// a later call resumes.
+func (c *Client) Download(ctx context.Context, bucket, key, target string, opts *DownloadOptions) (DownloadReport, error) {
 	if opts == nil {
 		opts = &DownloadOptions{}
 	}
@@ -545,7 +569,7 @@ func (c *Client) Download(bucket, key, target string, opts *DownloadOptions) (Do
 	}
 	var report C.ossr_download_report
 	cb, ud, done := progress(opts.Progress)
-	err = c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err = c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_download_options
 		rc := C.ossr_download_options_new(&o, e)
 		defer C.ossr_download_options_free(o)
@@ -573,13 +597,16 @@ func (c *Client) Download(bucket, key, target string, opts *DownloadOptions) (Do
 		if opts.WaitIfBusy {
 			set(func() C.ossr_result { return C.ossr_download_options_set_wait_if_busy(o, true, e) })
 		}
+		if opts.NoFsync {
+			set(func() C.ossr_result { return C.ossr_download_options_set_no_fsync(o, true, e) })
+		}
 		if opts.PartAttempts != 0 {
 			set(func() C.ossr_result {
 				return C.ossr_download_options_set_part_attempts(o, partAttempts, e)
 			})
 		}
 		set(func() C.ossr_result {
-			r, rc := opts.Request.handle(cs, e)
+			r, rc := opts.Request.handle(cs, w, e)
 			defer C.ossr_request_options_free(r)
 			if rc != C.OSSR_OK {
 				return rc
@@ -618,7 +645,10 @@ type UploadOptions struct {
 	PartSize           uint64 // 102400..5 GiB; default automatic (8 MiB, grown)
 	Threads            int    // default 4
 	Sequential         bool   // ask OSS to require parts in order
-	Request            RequestOptions
+	// WaitIfBusy waits while another upload of the same file to the same key holds
+	// its checkpoint (until it ends or ctx ends) instead of failing with ErrBusy.
+	WaitIfBusy bool
+	Request    RequestOptions
 	// Progress as for DownloadOptions; the last call is at 100% after Complete.
 	Progress func(done, total uint64) bool
 }
@@ -634,8 +664,9 @@ type UploadReport struct {
 
 // Upload sends a local file to an object: one PutObject below the threshold,
 // otherwise a resumable multipart upload whose parts and whole object are checked
-// by CRC-64. A later call after a failure resumes; superseded uploads are aborted.
-func (c *Client) Upload(path, bucket, key string, opts *UploadOptions) (UploadReport, error) {
+// by CRC-64. A later call after a failure (or after ctx ended) resumes; superseded
+// uploads are aborted.
+func (c *Client) Upload(ctx context.Context, path, bucket, key string, opts *UploadOptions) (UploadReport, error) {
 	if opts == nil {
 		opts = &UploadOptions{}
 	}
@@ -645,7 +676,7 @@ func (c *Client) Upload(path, bucket, key string, opts *UploadOptions) (UploadRe
 	}
 	var report C.ossr_upload_report
 	cb, ud, done := progress(opts.Progress)
-	err = c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+	err = c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_upload_options
 		rc := C.ossr_upload_options_new(&o, e)
 		defer C.ossr_upload_options_free(o)
@@ -675,8 +706,11 @@ func (c *Client) Upload(path, bucket, key string, opts *UploadOptions) (UploadRe
 		if opts.Sequential {
 			set(func() C.ossr_result { return C.ossr_upload_options_set_sequential(o, true, e) })
 		}
+		if opts.WaitIfBusy {
+			set(func() C.ossr_result { return C.ossr_upload_options_set_wait_if_busy(o, true, e) })
+		}
 		set(func() C.ossr_result {
-			r, rc := opts.Request.handle(cs, e)
+			r, rc := opts.Request.handle(cs, w, e)
 			defer C.ossr_request_options_free(r)
 			if rc != C.OSSR_OK {
 				return rc
@@ -723,13 +757,13 @@ func (g *GetOptions) check() error {
 	return nil
 }
 
-func (g *GetOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_get_options, C.ossr_result) {
+func (g *GetOptions) handle(cs *cstrings, w *canceller, e *C.ossr_error) (*C.ossr_get_options, C.ossr_result) {
 	var o *C.ossr_get_options
 	rc := C.ossr_get_options_new(&o, e)
-	if g == nil || rc != C.OSSR_OK {
-		return o, rc
+	if g == nil {
+		g = &GetOptions{}
 	}
-	if g.Range != nil {
+	if rc == C.OSSR_OK && g.Range != nil {
 		if g.Range.Last < 0 {
 			rc = C.ossr_get_options_set_range_from(o, C.uint64_t(g.Range.First), e)
 		} else {
@@ -740,7 +774,7 @@ func (g *GetOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_get_options,
 		rc = C.ossr_get_options_set_resume_attempts(o, C.uint32_t(*g.ResumeAttempts), e)
 	}
 	if rc == C.OSSR_OK {
-		r, rc2 := g.Request.handle(cs, e)
+		r, rc2 := g.Request.handle(cs, w, e)
 		rc = rc2
 		if rc == C.OSSR_OK {
 			rc = C.ossr_get_options_set_request(o, r, e)
@@ -765,6 +799,7 @@ type stream struct {
 	mu     sync.Mutex // held by every call on ptr; close waits for a Read in progress
 	ptr    *C.ossr_get_stream
 	client *Client
+	watch  *canceller // Open's context, for the stream's whole life
 }
 
 // close frees the C stream; closing twice is harmless.
@@ -776,19 +811,27 @@ func (s *stream) close() {
 	}
 	C.ossr_get_stream_free(s.ptr)
 	s.ptr = nil
+	s.watch.release()
 	s.client.streamsMu.Lock()
 	delete(s.client.streams, s)
 	s.client.streamsMu.Unlock()
 }
 
-// Open starts a GET of an object, or of opts.Range, as an io.ReadCloser.
-func (c *Client) Open(bucket, key string, opts *GetOptions) (*Reader, error) {
+// Open starts a GET of an object, or of opts.Range, as an io.ReadCloser. As with
+// net/http, ctx governs the Reader's whole life, not just Open: when it ends, a
+// Read in progress returns within about 200 ms and every later Read fails, with a
+// *ContextError. Close the Reader to release what watches ctx.
+func (c *Client) Open(ctx context.Context, bucket, key string, opts *GetOptions) (*Reader, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
+	w, err := watch(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var st *stream
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err = c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_get_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -797,7 +840,7 @@ func (c *Client) Open(bucket, key string, opts *GetOptions) (*Reader, error) {
 		rc = C.ossr_client_open_get(p, cs.of(bucket), cs.of(key), o, &ptr, e)
 		if rc == C.OSSR_OK {
 			// Listed while the client's read lock is held, so Close sees it.
-			st = &stream{ptr: ptr, client: c}
+			st = &stream{ptr: ptr, client: c, watch: w}
 			c.streamsMu.Lock()
 			if c.streams == nil {
 				c.streams = make(map[*stream]struct{})
@@ -808,7 +851,8 @@ func (c *Client) Open(bucket, key string, opts *GetOptions) (*Reader, error) {
 		return rc
 	})
 	if err != nil {
-		return nil, err
+		w.release()
+		return nil, w.result(err)
 	}
 	r := &Reader{s: st}
 	runtime.SetFinalizer(r, func(r *Reader) { _ = r.Close() })
@@ -830,7 +874,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return C.ossr_get_stream_read(r.s.ptr, (*C.uint8_t)(unsafe.Pointer(&p[0])), C.size_t(len(p)), &n, e)
 	})
 	if err != nil {
-		return 0, err
+		return 0, r.s.watch.result(err)
 	}
 	if n == 0 {
 		return 0, io.EOF
@@ -906,11 +950,11 @@ type PutOptions struct {
 	Progress func(done, total uint64) bool
 }
 
-func (o *PutOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_put_options, C.ossr_result) {
+func (o *PutOptions) handle(cs *cstrings, w *canceller, e *C.ossr_error) (*C.ossr_put_options, C.ossr_result) {
 	var h *C.ossr_put_options
 	rc := C.ossr_put_options_new(&h, e)
 	if o == nil {
-		return h, rc
+		o = &PutOptions{}
 	}
 	for _, hd := range o.Headers {
 		if rc == C.OSSR_OK {
@@ -921,7 +965,7 @@ func (o *PutOptions) handle(cs *cstrings, e *C.ossr_error) (*C.ossr_put_options,
 		rc = C.ossr_put_options_set_content_length(h, C.uint64_t(o.Length), e)
 	}
 	if rc == C.OSSR_OK {
-		r, rc2 := o.Request.handle(cs, e)
+		r, rc2 := o.Request.handle(cs, w, e)
 		rc = rc2
 		if rc == C.OSSR_OK {
 			rc = C.ossr_put_options_set_request(h, r, e)
@@ -944,7 +988,7 @@ func putResult(r *C.ossr_put_result) PutResult {
 
 // Put streams r into an object, with bounded memory, and checks the CRC-64 of what
 // was sent. A failing reader (an error matching ErrIO) or a cancel leaves no object.
-func (c *Client) Put(bucket, key string, r io.Reader, opts *PutOptions) (PutResult, error) {
+func (c *Client) Put(ctx context.Context, bucket, key string, r io.Reader, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
 	var fn func(done, total uint64) bool
 	if opts != nil {
@@ -953,8 +997,8 @@ func (c *Client) Put(bucket, key string, r io.Reader, opts *PutOptions) (PutResu
 	cb, ud, done := progress(fn)
 	st := &readState{r: r}
 	h := cgo.NewHandle(st)
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -985,13 +1029,13 @@ type StreamReport struct {
 
 // GetToFile streams an object (or a range) to a file through a temporary file and
 // a rename; the target never holds partial bytes.
-func (c *Client) GetToFile(bucket, key, target string, opts *GetOptions) (StreamReport, error) {
+func (c *Client) GetToFile(ctx context.Context, bucket, key, target string, opts *GetOptions) (StreamReport, error) {
 	if err := opts.check(); err != nil {
 		return StreamReport{}, err
 	}
 	var report C.ossr_stream_report
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		o, rc := opts.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_get_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc
@@ -1005,8 +1049,9 @@ func (c *Client) GetToFile(bucket, key, target string, opts *GetOptions) (Stream
 }
 
 // Copy streams one object into another with no copy on disk, checking CRC-64 end
-// to end. put supplies the destination's headers and progress.
-func (c *Client) Copy(srcBucket, srcKey, dstBucket, dstKey string, get *GetOptions, put *PutOptions) (PutResult, error) {
+// to end. put supplies the destination's headers and progress. When ctx ends, no
+// object is made.
+func (c *Client) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey string, get *GetOptions, put *PutOptions) (PutResult, error) {
 	if err := get.check(); err != nil {
 		return PutResult{}, err
 	}
@@ -1016,13 +1061,13 @@ func (c *Client) Copy(srcBucket, srcKey, dstBucket, dstKey string, get *GetOptio
 		fn = put.Progress
 	}
 	cb, ud, done := progress(fn)
-	err := c.with(func(p *C.ossr_client, cs *cstrings, e *C.ossr_error) C.ossr_result {
-		g, rc := get.handle(cs, e)
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		g, rc := get.handle(cs, w, e)
 		defer C.ossr_get_options_free(g)
 		if rc != C.OSSR_OK {
 			return rc
 		}
-		o, rc := put.handle(cs, e)
+		o, rc := put.handle(cs, nil, e)
 		defer C.ossr_put_options_free(o)
 		if rc != C.OSSR_OK {
 			return rc

@@ -2,6 +2,8 @@ package ossr
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -71,6 +74,7 @@ func (m *monotonic) fn(done, total uint64) bool {
 }
 
 func TestUploadHeadDownloadRoundTrip(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	dir := t.TempDir()
 	data := pattern(3*1024*1024+123, 1)
@@ -79,7 +83,7 @@ func TestUploadHeadDownloadRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := &monotonic{t: t}
-	rep, err := c.Upload(src, bucket, "go/round.bin", &UploadOptions{
+	rep, err := c.Upload(ctx, src, bucket, "go/round.bin", &UploadOptions{
 		CheckpointDir:      dir,
 		Headers:            []Header{{"Content-Type", "application/x-go"}, {"x-oss-meta-lang", "go"}},
 		MultipartThreshold: 1024 * 1024,
@@ -96,7 +100,7 @@ func TestUploadHeadDownloadRoundTrip(t *testing.T) {
 	if up.calls == 0 || up.last != uint64(len(data)) {
 		t.Fatalf("upload progress ended at %d of %d after %d calls", up.last, len(data), up.calls)
 	}
-	info, err := c.Head(bucket, "go/round.bin", RequestOptions{})
+	info, err := c.Head(ctx, bucket, "go/round.bin", RequestOptions{})
 	if err != nil {
 		t.Fatalf("Head: %v", err)
 	}
@@ -106,7 +110,7 @@ func TestUploadHeadDownloadRoundTrip(t *testing.T) {
 	}
 	target := filepath.Join(dir, "back.bin")
 	down := &monotonic{t: t}
-	drep, err := c.Download(bucket, "go/round.bin", target, &DownloadOptions{
+	drep, err := c.Download(ctx, bucket, "go/round.bin", target, &DownloadOptions{
 		MultigetThreshold: 1, PartSize: 512 * 1024, Threads: 3, Progress: down.fn,
 	})
 	if err != nil {
@@ -122,16 +126,17 @@ func TestUploadHeadDownloadRoundTrip(t *testing.T) {
 }
 
 func TestCancelledDownloadResumes(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	dir := t.TempDir()
 	data := pattern(2*1024*1024, 2)
-	if _, err := c.Put(bucket, "go/cancel.bin", bytes.NewReader(data), nil); err != nil {
+	if _, err := c.Put(ctx, bucket, "go/cancel.bin", bytes.NewReader(data), nil); err != nil {
 		t.Fatal(err)
 	}
 	target := filepath.Join(dir, "cancel.bin")
 	opts := &DownloadOptions{MultigetThreshold: 1, PartSize: 102400, Threads: 1}
 	opts.Progress = func(done, total uint64) bool { return done < total/2 }
-	_, err := c.Download(bucket, "go/cancel.bin", target, opts)
+	_, err := c.Download(ctx, bucket, "go/cancel.bin", target, opts)
 	if !errors.Is(err, ErrCancelled) {
 		t.Fatalf("want a cancelled error, got %v", err)
 	}
@@ -139,7 +144,7 @@ func TestCancelledDownloadResumes(t *testing.T) {
 		t.Fatal("a cancelled download left a target")
 	}
 	opts.Progress = nil
-	rep, err := c.Download(bucket, "go/cancel.bin", target, opts)
+	rep, err := c.Download(ctx, bucket, "go/cancel.bin", target, opts)
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -153,10 +158,11 @@ func TestCancelledDownloadResumes(t *testing.T) {
 }
 
 func TestStreamingGetPutCopyAndFile(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	data := pattern(1500*1000, 3)
 	// Unknown length: chunked.
-	res, err := c.Put(bucket, "go/stream.bin", io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:])), &PutOptions{
+	res, err := c.Put(ctx, bucket, "go/stream.bin", io.MultiReader(bytes.NewReader(data[:7]), bytes.NewReader(data[7:])), &PutOptions{
 		Headers: []Header{{"Content-Type", "text/plain"}},
 	})
 	if err != nil || !res.HasCRC64 || res.CRC64 != CRC64(0, data) {
@@ -164,11 +170,11 @@ func TestStreamingGetPutCopyAndFile(t *testing.T) {
 	}
 	// Known length, with progress.
 	p := &monotonic{t: t}
-	res, err = c.Put(bucket, "go/known.bin", bytes.NewReader(data), &PutOptions{Length: int64(len(data)), Progress: p.fn})
+	res, err = c.Put(ctx, bucket, "go/known.bin", bytes.NewReader(data), &PutOptions{Length: int64(len(data)), Progress: p.fn})
 	if err != nil || res.CRC64 != CRC64(0, data) || p.total != uint64(len(data)) || p.last != uint64(len(data)) {
 		t.Fatalf("Put with length: %+v %v, progress %d/%d", res, err, p.last, p.total)
 	}
-	r, err := c.Open(bucket, "go/stream.bin", nil)
+	r, err := c.Open(ctx, bucket, "go/stream.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +187,7 @@ func TestStreamingGetPutCopyAndFile(t *testing.T) {
 	}
 	_ = r.Close()
 	_ = r.Close()
-	r, err = c.Open(bucket, "go/stream.bin", &GetOptions{Range: &Range{First: 100, Last: 199}})
+	r, err = c.Open(ctx, bucket, "go/stream.bin", &GetOptions{Range: &Range{First: 100, Last: 199}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +196,11 @@ func TestStreamingGetPutCopyAndFile(t *testing.T) {
 	if !bytes.Equal(got, data[100:200]) {
 		t.Fatal("ranged read differs")
 	}
-	if _, err := c.Copy(bucket, "go/stream.bin", bucket, "go/copy.bin", nil, &PutOptions{Headers: []Header{{"x-oss-meta-copied", "yes"}}}); err != nil {
+	if _, err := c.Copy(ctx, bucket, "go/stream.bin", bucket, "go/copy.bin", nil, &PutOptions{Headers: []Header{{"x-oss-meta-copied", "yes"}}}); err != nil {
 		t.Fatalf("Copy: %v", err)
 	}
 	target := filepath.Join(t.TempDir(), "copy.bin")
-	rep, err := c.GetToFile(bucket, "go/copy.bin", target, nil)
+	rep, err := c.GetToFile(ctx, bucket, "go/copy.bin", target, nil)
 	if err != nil || !rep.Verified || rep.Bytes != uint64(len(data)) {
 		t.Fatalf("GetToFile: %+v %v", rep, err)
 	}
@@ -206,10 +212,10 @@ func TestStreamingGetPutCopyAndFile(t *testing.T) {
 	if err != nil || !strings.Contains(url, "go/copy.bin") {
 		t.Fatalf("PresignGet: %q %v", url, err)
 	}
-	if err := c.Delete(bucket, "go/copy.bin", RequestOptions{}); err != nil {
+	if err := c.Delete(ctx, bucket, "go/copy.bin", RequestOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Head(bucket, "go/copy.bin", RequestOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Head(ctx, bucket, "go/copy.bin", RequestOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after Delete: %v", err)
 	}
 }
@@ -227,26 +233,27 @@ func (f *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
-	_, err := c.Head(bucket, "go/missing", RequestOptions{})
+	_, err := c.Head(ctx, bucket, "go/missing", RequestOptions{})
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeNotFound || e.HTTPStatus != 404 {
 		t.Fatalf("missing key: %v", err)
 	}
-	_, err = c.Download(bucket, "go/missing", filepath.Join(t.TempDir(), "x"), nil)
+	_, err = c.Download(ctx, bucket, "go/missing", filepath.Join(t.TempDir(), "x"), nil)
 	if !errors.As(err, &e) || e.OSSCode != "NoSuchKey" || e.RequestID == "" || !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing key download: %#v", err)
 	}
 	wrong, _ := testClient(t, "wrong-secret")
-	_, err = wrong.Head(bucket, "go/anything", RequestOptions{})
+	_, err = wrong.Head(ctx, bucket, "go/anything", RequestOptions{})
 	if !errors.Is(err, ErrAccessDenied) {
 		t.Fatalf("wrong secret: %v", err)
 	}
-	_, err = wrong.Put(bucket, "go/denied", strings.NewReader("x"), nil)
+	_, err = wrong.Put(ctx, bucket, "go/denied", strings.NewReader("x"), nil)
 	if !errors.As(err, &e) || e.OSSCode != "SignatureDoesNotMatch" || e.HTTPStatus != 403 {
 		t.Fatalf("wrong secret put: %v", err)
 	}
-	_, err = c.Put(bucket, "go/broken", &failingReader{n: 2}, nil)
+	_, err = c.Put(ctx, bucket, "go/broken", &failingReader{n: 2}, nil)
 	if !errors.Is(err, ErrIO) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("failing reader: %v", err)
 	}
@@ -256,10 +263,10 @@ func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != CodeIO {
 		t.Fatalf("errors.As finds no *Error with CodeIO in %v", err)
 	}
-	if _, err := c.Head(bucket, "go/broken", RequestOptions{}); !errors.Is(err, ErrNotFound) {
+	if _, err := c.Head(ctx, bucket, "go/broken", RequestOptions{}); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a failed put left an object: %v", err)
 	}
-	_, err = c.Download(bucket, "go/x", filepath.Join(t.TempDir(), "x"), &DownloadOptions{Threads: 1000})
+	_, err = c.Download(ctx, bucket, "go/x", filepath.Join(t.TempDir(), "x"), &DownloadOptions{Threads: 1000})
 	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "threads") {
 		t.Fatalf("1000 threads: %v", err)
 	}
@@ -272,8 +279,9 @@ func TestErrorsCarryCodesAndServerDetails(t *testing.T) {
 }
 
 func TestPanicInProgressDoesNotCrossC(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
-	if _, err := c.Put(bucket, "go/panic.bin", bytes.NewReader(pattern(300*1024, 4)), nil); err != nil {
+	if _, err := c.Put(ctx, bucket, "go/panic.bin", bytes.NewReader(pattern(300*1024, 4)), nil); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
@@ -281,7 +289,7 @@ func TestPanicInProgressDoesNotCrossC(t *testing.T) {
 			t.Fatalf("want the callback's panic re-raised, got %v", r)
 		}
 	}()
-	_, _ = c.Download(bucket, "go/panic.bin", filepath.Join(t.TempDir(), "p"), &DownloadOptions{
+	_, _ = c.Download(ctx, bucket, "go/panic.bin", filepath.Join(t.TempDir(), "p"), &DownloadOptions{
 		MultigetThreshold: 1, PartSize: 102400,
 		Progress: func(done, total uint64) bool { panic("boom") },
 	})
@@ -289,6 +297,7 @@ func TestPanicInProgressDoesNotCrossC(t *testing.T) {
 }
 
 func TestConcurrentDownloadsShareOneClient(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	dir := t.TempDir()
 	const n = 8
@@ -297,14 +306,14 @@ func TestConcurrentDownloadsShareOneClient(t *testing.T) {
 	for i := 0; i < n; i++ {
 		data := pattern(400*1024+i*1000, byte(10+i))
 		key := "go/many/" + string(rune('a'+i))
-		if _, err := c.Put(bucket, key, bytes.NewReader(data), nil); err != nil {
+		if _, err := c.Put(ctx, bucket, key, bytes.NewReader(data), nil); err != nil {
 			t.Fatal(err)
 		}
 		wg.Add(1)
 		go func(i int, key string, data []byte) {
 			defer wg.Done()
 			target := filepath.Join(dir, key[len("go/many/"):])
-			if _, err := c.Download(bucket, key, target, &DownloadOptions{MultigetThreshold: 1, PartSize: 102400, Threads: 2}); err != nil {
+			if _, err := c.Download(ctx, bucket, key, target, &DownloadOptions{MultigetThreshold: 1, PartSize: 102400, Threads: 2}); err != nil {
 				errs[i] = err
 				return
 			}
@@ -323,9 +332,10 @@ func TestConcurrentDownloadsShareOneClient(t *testing.T) {
 }
 
 func TestMultipartByHandAndOneRequestPuts(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	data := pattern(2*102400+500, 20)
-	res, err := c.PutObject(bucket, "go/mp/bytes", data, &PutOptions{Headers: []Header{{"Content-Type", "text/plain"}}})
+	res, err := c.PutObject(ctx, bucket, "go/mp/bytes", data, &PutOptions{Headers: []Header{{"Content-Type", "text/plain"}}})
 	if err != nil || res.CRC64 != CRC64(0, data) {
 		t.Fatalf("PutObject: %+v %v", res, err)
 	}
@@ -333,10 +343,10 @@ func TestMultipartByHandAndOneRequestPuts(t *testing.T) {
 	if err := os.WriteFile(path, data[:1000], 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if res, err := c.PutFile(bucket, "go/mp/file", path, nil); err != nil || res.CRC64 != CRC64(0, data[:1000]) {
+	if res, err := c.PutFile(ctx, bucket, "go/mp/file", path, nil); err != nil || res.CRC64 != CRC64(0, data[:1000]) {
 		t.Fatalf("PutFile: %+v %v", res, err)
 	}
-	id, err := c.InitiateMultipartUpload(bucket, "go/mp/multi", nil, false)
+	id, err := c.InitiateMultipartUpload(ctx, bucket, "go/mp/multi", nil, false)
 	if err != nil || id == "" {
 		t.Fatalf("Initiate: %q %v", id, err)
 	}
@@ -346,33 +356,33 @@ func TestMultipartByHandAndOneRequestPuts(t *testing.T) {
 		if end > len(data) {
 			end = len(data)
 		}
-		part, err := c.UploadPart(bucket, "go/mp/multi", id, uint32(i+1), data[i*102400:end])
+		part, err := c.UploadPart(ctx, bucket, "go/mp/multi", id, uint32(i+1), data[i*102400:end])
 		if err != nil || part.CRC64 != CRC64(0, data[i*102400:end]) {
 			t.Fatalf("UploadPart %d: %+v %v", i+1, part, err)
 		}
 		parts = append(parts, part)
 	}
-	listed, err := c.ListParts(bucket, "go/mp/multi", id)
+	listed, err := c.ListParts(ctx, bucket, "go/mp/multi", id)
 	if err != nil || len(listed) != 3 || listed[2].Size != 500 || listed[1].ETag != parts[1].ETag {
 		t.Fatalf("ListParts: %+v %v", listed, err)
 	}
-	uploads, err := c.ListMultipartUploads(bucket, "go/mp/")
+	uploads, err := c.ListMultipartUploads(ctx, bucket, "go/mp/")
 	if err != nil || len(uploads) != 1 || uploads[0].UploadID != id || uploads[0].Key != "go/mp/multi" {
 		t.Fatalf("ListMultipartUploads: %+v %v", uploads, err)
 	}
-	res, err = c.CompleteMultipartUpload(bucket, "go/mp/multi", id, parts)
+	res, err = c.CompleteMultipartUpload(ctx, bucket, "go/mp/multi", id, parts)
 	joined := CRC64Combine(CRC64Combine(parts[0].CRC64, parts[1].CRC64, 102400), parts[2].CRC64, 500)
 	if err != nil || res.CRC64 != CRC64(0, data) || joined != res.CRC64 {
 		t.Fatalf("Complete: %+v %v (joined %d)", res, err, joined)
 	}
-	other, _ := c.InitiateMultipartUpload(bucket, "go/mp/other", nil, false)
-	if err := c.AbortMultipartUpload(bucket, "go/mp/other", other); err != nil {
+	other, _ := c.InitiateMultipartUpload(ctx, bucket, "go/mp/other", nil, false)
+	if err := c.AbortMultipartUpload(ctx, bucket, "go/mp/other", other); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AbortMultipartUpload(bucket, "go/mp/other", other); !errors.Is(err, ErrNotFound) {
+	if err := c.AbortMultipartUpload(ctx, bucket, "go/mp/other", other); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second abort: %v", err)
 	}
-	if _, err := c.CompleteMultipartUpload(bucket, "go/mp/x", "no-such-upload", nil); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := c.CompleteMultipartUpload(ctx, bucket, "go/mp/x", "no-such-upload", nil); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("complete with no parts: %v", err)
 	}
 }
@@ -390,22 +400,261 @@ func fault(t *testing.T, name, value string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("setting fault %s: HTTP %d", name, resp.StatusCode)
 	}
-	t.Cleanup(func() {
-		req, _ := http.NewRequest(http.MethodDelete, endpoint+"/_ossr/faults", nil)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+	t.Cleanup(clearFaults)
+}
+
+// clearFaults clears every fault switch of the local server.
+func clearFaults() {
+	req, _ := http.NewRequest(http.MethodDelete, os.Getenv("OSSR_TEST_ENDPOINT")+"/_ossr/faults", nil)
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
+
+// requestsServed is how many requests the local server has answered so far.
+func requestsServed(t *testing.T) int {
+	t.Helper()
+	resp, err := http.Get(os.Getenv("OSSR_TEST_ENDPOINT") + "/_ossr/stats")
+	if err != nil {
+		t.Fatalf("reading the server's stats: %v", err)
+	}
+	defer resp.Body.Close()
+	var stats struct {
+		Requests map[string]map[string]int `json:"requests"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+		t.Fatalf("decoding the server's stats: %v", err)
+	}
+	n := 0
+	for _, byStatus := range stats.Requests {
+		for _, count := range byStatus {
+			n += count
 		}
+	}
+	return n
+}
+
+// waitFor polls cond every 5 ms until it holds, failing the test after a minute.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// isContextCancel checks that err is a cancel caused by the context ending with
+// want (context.Canceled or context.DeadlineExceeded).
+func isContextCancel(t *testing.T, what string, err, want error) {
+	t.Helper()
+	var e *Error
+	if !errors.Is(err, want) || !errors.Is(err, ErrCancelled) || !errors.As(err, &e) || e.Code != CodeCancelled {
+		t.Fatalf("%s: want an error matching both %v and ErrCancelled, got %#v", what, want, err)
+	}
+}
+
+func TestContextStopsADownloadTheServerStalledAndItResumes(t *testing.T) {
+	c, bucket := testClient(t, "")
+	dir := t.TempDir()
+	const part = 200 * 1024
+	const threads = 3
+	data := pattern(12*part, 40)
+	if _, err := c.PutObject(context.Background(), bucket, "go/stalled.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Every GET body stops after half a part, for far longer than the test.
+	fault(t, "stall_after_bytes", "102400")
+	fault(t, "stall_ms", "30000")
+	fault(t, "stall_count", "1000")
+	target := filepath.Join(dir, "stalled.bin")
+	var moved atomic.Uint64
+	opts := &DownloadOptions{
+		CheckpointDir: dir, MultigetThreshold: 1, PartSize: part, Threads: threads, NoFsync: true,
+		Progress: func(done, total uint64) bool { moved.Store(done); return true },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Download(ctx, bucket, "go/stalled.bin", target, opts)
+		result <- err
+	}()
+	// Wait on state: every body has sent its half part and stalled.
+	waitFor(t, "every body stalls", func() bool { return moved.Load() >= threads*part/2 })
+	at := time.Now()
+	cancel()
+	var err error
+	select {
+	case err = <-result:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the download did not return within 30 s of the cancel")
+	}
+	took := time.Since(at)
+	t.Logf("download cancel latency %v", took)
+	isContextCancel(t, "stalled download", err, context.Canceled)
+	if took >= time.Second {
+		t.Fatalf("took %v to cancel (allowed 1 s; the target is 200 ms)", took)
+	}
+	if _, statErr := os.Stat(target); !os.IsNotExist(statErr) {
+		t.Fatal("a cancelled download left a target")
+	}
+	clearFaults()
+	opts.Progress = nil
+	rep, err := c.Download(context.Background(), bucket, "go/stalled.bin", target, opts)
+	if err != nil {
+		t.Fatalf("resume: %v", err)
+	}
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got, data) || rep.Checkpoint != CheckpointResumed || !rep.Verified {
+		t.Fatalf("resume: %d bytes (want %d identical), report %+v", len(got), len(data), rep)
+	}
+}
+
+func TestAReaderIsGovernedByItsOpenContext(t *testing.T) {
+	c, bucket := testClient(t, "")
+	data := pattern(300000, 41)
+	if _, err := c.PutObject(context.Background(), bucket, "go/stalled-stream.bin", data, nil); err != nil {
+		t.Fatal(err)
+	}
+	fault(t, "stall_after_bytes", "100000")
+	fault(t, "stall_ms", "30000")
+	fault(t, "stall_count", "1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r, err := c.Open(ctx, bucket, "go/stalled-stream.bin", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	head := make([]byte, 100000)
+	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head, data[:100000]) {
+		t.Fatalf("the bytes before the stall: %v", err)
+	}
+	// The server sends nothing more: this Read blocks until the cancel.
+	result := make(chan error, 1)
+	go func() {
+		_, err := r.Read(make([]byte, 1000))
+		result <- err
+	}()
+	at := time.Now()
+	cancel()
+	select {
+	case err = <-result:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the Read did not return within 30 s of the cancel")
+	}
+	took := time.Since(at)
+	t.Logf("stream read cancel latency %v", took)
+	isContextCancel(t, "stalled Read", err, context.Canceled)
+	if took >= time.Second {
+		t.Fatalf("took %v to cancel the Read", took)
+	}
+	if _, err := r.Read(make([]byte, 10)); !errors.Is(err, context.Canceled) || !errors.Is(err, ErrCancelled) {
+		t.Fatalf("a Read after the cancel: %v", err)
+	}
+}
+
+func TestADoneContextFailsAtOnceWithoutARequest(t *testing.T) {
+	c, bucket := testClient(t, "")
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel2()
+	before := requestsServed(t)
+	_, err := c.Head(cancelled, bucket, "go/anything", RequestOptions{})
+	isContextCancel(t, "Head", err, context.Canceled)
+	_, err = c.Download(expired, bucket, "go/anything", filepath.Join(t.TempDir(), "x"), nil)
+	isContextCancel(t, "Download", err, context.DeadlineExceeded)
+	_, err = c.Open(cancelled, bucket, "go/anything", nil)
+	isContextCancel(t, "Open", err, context.Canceled)
+	_, err = c.PutObject(cancelled, bucket, "go/anything", []byte("x"), nil)
+	isContextCancel(t, "PutObject", err, context.Canceled)
+	_, err = c.ListParts(expired, bucket, "go/anything", "id")
+	isContextCancel(t, "ListParts", err, context.DeadlineExceeded)
+	if err := c.AbortMultipartUpload(cancelled, bucket, "go/anything", "id"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("AbortMultipartUpload: %v", err)
+	}
+	if after := requestsServed(t); after != before {
+		t.Fatalf("%d requests reached the server", after-before)
+	}
+	// A progress func that returns false is a cancel too, but not the context's.
+	if _, err := c.PutObject(context.Background(), bucket, "go/progress-cancel", pattern(1000, 42), nil); err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Download(context.Background(), bucket, "go/progress-cancel", filepath.Join(t.TempDir(), "p"), &DownloadOptions{
+		Progress: func(done, total uint64) bool { return false },
 	})
+	if !errors.Is(err, ErrCancelled) || errors.Is(err, context.Canceled) {
+		t.Fatalf("a progress cancel: %v", err)
+	}
+}
+
+func TestWaitIfBusyUploadWaitsUntilItsContextEnds(t *testing.T) {
+	c, bucket := testClient(t, "")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "busy.bin")
+	if err := os.WriteFile(src, pattern(300*1024, 43), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := UploadOptions{CheckpointDir: dir, MultipartThreshold: 1, PartSize: 102400, Threads: 1}
+	// The first upload holds the checkpoint while its progress func blocks.
+	holding := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	first := base
+	first.Progress = func(done, total uint64) bool {
+		once.Do(func() { close(holding); <-release })
+		return true
+	}
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(context.Background(), src, bucket, "go/busy.bin", &first)
+		firstDone <- err
+	}()
+	select {
+	case <-holding:
+	case err := <-firstDone:
+		t.Fatalf("the first upload ended early: %v", err)
+	}
+	defer func() {
+		close(release)
+		if err := <-firstDone; err != nil {
+			t.Errorf("the first upload: %v", err)
+		}
+	}()
+	if _, err := c.Upload(context.Background(), src, bucket, "go/busy.bin", &base); !errors.Is(err, ErrBusy) {
+		t.Fatalf("without WaitIfBusy: want ErrBusy, got %v", err)
+	}
+	// With it, the upload waits, and only its context's end stops the wait.
+	waiting := base
+	waiting.WaitIfBusy = true
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	result := make(chan error, 1)
+	go func() {
+		_, err := c.Upload(ctx, src, bucket, "go/busy.bin", &waiting)
+		result <- err
+	}()
+	select {
+	case err := <-result:
+		isContextCancel(t, "a waiting upload", err, context.DeadlineExceeded)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the waiting upload outlived its 300 ms context by 30 s")
+	}
 }
 
 func TestAFailedReaderStaysFailed(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
 	data := pattern(300000, 30)
-	if _, err := c.PutObject(bucket, "go/sticky.bin", data, nil); err != nil {
+	if _, err := c.PutObject(ctx, bucket, "go/sticky.bin", data, nil); err != nil {
 		t.Fatal(err)
 	}
 	fault(t, "flip_count", "1")
-	r, err := c.Open(bucket, "go/sticky.bin", nil)
+	r, err := c.Open(ctx, bucket, "go/sticky.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,11 +677,12 @@ func TestAFailedReaderStaysFailed(t *testing.T) {
 }
 
 func TestReaderAfterCloseGivesZerosNotGarbage(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
-	if _, err := c.PutObject(bucket, "go/closed.bin", pattern(1000, 31), nil); err != nil {
+	if _, err := c.PutObject(ctx, bucket, "go/closed.bin", pattern(1000, 31), nil); err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.Open(bucket, "go/closed.bin", nil)
+	r, err := c.Open(ctx, bucket, "go/closed.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -455,17 +705,18 @@ func TestReaderAfterCloseGivesZerosNotGarbage(t *testing.T) {
 }
 
 func TestCountsThatDoNotFitIn32BitsAreRefused(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
-	if _, err := c.PutObject(bucket, "go/wide.bin", pattern(1000, 32), nil); err != nil {
+	if _, err := c.PutObject(ctx, bucket, "go/wide.bin", pattern(1000, 32), nil); err != nil {
 		t.Fatal(err)
 	}
 	const huge = 1<<32 + 2 // cut to 32 bits, this was 2
 	dir := t.TempDir()
-	_, err := c.Download(bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{Threads: huge})
+	_, err := c.Download(ctx, bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{Threads: huge})
 	if !errors.Is(err, ErrInvalidArgument) || !strings.Contains(err.Error(), "Threads") {
 		t.Fatalf("Download with Threads 2^32+2: %v", err)
 	}
-	_, err = c.Download(bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{PartAttempts: huge})
+	_, err = c.Download(ctx, bucket, "go/wide.bin", filepath.Join(dir, "d"), &DownloadOptions{PartAttempts: huge})
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Download with PartAttempts 2^32+2: %v", err)
 	}
@@ -473,16 +724,16 @@ func TestCountsThatDoNotFitIn32BitsAreRefused(t *testing.T) {
 	if err := os.WriteFile(src, []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = c.Upload(src, bucket, "go/wide-up", &UploadOptions{CheckpointDir: dir, Threads: huge})
+	_, err = c.Upload(ctx, src, bucket, "go/wide-up", &UploadOptions{CheckpointDir: dir, Threads: huge})
 	if !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Upload with Threads 2^32+2: %v", err)
 	}
 	attempts := huge
-	if _, err := c.Open(bucket, "go/wide.bin", &GetOptions{ResumeAttempts: &attempts}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := c.Open(ctx, bucket, "go/wide.bin", &GetOptions{ResumeAttempts: &attempts}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("Open with ResumeAttempts 2^32+2: %v", err)
 	}
 	negative := -1
-	if _, err := c.GetToFile(bucket, "go/wide.bin", filepath.Join(dir, "g"), &GetOptions{ResumeAttempts: &negative}); !errors.Is(err, ErrInvalidArgument) {
+	if _, err := c.GetToFile(ctx, bucket, "go/wide.bin", filepath.Join(dir, "g"), &GetOptions{ResumeAttempts: &negative}); !errors.Is(err, ErrInvalidArgument) {
 		t.Fatalf("GetToFile with ResumeAttempts -1: %v", err)
 	}
 	_, err = NewClient(Config{Endpoint: "http://127.0.0.1:1", AccessKeyID: "a", AccessKeySecret: "b", SignatureVersion: 1, MaxAttempts: huge})
@@ -492,15 +743,16 @@ func TestCountsThatDoNotFitIn32BitsAreRefused(t *testing.T) {
 }
 
 func TestCloseDoesNotWaitForAReaderLeftOpen(t *testing.T) {
+	ctx := context.Background()
 	c, bucket := testClient(t, "")
-	if _, err := c.PutObject(bucket, "go/open.bin", pattern(200000, 33), nil); err != nil {
+	if _, err := c.PutObject(ctx, bucket, "go/open.bin", pattern(200000, 33), nil); err != nil {
 		t.Fatal(err)
 	}
-	idle, err := c.Open(bucket, "go/open.bin", nil)
+	idle, err := c.Open(ctx, bucket, "go/open.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	busy, err := c.Open(bucket, "go/open.bin", nil)
+	busy, err := c.Open(ctx, bucket, "go/open.bin", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,7 +786,7 @@ func TestCloseDoesNotWaitForAReaderLeftOpen(t *testing.T) {
 	if idle.ETag() != "" || idle.Close() != nil || busy.Close() != nil {
 		t.Fatal("a closed Reader answered")
 	}
-	if _, err := c.Open(bucket, "go/open.bin", nil); !errors.Is(err, &Error{Code: CodeNullArgument}) {
+	if _, err := c.Open(ctx, bucket, "go/open.bin", nil); !errors.Is(err, &Error{Code: CodeNullArgument}) {
 		t.Fatalf("Open after Close: %v", err)
 	}
 }

@@ -51,9 +51,10 @@ pub struct ossr_client {
     pub(crate) inner: Client,
 }
 
-/// Options OSS accepts on object requests: version id, requester-pays, traffic limit.
-/// Made by `ossr_request_options_new` (all off), freed by
-/// `ossr_request_options_free`. Option handles copy it, so it can be freed after.
+/// Options OSS accepts on object requests (version id, requester-pays, traffic
+/// limit) and the call's cancel token. Made by `ossr_request_options_new` (all off),
+/// freed by `ossr_request_options_free`. Option handles copy it, so it can be freed
+/// after (a cancel token in it is shared by the copies, not copied).
 pub struct ossr_request_options {
     pub(crate) inner: RequestOptions,
 }
@@ -344,7 +345,7 @@ pub extern "C" fn ossr_client_free(client: *mut ossr_client) {
 }
 
 /// Makes request options with everything off: no version id, no requester-pays, no
-/// traffic limit.
+/// traffic limit, no cancel token.
 ///
 /// - `out`: receives the handle; the caller frees it with `ossr_request_options_free`.
 ///
@@ -442,7 +443,8 @@ pub(crate) fn request_of(opts: *const ossr_request_options) -> RequestOptions {
 ///
 /// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_ACCESS_DENIED`,
 /// `OSSR_ERR_INVALID_ARGUMENT` (bad bucket or key), the 3xx network codes, and the
-/// argument codes. Thread safety: the client may be shared.
+/// argument codes. Thread safety: the client may be shared. Cancellable by the token
+/// in `req` (see "Cancelling"); then `OSSR_ERR_CANCELLED`.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_client_head(
     client: *const ossr_client,
@@ -569,8 +571,11 @@ pub extern "C" fn ossr_object_info_content_type(
 /// Deletes an object (or, with a version id in `req`, that version). Deleting a
 /// missing object succeeds, as OSS answers 204 for it.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_NOT_FOUND` (missing bucket),
-/// the network codes and the argument codes.
+/// Cancellable by the token in `req` (see "Cancelling"); whether the object was
+/// deleted by then is not known.
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_ACCESS_DENIED`,
+/// `OSSR_ERR_NOT_FOUND` (missing bucket), the network codes and the argument codes.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_client_delete(
     client: *const ossr_client,

@@ -13,6 +13,7 @@
 #![allow(non_camel_case_types)]
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+mod cancel;
 mod client;
 mod multipart;
 mod result;

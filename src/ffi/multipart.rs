@@ -65,8 +65,11 @@ pub struct ossr_upload_list {
 /// - `data`: may be NULL only when `len` is 0; borrowed for the call.
 /// - `result`: optional (may be NULL); filled only on success.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_CRC_MISMATCH`, `OSSR_ERR_ACCESS_DENIED`,
-/// `OSSR_ERR_NOT_FOUND` (no such bucket), the 3xx network codes, the argument codes.
+/// Cancellable by the token in the request options of `opts` (see "Cancelling").
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_CRC_MISMATCH`,
+/// `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_NOT_FOUND` (no such bucket), the 3xx network
+/// codes, the argument codes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ossr_client_put_object(
@@ -96,9 +99,10 @@ pub extern "C" fn ossr_client_put_object(
 
 /// PUTs an object from a whole local file (retried on transient failures) with the
 /// headers of `opts` (NULL for none). For large files prefer `ossr_client_upload`,
-/// which resumes.
+/// which resumes. Cancellable by the token in the request options of `opts` (see
+/// "Cancelling").
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_IO` (unreadable file), `OSSR_ERR_CRC_MISMATCH`, the
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_IO` (unreadable file), `OSSR_ERR_CRC_MISMATCH`, the
 /// server's and network codes, the argument codes. `result` as for
 /// `ossr_client_put_object`.
 #[unsafe(no_mangle)]
@@ -153,8 +157,11 @@ fn bytes_arg<'a>(data: *const u8, len: usize) -> Result<&'a [u8], Failure> {
 /// - `out_len`: optional; receives the id's length.
 ///
 /// The caller must complete or abort the upload: uploads in progress are billed.
+/// Cancellable by the token in the request options of `opts` (see "Cancelling"); a
+/// cancelled Initiate may still have made an upload on the server, which
+/// `ossr_client_list_multipart_uploads` finds.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_BUFFER_TOO_SMALL`, the server's and network codes,
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_BUFFER_TOO_SMALL`, the server's and network codes,
 /// the argument codes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
@@ -202,10 +209,11 @@ pub extern "C" fn ossr_client_initiate_multipart_upload(
 /// `data` (retried on transient failures) and checks its CRC-64 against the
 /// server's. Parts other than the last must be at least 100 KB.
 ///
-/// - `req`: optional request options (NULL for none).
+/// - `req`: optional request options (NULL for none); their cancel token, if any,
+///   cancels the call (see "Cancelling").
 /// - `out`: receives the part's number, ETag and CRC-64. Written only on success.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), `OSSR_ERR_CRC_MISMATCH`,
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND` (no such upload), `OSSR_ERR_CRC_MISMATCH`,
 /// `OSSR_ERR_INVALID_ARGUMENT`, the server's and network codes, the argument codes.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
@@ -255,14 +263,16 @@ pub extern "C" fn ossr_client_upload_part(
 /// Completes a multipart upload from `count` parts at `parts`, which must be in
 /// ascending part-number order (as `ossr_client_upload_part` filled them).
 ///
-/// - `req`: optional request options (NULL for none).
+/// - `req`: optional request options (NULL for none); their cancel token, if any,
+///   cancels the call (see "Cancelling"; whether the upload was completed by then is
+///   not known: `ossr_client_list_multipart_uploads` tells).
 /// - `result`: optional (may be NULL); the object's ETag and CRC-64, filled only on
 ///   success. Compare its CRC-64 with the parts' CRCs joined by
 ///   `ossr_crc64_combine`.
 ///
 /// - `count`: 1 to 10000 (OSS's limit), checked before `parts` is read.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload),
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND` (no such upload),
 /// `OSSR_ERR_INVALID_ARGUMENT` (no parts, more than 10000, parts out of order, or a
 /// part the server does not have), the server's and network codes, the argument
 /// codes.
@@ -331,7 +341,8 @@ fn etag_of(array: &[c_char; OSSR_ETAG_LEN]) -> Option<String> {
     String::from_utf8(array[..end].iter().map(|c| *c as u8).collect()).ok()
 }
 
-/// Aborts a multipart upload, deleting its parts.
+/// Aborts a multipart upload, deleting its parts. Takes no request options, so it
+/// cannot be cancelled by a token; it ends within the client's timeouts.
 ///
 /// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
 /// codes, the argument codes.
@@ -356,6 +367,8 @@ pub extern "C" fn ossr_client_abort_multipart_upload(
 }
 
 /// Lists the parts of a multipart upload, following every page (1000 per request).
+/// Takes no request options, so it cannot be cancelled by a token; it ends within the
+/// client's timeouts.
 ///
 /// - `out`: receives the list, freed with `ossr_part_list_free`. Written only on
 ///   success.
@@ -426,7 +439,8 @@ pub extern "C" fn ossr_part_list_free(list: *mut ossr_part_list) {
 }
 
 /// Lists the multipart uploads in progress in a bucket whose keys start with `prefix`
-/// (empty for all), following every page.
+/// (empty for all), following every page. Takes no request options, so it cannot
+/// be cancelled by a token; it ends within the client's timeouts.
 ///
 /// - `out`: receives the list, freed with `ossr_upload_list_free`. Written only on
 ///   success.

@@ -23,8 +23,9 @@ pub enum ossr_result {
     /// A caller's buffer was too small; what fit was written, NUL-terminated, and the
     /// full length was stored.
     OSSR_ERR_BUFFER_TOO_SMALL = 103,
-    /// A progress callback returned non-zero. A resumable transfer keeps its
-    /// checkpoint, so the same call later resumes.
+    /// A progress callback returned non-zero, or the call's cancel token was
+    /// cancelled. A resumable transfer keeps its checkpoint, so the same call later
+    /// resumes.
     OSSR_ERR_CANCELLED = 200,
     /// The bucket, object or multipart upload does not exist.
     OSSR_ERR_NOT_FOUND = 201,

@@ -152,8 +152,9 @@ pub extern "C" fn ossr_get_options_set_resume_attempts(
     })
 }
 
-/// Copies request options (version id, requester-pays, traffic limit) into the get
-/// options; `req` may be freed afterwards. Defaults to none.
+/// Copies request options (version id, requester-pays, traffic limit, cancel token)
+/// into the get options; `req` may be freed afterwards (a cancel token in it is
+/// shared, not copied). Defaults to none.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
@@ -175,9 +176,13 @@ pub extern "C" fn ossr_get_options_set_request(
 /// - `out`: receives the stream, freed with `ossr_get_stream_free`. Written only on
 ///   success.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_ACCESS_DENIED`,
-/// `OSSR_ERR_INVALID_ARGUMENT` (bad names, a range past the end), the 3xx network
-/// codes, and the argument codes.
+/// The cancel token in the request options of `opts` (see "Cancelling") governs
+/// the stream's whole life: it cancels the open and every later read, resumes
+/// included.
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND`,
+/// `OSSR_ERR_ACCESS_DENIED`, `OSSR_ERR_INVALID_ARGUMENT` (bad names, a range past the
+/// end), the 3xx network codes, and the argument codes.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_client_open_get(
     client: *const ossr_client,
@@ -205,9 +210,12 @@ pub extern "C" fn ossr_client_open_get(
 /// object compares the CRC-64 of everything read with the server's and, on a
 /// difference, fails with `OSSR_ERR_CRC_MISMATCH` and withholds its bytes.
 ///
-/// Returns `OSSR_OK`; `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_OBJECT_CHANGED` (the object
-/// changed before a resume); the 3xx network codes once resumes run out; the argument
-/// codes. A stream that failed stays failed: every later read returns the same code
+/// Cancellable by the token the stream was opened with (see
+/// `ossr_client_open_get`).
+///
+/// Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_CRC_MISMATCH`;
+/// `OSSR_ERR_OBJECT_CHANGED` (the object changed before a resume); the 3xx network
+/// codes once resumes run out; the argument codes. A stream that failed stays failed: every later read returns the same code
 /// and message (it never reconnects and never reports the end), and
 /// `ossr_get_stream_bytes_read` and `ossr_get_stream_client_crc` count only the
 /// bytes handed out.
@@ -390,8 +398,9 @@ pub extern "C" fn ossr_put_options_set_content_length(
     })
 }
 
-/// Copies request options (requester-pays, traffic limit) into the put options; `req`
-/// may be freed afterwards. Defaults to none.
+/// Copies request options (requester-pays, traffic limit, cancel token) into the put
+/// options; `req` may be freed afterwards (a cancel token in it is shared, not
+/// copied). Defaults to none.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
@@ -455,7 +464,10 @@ pub(crate) fn put_result(r: &PutResult) -> ossr_put_result {
 ///   unknown.
 /// - `result`: optional (may be NULL); filled only on success.
 ///
-/// Returns `OSSR_OK`; `OSSR_ERR_IO` (the callback failed); `OSSR_ERR_CANCELLED`;
+/// Cancellable by the token in the request options of `opts` (see "Cancelling").
+///
+/// Returns `OSSR_OK`; `OSSR_ERR_IO` (the callback failed); `OSSR_ERR_CANCELLED` (by
+/// the progress callback or the token);
 /// `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_NOT_FOUND` (no such
 /// bucket); the 3xx network codes; the argument codes.
 #[unsafe(no_mangle)]
@@ -500,8 +512,11 @@ pub extern "C" fn ossr_client_put_stream(
 /// - `opts`: options, or NULL for the whole object.
 /// - `report`: optional (may be NULL); filled only on success.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_CRC_MISMATCH`,
-/// `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
+/// Cancellable by the token in the request options of `opts` (see "Cancelling");
+/// the target is then left as it was.
+///
+/// Returns `OSSR_OK`, `OSSR_ERR_CANCELLED`, `OSSR_ERR_NOT_FOUND`,
+/// `OSSR_ERR_CRC_MISMATCH`, `OSSR_ERR_OBJECT_CHANGED`, `OSSR_ERR_IO` (also for a target directory that is
 /// missing or cannot be written, found before any request is sent), the 3xx network
 /// codes, and the argument codes (`OSSR_ERR_INVALID_ARGUMENT` for a target that is a
 /// directory).
@@ -542,11 +557,13 @@ pub extern "C" fn ossr_client_get_to_file(
 ///
 /// - `get_opts`: source range and request options, or NULL for the whole object.
 /// - `put_opts`: the destination's headers, or NULL for none (its content length and
-///   request options are ignored: the source's request options in `get_opts` apply).
+///   request options are ignored: the source's request options in `get_opts` apply
+///   to both sides, their cancel token included; see "Cancelling").
 /// - `progress`, `userdata`: optional; `total` is the source length.
 /// - `result`: optional (may be NULL); filled only on success.
 ///
-/// Returns the codes of `ossr_client_open_get` and `ossr_client_put_stream`.
+/// Returns the codes of `ossr_client_open_get` and `ossr_client_put_stream`
+/// (`OSSR_ERR_CANCELLED` included; a cancelled copy makes no object).
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn ossr_client_copy(

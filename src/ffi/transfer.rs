@@ -6,7 +6,9 @@ use super::{
     free_handle, guard, guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb,
     ossr_result, out_ptr, write_given, write_out,
 };
-use crate::{CheckpointState, DownloadOptions, DownloadReport, UploadOptions, UploadReport};
+use crate::{
+    CheckpointState, DownloadOptions, DownloadReport, Durability, UploadOptions, UploadReport,
+};
 use std::ffi::{c_char, c_void};
 
 /// Room for an ETag in result structs, NUL included (OSS ETags are 34 to 40 bytes).
@@ -240,7 +242,8 @@ pub extern "C" fn ossr_download_options_set_threads(
     })
 }
 
-/// When another transfer holds the target, wait for it (true) instead of failing with
+/// When another transfer holds the target, wait for it (true: until it ends, or the
+/// cancel token in the request options fires) instead of failing with
 /// `OSSR_ERR_BUSY` (false). Defaults to false.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
@@ -252,6 +255,36 @@ pub extern "C" fn ossr_download_options_set_wait_if_busy(
 ) -> ossr_result {
     edit_download(opts, err, |o| {
         o.wait_if_busy = wait;
+        Ok(())
+    })
+}
+
+/// Chooses what is fsynced before it is relied on. Defaults to false (fsync).
+///
+/// - false (fsync): a part is recorded in the checkpoint only once its bytes are
+///   fsynced, checkpoints are fsynced before they replace the old one, and the
+///   finished file is fsynced before the rename over the target (and its directory
+///   after). After a power cut the target is either the old file or the whole new
+///   one, and a resume loses at most the parts that were in flight.
+/// - true (no fsync): nothing is fsynced, the page cache's guarantees (as curl and
+///   aria2c give). A process crash loses nothing more than with fsync; a power cut may
+///   lose recorded parts (fetched again on resume, found by their CRC-64) or the
+///   checkpoint (the download starts over), and may leave the target renamed but not
+///   yet written out by the kernel.
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_download_options_set_no_fsync(
+    opts: *mut ossr_download_options,
+    no_fsync: bool,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit_download(opts, err, |o| {
+        o.durability = if no_fsync {
+            Durability::NoFsync
+        } else {
+            Durability::Fsync
+        };
         Ok(())
     })
 }
@@ -275,8 +308,9 @@ pub extern "C" fn ossr_download_options_set_part_attempts(
     })
 }
 
-/// Copies request options (version id, requester-pays, traffic limit) into the
-/// download options; `req` may be freed afterwards. Defaults to none.
+/// Copies request options (version id, requester-pays, traffic limit, cancel token)
+/// into the download options; `req` may be freed afterwards (a cancel token in it is
+/// shared, not copied). Defaults to none.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
@@ -425,8 +459,26 @@ pub extern "C" fn ossr_upload_options_set_sequential(
     })
 }
 
-/// Copies request options (requester-pays, traffic limit) into the upload options;
-/// `req` may be freed afterwards. Defaults to none.
+/// When another upload of the same file to the same key holds its checkpoint, wait
+/// for it (true: until it ends, or the cancel token in the request options fires)
+/// instead of failing with `OSSR_ERR_BUSY` (false). Defaults to false.
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_upload_options_set_wait_if_busy(
+    opts: *mut ossr_upload_options,
+    wait: bool,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit_upload(opts, err, |o| {
+        o.wait_if_busy = wait;
+        Ok(())
+    })
+}
+
+/// Copies request options (requester-pays, traffic limit, cancel token) into the
+/// upload options; `req` may be freed afterwards (a cancel token in it is shared, not
+/// copied). Defaults to none.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
@@ -473,8 +525,10 @@ pub(crate) fn with_progress<T>(
 /// Blocking; worker threads are started and joined inside. The client may be shared
 /// with other threads; two downloads to the same target exclude each other
 /// (`OSSR_ERR_BUSY`, or waiting with `ossr_download_options_set_wait_if_busy`).
+/// Cancellable by the token in the options' request options (see "Cancelling"): the
+/// checkpoint is kept, so calling again (without the cancelled token) resumes.
 ///
-/// Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_NOT_FOUND`;
+/// Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (by the progress callback or the token); `OSSR_ERR_NOT_FOUND`;
 /// `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_OBJECT_CHANGED` (the object changed mid-download;
 /// nothing mixed is kept); `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_BUSY`; `OSSR_ERR_IO`
 /// (the target or checkpoint directory cannot be written); the 3xx network codes
@@ -541,9 +595,11 @@ fn download_report(r: &DownloadReport) -> ossr_download_report {
 ///   after Complete succeeded.
 /// - `report`: optional (may be NULL); filled only on success.
 ///
-/// Blocking; threads are started and joined inside.
+/// Blocking; threads are started and joined inside. Cancellable by the token in the
+/// options' request options (see "Cancelling").
 ///
-/// Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (the checkpoint is kept); `OSSR_ERR_IO` (an
+/// Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (by the progress callback or the token;
+/// the checkpoint is kept); `OSSR_ERR_IO` (an
 /// unreadable file, or one that changed during the upload: no object is made from
 /// it); `OSSR_ERR_BUSY` (another upload of the same file to the same key runs);
 /// `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_ACCESS_DENIED`; `OSSR_ERR_NOT_FOUND` (no such
