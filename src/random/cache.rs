@@ -178,7 +178,6 @@ impl Cache {
         let pages = offset / PAGE..=(offset + len - 1) / PAGE;
         let cap = self.window_cap(st);
         let advice = st.streams.on_read(offset, len, self.object.size, cap);
-        self.release(st, advice.passed);
         st.clock += 1;
         let mut missing = Vec::new();
         let mut cached = 0;
@@ -198,6 +197,8 @@ impl Cache {
                 None => missing.push(p),
             }
         }
+        // After the pins: a read longer than the backward window passes its own pages.
+        self.release(st, advice.passed);
         if !self.hold(st, &missing, true) {
             unpin(st, pages);
             // Nothing is fetched ahead either; advised again on the next read.
