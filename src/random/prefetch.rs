@@ -21,6 +21,10 @@ pub(crate) const FIRST_WINDOW: u64 = 256 * 1024;
 /// How far behind a stream's reader fetched bytes are kept for backward seeks.
 pub(crate) const BACK_KEEP: u64 = 1024 * 1024;
 
+/// A stream's last read at least this long lets the next read skip as far forward
+/// as that read was long and still continue the stream (a read-then-skip pattern).
+pub(crate) const SKIP_AFTER: u64 = 256 * 1024;
+
 /// Streams followed per handle; the least recently read is forgotten first.
 pub(crate) const MAX_STREAMS: usize = 8;
 
@@ -34,6 +38,8 @@ struct Stream {
     ahead: u64,
     /// When it was last read, on the handle's own clock.
     used: u64,
+    /// The length of its last read.
+    last_len: u64,
 }
 
 /// What one read should set in motion.
@@ -60,7 +66,7 @@ impl Streams {
         self.clock += 1;
         let end = (offset + len).min(size);
         let Some(i) = self.find(offset) else {
-            self.start(end);
+            self.start(end, len);
             return Advice {
                 prefetch: end..end,
                 passed: 0..0,
@@ -80,6 +86,7 @@ impl Streams {
         s.window = s.window.min(cap);
         s.next = end;
         s.used = clock;
+        s.last_len = len;
         s.ahead = s.ahead.max(end);
         let mut prefetch = end..end;
         let left = s.ahead - s.next;
@@ -119,14 +126,20 @@ impl Streams {
     }
 
     /// The stream a read at `offset` continues: one whose next byte is at most its
-    /// window before `offset` (a short forward skip) or at most [`BACK_KEEP`] after
-    /// it (a short backward seek), the nearest first.
+    /// window (or its last read's length, for reads of [`SKIP_AFTER`] or more)
+    /// before `offset`, a forward skip, or at most [`BACK_KEEP`] (and its window)
+    /// after it, a backward seek; the nearest first.
     fn find(&self, offset: u64) -> Option<usize> {
         self.list
             .iter()
             .enumerate()
             .filter(|(_, s)| {
-                let forward = offset >= s.next && offset - s.next <= s.window;
+                let skip = if s.last_len >= SKIP_AFTER {
+                    s.last_len
+                } else {
+                    0
+                };
+                let forward = offset >= s.next && offset - s.next <= s.window.max(skip);
                 let backward = offset < s.next && s.next - offset <= BACK_KEEP.min(s.window);
                 forward || backward
             })
@@ -136,12 +149,13 @@ impl Streams {
 
     /// A new stream whose next byte is `next`, replacing the least recently read one
     /// when there are [`MAX_STREAMS`].
-    fn start(&mut self, next: u64) {
+    fn start(&mut self, next: u64, last_len: u64) {
         let stream = Stream {
             next,
             window: 0,
             ahead: next,
             used: self.clock,
+            last_len,
         };
         if self.list.len() < MAX_STREAMS {
             self.list.push(stream);
@@ -204,6 +218,18 @@ mod tests {
         let late: Vec<_> = advised.iter().filter(|r| r.start > 4 * CAP).collect();
         assert!(!late.is_empty());
         assert!(late.iter().all(|r| r.end - r.start >= CAP / 2), "{late:?}");
+    }
+
+    #[test]
+    fn reading_a_mib_then_skipping_a_mib_is_one_stream_that_prefetches() {
+        let mut s = Streams::default();
+        let mut prefetched = 0;
+        for i in 0..32 {
+            let a = s.on_read(i * 2 * MIB, MIB, SIZE, CAP);
+            prefetched += a.prefetch.end - a.prefetch.start;
+        }
+        assert_eq!(s.len(), 1);
+        assert!(prefetched >= 32 * MIB, "{prefetched}");
     }
 
     #[test]
