@@ -534,8 +534,7 @@ impl ConfigBuilder {
     /// [`Client::open_file`](crate::Client::open_file) may hold at once for what they
     /// fetch and prefetch: one limit shared by all of them, never exceeded. A read
     /// that does not fit is fetched straight into the caller's buffer; 0 makes every
-    /// read do so. Defaults to
-    /// [`DEFAULT_PREFETCH_MEMORY`](crate::DEFAULT_PREFETCH_MEMORY) (64 MiB).
+    /// read do so. Defaults to 64 MiB.
     pub fn prefetch_memory(mut self, bytes: u64) -> Self {
         self.prefetch_memory = bytes;
         self

@@ -55,9 +55,7 @@ pub use config::{
 };
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
-pub use random::{
-    DEFAULT_MAX_WINDOW, DEFAULT_PREFETCH_MEMORY, FileOptions, FileStats, MemoryUse, ObjectFile,
-};
+pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use transfer::{
     CancelToken, DEFAULT_PART_SIZE, Durability, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS,

@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 /// The default limit: 64 MiB.
-pub const DEFAULT_PREFETCH_MEMORY: u64 = 64 * 1024 * 1024;
+pub(crate) const DEFAULT_PREFETCH_MEMORY: u64 = 64 * 1024 * 1024;
 
 /// How much of a client's prefetch memory is in use, and the most ever in use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

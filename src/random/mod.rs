@@ -15,7 +15,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 pub(crate) use budget::Budget;
-pub use budget::{DEFAULT_PREFETCH_MEMORY, MemoryUse};
+pub(crate) use budget::DEFAULT_PREFETCH_MEMORY;
+pub use budget::MemoryUse;
 use cache::{Cache, Object};
 
 use crate::client::{Client, RequestOptions};
@@ -23,8 +24,9 @@ use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::plan::check_threads;
 
-/// The default [`FileOptions::max_window`]: 32 MiB.
-pub const DEFAULT_MAX_WINDOW: u64 = 32 * 1024 * 1024;
+/// The default [`FileOptions::max_window`]: 32 MiB. Not public: its value is stated
+/// in the field's documentation, and public constants would enter the C header.
+pub(crate) const DEFAULT_MAX_WINDOW: u64 = 32 * 1024 * 1024;
 
 /// Options of [`Client::open_file`].
 #[derive(Debug, Clone)]
@@ -37,7 +39,7 @@ pub struct FileOptions {
     /// the client's prefetch memory
     /// ([`ConfigBuilder::prefetch_memory`](crate::ConfigBuilder::prefetch_memory))
     /// shared among the file's streams. 0 turns prefetching off. Defaults to
-    /// [`DEFAULT_MAX_WINDOW`] (32 MiB).
+    /// 32 MiB.
     pub max_window: u64,
     /// Prefetch requests in flight at once, each on its own connection,
     /// 1..=[`MAX_THREADS`](crate::MAX_THREADS). Defaults to 4.
