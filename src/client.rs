@@ -11,6 +11,7 @@ use ureq::http;
 use crate::config::{Config, validate_bucket, validate_key, validate_user_headers};
 use crate::crc64::{self, Crc64};
 use crate::error::{Error, ErrorKind, Result};
+use crate::random::Budget;
 use crate::transfer::cancel::{CancelToken, with_current};
 use crate::transport::{self, Payload, Request, Transport, header};
 use crate::xml::{self, ListedPart, ListedUpload};
@@ -411,6 +412,8 @@ impl Read for CrcReader<'_> {
 #[derive(Clone)]
 pub struct Client {
     transport: Arc<Transport>,
+    /// The prefetch memory shared by every file this client opens.
+    budget: Arc<Budget>,
 }
 
 impl std::fmt::Debug for Client {
@@ -501,9 +504,16 @@ impl Client {
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] when the TLS roots or proxy cannot be set up.
     pub fn new(config: Config) -> Result<Client> {
+        let budget = Budget::new(config.prefetch_memory);
         Ok(Client {
             transport: Arc::new(Transport::new(config)?),
+            budget,
         })
+    }
+
+    /// The prefetch memory shared by every file this client opens.
+    pub(crate) fn prefetch_budget(&self) -> &Arc<Budget> {
+        &self.budget
     }
 
     /// The configuration.

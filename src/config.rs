@@ -344,6 +344,7 @@ pub struct Config {
     pub(crate) ca_file: Option<PathBuf>,
     pub(crate) proxy: Option<String>,
     pub(crate) user_agent: String,
+    pub(crate) prefetch_memory: u64,
 }
 
 impl Config {
@@ -361,6 +362,7 @@ impl Config {
             ca_file: None,
             proxy: None,
             user_agent_suffix: None,
+            prefetch_memory: crate::random::DEFAULT_PREFETCH_MEMORY,
         }
     }
 
@@ -414,6 +416,7 @@ impl fmt::Debug for Config {
             .field("ca_file", &self.ca_file)
             .field("proxy", &self.proxy.as_ref().map(|p| redact_proxy(p)))
             .field("user_agent", &self.user_agent)
+            .field("prefetch_memory", &self.prefetch_memory)
             .finish()
     }
 }
@@ -444,6 +447,7 @@ pub struct ConfigBuilder {
     ca_file: Option<PathBuf>,
     proxy: Option<String>,
     user_agent_suffix: Option<String>,
+    prefetch_memory: u64,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -526,6 +530,16 @@ impl ConfigBuilder {
         self
     }
 
+    /// The memory, in bytes, that the files this client opens with
+    /// [`Client::open_file`](crate::Client::open_file) may hold at once for what they
+    /// fetch and prefetch: one limit shared by all of them, never exceeded. A read
+    /// that does not fit is fetched straight into the caller's buffer; 0 makes every
+    /// read do so. Defaults to 64 MiB.
+    pub fn prefetch_memory(mut self, bytes: u64) -> Self {
+        self.prefetch_memory = bytes;
+        self
+    }
+
     /// Checks everything and builds the configuration.
     ///
     /// # Errors
@@ -589,6 +603,7 @@ impl ConfigBuilder {
             ca_file: self.ca_file,
             proxy: self.proxy,
             user_agent,
+            prefetch_memory: self.prefetch_memory,
         })
     }
 }

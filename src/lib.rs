@@ -34,6 +34,7 @@ mod error;
 // `#[no_mangle]` symbols exported from the shared and static libraries all the same.
 #[allow(unsafe_code)]
 mod ffi;
+mod random;
 #[doc(hidden)]
 pub mod server_auth;
 pub mod signing;
@@ -54,6 +55,7 @@ pub use config::{
 };
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
+pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use transfer::{
     CancelToken, DEFAULT_PART_SIZE, Durability, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS,

@@ -5,7 +5,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use oss_resume::{
-    ByteRange, Client, ErrorKind, GetOptions, RequestOptions, UploadOptions, guess_content_type,
+    Client, ErrorKind, FileOptions, GetOptions, RequestOptions, UploadOptions, guess_content_type,
 };
 
 use crate::args::{Args, Command, no_extra};
@@ -61,32 +61,31 @@ the CRC-64 checked on both sides.",
     extra: no_extra,
 };
 
-/// Parses `A-B`, `A-` or `-N` (the last N bytes) against the object's size.
-fn parse_range(text: &str, client: &Client, bucket: &str, key: &str) -> Result<ByteRange, Failure> {
+/// Parses `A-B`, `A-` or `-N` (the last N bytes) against the object's size: the
+/// first byte and the last (inclusive).
+fn parse_range(text: &str, size: u64) -> Result<(u64, u64), Failure> {
     let bad = || Failure::Usage(format!("--range {text:?}: expected A-B, A- or -N"));
     let (a, b) = text.split_once('-').ok_or_else(bad)?;
     let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
-    match (a.trim().is_empty(), b.trim().is_empty()) {
-        (false, false) => {
-            let (first, last) = (num(a)?, num(b)?);
-            if first > last {
-                return Err(bad());
-            }
-            Ok(ByteRange::new(first, last))
-        }
-        (false, true) => Ok(ByteRange::from(num(a)?)),
-        (true, false) => {
-            let n = num(b)?;
-            if n == 0 {
-                return Err(bad());
-            }
-            let size = client
-                .head_object(bucket, key, &RequestOptions::default())?
-                .size;
-            Ok(ByteRange::from(size.saturating_sub(n)))
-        }
-        (true, true) => Err(bad()),
+    let (first, last) = match (a.trim().is_empty(), b.trim().is_empty()) {
+        (false, false) => (num(a)?, num(b)?),
+        (false, true) => (num(a)?, size.saturating_sub(1)),
+        (true, false) => match num(b)? {
+            0 => return Err(bad()),
+            n => (size.saturating_sub(n), size.saturating_sub(1)),
+        },
+        (true, true) => return Err(bad()),
+    };
+    if first > last {
+        return Err(bad());
     }
+    if first >= size {
+        return Err(oss_resume::Error::invalid(format!(
+            "--range {text:?} starts past the end of the {size}-byte object"
+        ))
+        .into());
+    }
+    Ok((first, last.min(size - 1)))
 }
 
 /// `ossr cat oss://bucket/key [--range A-B]`: the object to stdout.
@@ -97,13 +96,10 @@ pub fn cat(args: Vec<OsString>) -> Result<(), Failure> {
     let [url] = args.positional(&CAT, "one oss://bucket/key")?;
     let (bucket, key) = parse_oss_url(url)?;
     let client = client(&args)?;
-    let range = match args.get("range")? {
-        Some(t) => Some(parse_range(&t, &client, &bucket, &key)?),
-        None => None,
-    };
-    let mut opts = GetOptions::default();
-    opts.range = range;
-    let mut stream = client.open_get(&bucket, &key, &opts)?;
+    if let Some(text) = args.get("range")? {
+        return cat_range(&client, &bucket, &key, &text);
+    }
+    let mut stream = client.open_get(&bucket, &key, &GetOptions::default())?;
     let mut out = std::io::stdout().lock();
     let mut buf = vec![0u8; 1 << 20];
     loop {
@@ -112,6 +108,25 @@ pub fn cat(args: Vec<OsString>) -> Result<(), Failure> {
             break;
         }
         out.write_all(&buf[..n]).map_err(|e| stdout_error(&e))?;
+    }
+    out.flush().map_err(|e| stdout_error(&e))
+}
+
+/// `cat --range`: the range read through an [`ObjectFile`](oss_resume::ObjectFile),
+/// pinned to the ETag at open and prefetched in parallel requests when it is large.
+fn cat_range(client: &Client, bucket: &str, key: &str, text: &str) -> Result<(), Failure> {
+    let file = client.open_file(bucket, key, &FileOptions::default())?;
+    let (first, last) = parse_range(text, file.size())?;
+    let mut out = std::io::stdout().lock();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = first;
+    while at <= last {
+        let want = buf
+            .len()
+            .min(usize::try_from(last - at + 1).unwrap_or(usize::MAX));
+        let n = file.read_at(&mut buf[..want], at)?;
+        out.write_all(&buf[..n]).map_err(|e| stdout_error(&e))?;
+        at += n as u64;
     }
     out.flush().map_err(|e| stdout_error(&e))
 }
