@@ -348,6 +348,9 @@ pub struct Stats {
     pub bytes_served: u64,
     /// Request body bytes received (PutObject, UploadPart).
     pub bytes_received: u64,
+    /// Object bytes copied on the server (CopyObject, UploadPartCopy): they neither
+    /// came from nor went to a client.
+    pub bytes_copied: u64,
     /// 206 responses sent.
     pub ranges_served: u64,
     /// Error answers injected by `error_rate` and `error_burst`.
@@ -412,6 +415,7 @@ impl Stats {
             "requests": requests,
             "bytes_served": self.bytes_served,
             "bytes_received": self.bytes_received,
+            "bytes_copied": self.bytes_copied,
             "ranges_served": self.ranges_served,
             "faults_injected": self.faults_injected,
             "faults": self.faults,
