@@ -93,7 +93,9 @@ impl Read for MemoryRange {
     }
 }
 
-fn forbid_overwrite(ctx: &Ctx<'_>) -> Result<(), OssError> {
+/// `x-oss-forbid-overwrite: true` on a key that exists: 409 `FileAlreadyExists`
+/// (CopyObject, PutObject, CompleteMultipartUpload).
+pub(crate) fn forbid_overwrite(ctx: &Ctx<'_>) -> Result<(), OssError> {
     let forbidden = ctx
         .head
         .header("x-oss-forbid-overwrite")

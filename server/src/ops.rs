@@ -532,6 +532,7 @@ fn md5_header(md5: &[u8; 16]) -> String {
 /// PutObject: the body becomes the object, or nothing does.
 pub fn put_object(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError> {
     check_key(ctx.key)?;
+    crate::copy::forbid_overwrite(ctx)?;
     let received = ctx
         .store
         .receive(ctx.bucket, body)
@@ -789,6 +790,7 @@ pub fn complete(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError
     } else {
         parse_complete_body(&xml)?
     };
+    crate::copy::forbid_overwrite(ctx)?;
     let object = ctx
         .store
         .complete_upload(ctx.bucket, ctx.key, id, &listed, ctx.now)?;
