@@ -479,3 +479,37 @@ fn a_missing_source_is_not_found_and_makes_nothing() {
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
     assert_clean(&s, &f);
 }
+
+#[test]
+fn a_copy_the_server_refuses_falls_back_to_the_stream_only_when_allowed() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture();
+    for size in [1000, 5 * PART] {
+        let bytes = data(size, 14);
+        put_source(&c, &bytes, &[("Content-Type".into(), "text/csv".into())]);
+        s.set_fault("error_ops", "CopyObject,UploadPartCopy")
+            .unwrap();
+        s.set_fault("error_status", "403").unwrap();
+        s.set_fault("error_burst", "1").unwrap();
+        let err = copy(&c, "refused", &opts(&f)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::AccessDenied, "{size}: {err}");
+        assert_clean(&s, &f);
+        s.set_fault("error_burst", "1").unwrap();
+        s.reset_stats();
+        let allowed = CopyOptions {
+            allow_stream_fallback: true,
+            ..opts(&f)
+        };
+        let report = copy(&c, "fallback", &allowed).unwrap();
+        assert_eq!(report.path, CopyPath::Stream, "{size}");
+        assert_eq!(s.stats().bytes_served, size, "the bytes came through");
+        assert_eq!(object(&c, DST, "fallback"), bytes);
+        let info = c
+            .head_object(DST, "fallback", &RequestOptions::default())
+            .unwrap();
+        assert_eq!(info.content_type.as_deref(), Some("text/csv"));
+        assert_clean(&s, &f);
+        s.clear_faults();
+    }
+}

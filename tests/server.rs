@@ -2101,3 +2101,31 @@ fn copy_faults_are_injected_by_operation_name() {
         "{json}"
     );
 }
+
+#[test]
+fn forbid_overwrite_also_guards_put_object_and_complete() {
+    let s = server();
+    put(&s, "k", b"old");
+    let r = send(
+        &s,
+        Req::new("PUT", "k")
+            .header("x-oss-forbid-overwrite", "true")
+            .body(b"new".to_vec()),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "FileAlreadyExists"));
+    let id = initiate(&s, "k");
+    let etag = part_ok(&s, "k", &id, 1, b"multipart");
+    let mut xml = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let r = send(
+        &s,
+        Req::new("POST", "k")
+            .query("uploadId", &id)
+            .header("x-oss-forbid-overwrite", "true")
+            .body(std::mem::take(&mut xml)),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "FileAlreadyExists"));
+    assert_eq!(get(&s, "k").body, b"old");
+    assert_eq!(complete(&s, "k", &id, &[(1, &etag)]).status, 200);
+}

@@ -78,7 +78,7 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     ),
     (
         "error_status=S",
-        "status of injected errors: 503 ServiceUnavailable (default), 500 InternalError, 429",
+        "status of injected errors: 503 ServiceUnavailable (default), 500 InternalError, 429, 403 AccessDenied (a copy the server will not make)",
     ),
     (
         "qos_delay_ms=N",
@@ -168,9 +168,9 @@ impl Faults {
             "error_ops" => self.error_ops = list(value),
             "error_status" => {
                 let status: u16 = parse(name, value)?;
-                if ![500, 503, 429].contains(&status) {
+                if ![500, 503, 429, 403].contains(&status) {
                     return Err(format!(
-                        "fault error_status: {status} is not one of 500, 503, 429"
+                        "fault error_status: {status} is not one of 500, 503, 429, 403"
                     ));
                 }
                 self.error_status = status;

@@ -593,6 +593,9 @@ fn injected_error(status: u16) -> OssError {
             "TooManyRequests",
             "Please reduce your request rate. (injected fault)",
         ),
+        403 => {
+            OssError::access_denied("The server will not carry out this request. (injected fault)")
+        }
         _ => OssError::new(
             503,
             "ServiceUnavailable",
