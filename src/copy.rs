@@ -35,13 +35,13 @@ use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
 /// Default threshold below which a copy is one CopyObject: 1 GiB, the largest
-/// source OSS's CopyObject copies.
-pub const DEFAULT_COPY_THRESHOLD: u64 = 1024 * 1024 * 1024;
+/// source OSS's CopyObject copies. (Crate-private, as the other defaults of the C
+/// header's options are stated in words: cbindgen exports every `pub` constant.)
+pub(crate) const DEFAULT_THRESHOLD: u64 = 1024 * 1024 * 1024;
 
-/// Part size of a multipart copy when none is given: 64 MiB (grown so there are at
-/// most [`MAX_PARTS`](crate::MAX_PARTS)). Copied parts cost requests, not bytes
-/// through the client, so they are larger than an upload's.
-pub const DEFAULT_COPY_PART_SIZE: u64 = 64 * 1024 * 1024;
+/// Part size of a multipart copy when none is given: 64 MiB. Copied parts cost
+/// requests, not bytes through the client, so they are larger than an upload's.
+pub(crate) const DEFAULT_PART_SIZE: u64 = 64 * 1024 * 1024;
 
 /// The metadata a copy gets.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -67,11 +67,11 @@ pub struct CopyOptions {
     /// The copy's metadata. Defaults to [`CopyMetadata::Copy`].
     pub metadata: CopyMetadata,
     /// Sources smaller than this take one CopyObject. Defaults to
-    /// [`DEFAULT_COPY_THRESHOLD`] (1 GiB); a CopyObject the server refuses as too
+    /// 1 GiB (OSS's CopyObject limit); a CopyObject the server refuses as too
     /// large (`EntityTooLarge`) becomes a multipart copy whatever this says.
     pub threshold: u64,
     /// Part size, 100 KB..=5 GB, grown so there are at most 10,000 parts. Defaults
-    /// to [`DEFAULT_COPY_PART_SIZE`] (64 MiB).
+    /// to 64 MiB (copied parts cost requests, not bytes through the client).
     pub part_size: Option<u64>,
     /// Parts copied at once, 1..=[`MAX_THREADS`](crate::MAX_THREADS). Defaults to 4.
     pub threads: usize,
@@ -96,7 +96,7 @@ impl Default for CopyOptions {
         CopyOptions {
             checkpoint_dir: None,
             metadata: CopyMetadata::Copy,
-            threshold: DEFAULT_COPY_THRESHOLD,
+            threshold: DEFAULT_THRESHOLD,
             part_size: None,
             threads: 4,
             forbid_overwrite: false,
@@ -548,7 +548,7 @@ impl Client {
         if opts.forbid_overwrite && self.head_object(dst.0, dst.1, &opts.request).is_ok() {
             return Err(already_exists(dst.0, dst.1));
         }
-        let requested = Some(opts.part_size.unwrap_or(DEFAULT_COPY_PART_SIZE));
+        let requested = Some(opts.part_size.unwrap_or(DEFAULT_PART_SIZE));
         let part_size = plan_part_size(source.size, requested)?;
         let ckpt_path = checkpoint_path(opts, source, dst)?;
         let none = CancelToken::new();

@@ -53,9 +53,7 @@ pub use config::{
     Addressing, Config, ConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
-pub use copy::{
-    CopyMetadata, CopyOptions, CopyPath, CopyReport, DEFAULT_COPY_PART_SIZE, DEFAULT_COPY_THRESHOLD,
-};
+pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
