@@ -12,6 +12,7 @@ use crate::config::{Config, validate_bucket, validate_key, validate_user_headers
 use crate::crc64::{self, Crc64};
 use crate::error::{Error, ErrorKind, Result};
 use crate::random::Budget;
+use crate::signing::percent_encode;
 use crate::transfer::cancel::{CancelToken, with_current};
 use crate::transport::{self, Payload, Request, Transport, header};
 use crate::xml::{self, ListedPart, ListedUpload};
@@ -407,6 +408,38 @@ impl Read for CrcReader<'_> {
     }
 }
 
+/// The source of a server-side copy, pinned to one version by its ETag.
+pub(crate) struct CopySource<'a> {
+    pub bucket: &'a str,
+    pub key: &'a str,
+    /// Sent as `x-oss-copy-source-if-match`: a changed source is 412, never copied.
+    pub etag: &'a str,
+}
+
+impl CopySource<'_> {
+    fn apply<'r>(&self, req: Request<'r>) -> Request<'r> {
+        req.header(
+            "x-oss-copy-source",
+            format!("/{}/{}", self.bucket, percent_encode(self.key, false)),
+        )
+        .header("x-oss-copy-source-if-match", self.etag)
+    }
+}
+
+/// Reads a CopyObject or UploadPartCopy answer; anything but 200 (a 304) is refused.
+fn copy_answer(mut response: http::Response<ureq::Body>, call: &str) -> Result<PutResult> {
+    let status = response.status().as_u16();
+    if status != 200 {
+        return Err(Error::new(
+            ErrorKind::Server,
+            format!("{call} answered {status} without copying"),
+        ));
+    }
+    let crc64 = response_crc(&response);
+    let etag = xml::parse_copy_result(&read_small_body(&mut response)?)?;
+    Ok(PutResult { etag, crc64 })
+}
+
 /// A blocking OSS client. Cheap to clone (clones share connections), `Send + Sync`,
 /// and safe to use from many threads at once.
 #[derive(Clone)]
@@ -537,6 +570,26 @@ impl Client {
         key: &str,
         opts: &RequestOptions,
     ) -> Result<ObjectInfo> {
+        Ok(self.head_with_metadata(bucket, key, opts)?.0)
+    }
+
+    /// [`head_object`](Self::head_object), with the object's metadata a copy carries
+    /// over: Content-Type, Cache-Control, Content-Disposition, Content-Encoding,
+    /// Content-Language, Expires and every `x-oss-meta-*`, as sent.
+    pub(crate) fn head_with_metadata(
+        &self,
+        bucket: &str,
+        key: &str,
+        opts: &RequestOptions,
+    ) -> Result<(ObjectInfo, Vec<(String, String)>)> {
+        const CARRIED: &[&str] = &[
+            "content-type",
+            "cache-control",
+            "content-disposition",
+            "content-encoding",
+            "content-language",
+            "expires",
+        ];
         Self::check(bucket, key)?;
         let req = opts.apply(Request::new("HEAD", bucket, Some(key)), true)?;
         self.transport.execute(&req, Payload::Empty, |response| {
@@ -545,7 +598,16 @@ impl Client {
                 .ok_or_else(|| {
                     Error::new(ErrorKind::Server, "HEAD answer without Content-Length")
                 })?;
-            ObjectInfo::from_response(&response, size)
+            let metadata = response
+                .headers()
+                .iter()
+                .filter(|(n, _)| {
+                    let n = n.as_str();
+                    n.starts_with("x-oss-meta-") || CARRIED.contains(&n)
+                })
+                .filter_map(|(n, v)| Some((n.to_string(), v.to_str().ok()?.to_string())))
+                .collect();
+            Ok((ObjectInfo::from_response(&response, size)?, metadata))
         })
     }
 
@@ -865,6 +927,20 @@ impl Client {
         parts: &[(u32, String)],
         opts: &RequestOptions,
     ) -> Result<PutResult> {
+        self.complete_with_headers(bucket, key, upload_id, parts, &[], opts)
+    }
+
+    /// [`complete_multipart_upload`](Self::complete_multipart_upload), sending
+    /// `headers` too (`x-oss-forbid-overwrite`).
+    pub(crate) fn complete_with_headers(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(u32, String)],
+        headers: &[(String, String)],
+        opts: &RequestOptions,
+    ) -> Result<PutResult> {
         Self::check(bucket, key)?;
         if parts.len() as u64 > crate::MAX_PARTS {
             return Err(Error::invalid(format!(
@@ -874,10 +950,11 @@ impl Client {
             )));
         }
         let body = xml::complete_body(parts);
-        let req = opts
+        let mut req = opts
             .apply(Request::new("POST", bucket, Some(key)), false)?
             .query("uploadId", upload_id)
             .header("Content-Type", "application/xml");
+        req.headers.extend(headers.iter().cloned());
         self.transport
             .execute(&req, Payload::Bytes(body.as_bytes()), |mut response| {
                 let crc = response_crc(&response);
@@ -889,6 +966,48 @@ impl Client {
                 };
                 Ok(PutResult { etag, crc64: crc })
             })
+    }
+
+    /// CopyObject: `bucket/key` becomes a copy of `source`, made on the server.
+    /// `headers` go as given (the metadata directive, REPLACE's metadata,
+    /// `x-oss-forbid-overwrite`). The CRC-64 is the answer's, when it has one.
+    pub(crate) fn copy_object_request(
+        &self,
+        source: &CopySource<'_>,
+        bucket: &str,
+        key: &str,
+        headers: &[(String, String)],
+        opts: &RequestOptions,
+    ) -> Result<PutResult> {
+        Self::check(bucket, key)?;
+        let mut req = source.apply(opts.apply(Request::new("PUT", bucket, Some(key)), false)?);
+        req.headers.extend(headers.iter().cloned());
+        self.transport
+            .execute(&req, Payload::Empty, |r| copy_answer(r, "CopyObject"))
+    }
+
+    /// UploadPartCopy: part `part_number` of the upload becomes the source's bytes
+    /// `first..=last`, copied on the server. The CRC-64 is the answer's, when it has
+    /// one.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn upload_part_copy(
+        &self,
+        source: &CopySource<'_>,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: u32,
+        (first, last): (u64, u64),
+        opts: &RequestOptions,
+    ) -> Result<PutResult> {
+        Self::check(bucket, key)?;
+        let req = source
+            .apply(opts.apply(Request::new("PUT", bucket, Some(key)), false)?)
+            .query("partNumber", part_number.to_string())
+            .query("uploadId", upload_id)
+            .header("x-oss-copy-source-range", format!("bytes={first}-{last}"));
+        self.transport
+            .execute(&req, Payload::Empty, |r| copy_answer(r, "UploadPartCopy"))
     }
 
     /// Aborts an upload, deleting its parts.

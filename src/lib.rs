@@ -27,6 +27,7 @@
 mod checkpoint;
 mod client;
 mod config;
+mod copy;
 pub mod crc64;
 mod download;
 mod error;
@@ -53,6 +54,7 @@ pub use config::{
     Addressing, Config, ConfigBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT, Endpoint,
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
+pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};

@@ -183,6 +183,17 @@ pub fn parse_complete(xml: &[u8]) -> Result<String> {
         .ok_or_else(|| Error::new(ErrorKind::Server, "the complete answer has no ETag"))
 }
 
+/// The ETag in a `<CopyObjectResult>` (CopyObject) or `<CopyPartResult>`
+/// (UploadPartCopy).
+pub fn parse_copy_result(xml: &[u8]) -> Result<String> {
+    let items = flatten(xml)?;
+    first(&items, "CopyObjectResult/ETag")
+        .or_else(|| first(&items, "CopyPartResult/ETag"))
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| Error::new(ErrorKind::Server, "the copy answer has no ETag"))
+}
+
 /// An upload listed by ListMultipartUploads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedUpload {
@@ -341,6 +352,19 @@ mod tests {
             parse_complete(b"<CompleteMultipartUploadResult><ETag>\"X-2\"</ETag></CompleteMultipartUploadResult>").unwrap(),
             "\"X-2\""
         );
+    }
+
+    #[test]
+    fn copy_answers_are_read() {
+        assert_eq!(
+            parse_copy_result(b"<CopyObjectResult><ETag>&quot;A&quot;</ETag><LastModified>2024-01-31T12:00:00.000Z</LastModified></CopyObjectResult>").unwrap(),
+            "\"A\""
+        );
+        assert_eq!(
+            parse_copy_result(b"<CopyPartResult><LastModified>x</LastModified><ETag>\"B\"</ETag></CopyPartResult>").unwrap(),
+            "\"B\""
+        );
+        assert!(parse_copy_result(b"<CopyPartResult/>").is_err());
     }
 
     #[test]

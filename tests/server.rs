@@ -1861,3 +1861,271 @@ fn faults_that_took_effect_are_counted_by_kind() {
     let json = control(&s, "GET", "/_ossr/stats").text();
     assert!(json.contains("\"drop_after_bytes\":2"), "{json}");
 }
+
+// ---------------------------------------------------------------------------------
+// CopyObject and UploadPartCopy.
+// ---------------------------------------------------------------------------------
+
+fn copy_req(key: &str, source_key: &str) -> Req {
+    Req::new("PUT", key).header(
+        "x-oss-copy-source",
+        &format!("/{BUCKET}/{}", percent_encode(source_key, false)),
+    )
+}
+
+fn part_copy_req(key: &str, upload_id: &str, number: u32, source_key: &str, range: &str) -> Req {
+    copy_req(key, source_key)
+        .query("partNumber", &number.to_string())
+        .query("uploadId", upload_id)
+        .header("x-oss-copy-source-range", range)
+}
+
+#[test]
+fn copy_object_copies_bytes_and_metadata_on_the_server() {
+    let s = server();
+    let data = pattern(150_000);
+    let r = send(
+        &s,
+        Req::new("PUT", "src a+b")
+            .header("Content-Type", "text/csv")
+            .header("x-oss-meta-colour", "blue")
+            .body(data.clone()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let source_etag = r.etag();
+    s.reset_stats();
+    let r = send(&s, copy_req("dst", "src a+b"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    let etag = xml_one(&r.text(), "ETag").unwrap().replace("&quot;", "\"");
+    assert_eq!(etag, source_etag, "a copy keeps the source's ETag");
+    assert!(xml_one(&r.text(), "LastModified").is_some(), "{}", r.text());
+    let stats = s.stats();
+    assert_eq!(stats.bytes_copied, data.len() as u64);
+    assert_eq!(stats.bytes_served, 0);
+    assert_eq!(stats.requests_with("CopyObject", 200), 1);
+    let got = get(&s, "dst");
+    assert_eq!(got.body, data);
+    assert_eq!(got.header("Content-Type"), Some("text/csv"));
+    assert_eq!(got.header("x-oss-meta-colour"), Some("blue"));
+    // REPLACE takes the request's metadata instead.
+    let r = send(
+        &s,
+        copy_req("dst2", "src a+b")
+            .header("x-oss-metadata-directive", "REPLACE")
+            .header("Content-Type", "text/plain")
+            .header("x-oss-meta-shape", "round"),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = head(&s, "dst2");
+    assert_eq!(got.header("Content-Type"), Some("text/plain"));
+    assert_eq!(got.header("x-oss-meta-shape"), Some("round"));
+    assert_eq!(got.header("x-oss-meta-colour"), None);
+    let r = send(
+        &s,
+        copy_req("dst3", "src a+b").header("x-oss-metadata-directive", "MOVE"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+}
+
+#[test]
+fn copy_object_checks_the_four_source_conditions() {
+    let s = server();
+    let etag = put(&s, "src", b"source bytes").etag();
+    let cond = |name: &str, value: &str| send(&s, copy_req("dst", "src").header(name, value));
+    let r = cond("x-oss-copy-source-if-match", "\"OTHER\"");
+    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_eq!(cond("x-oss-copy-source-if-match", &etag).status, 200);
+    assert_eq!(cond("x-oss-copy-source-if-none-match", &etag).status, 304);
+    assert_eq!(
+        cond("x-oss-copy-source-if-none-match", "\"OTHER\"").status,
+        200
+    );
+    let past = httpdate::fmt_http_date(SystemTime::now() - Duration::from_secs(3600));
+    let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(3600));
+    let r = cond("x-oss-copy-source-if-unmodified-since", &past);
+    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    assert_eq!(
+        cond("x-oss-copy-source-if-unmodified-since", &future).status,
+        200
+    );
+    assert_eq!(
+        cond("x-oss-copy-source-if-modified-since", &future).status,
+        304
+    );
+    assert_eq!(
+        cond("x-oss-copy-source-if-modified-since", &past).status,
+        200
+    );
+}
+
+#[test]
+fn copy_object_refuses_a_missing_source_an_overwrite_and_a_source_above_the_limit() {
+    let mut cfg = config();
+    cfg.copy_object_limit = 200 * 1024;
+    let s = Server::start(cfg).unwrap();
+    let r = send(&s, copy_req("dst", "missing"));
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchKey"));
+    let r = send(
+        &s,
+        Req::new("PUT", "dst").header("x-oss-copy-source", "no-slash"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    put(&s, "src", &pattern(1000));
+    put(&s, "dst", b"old");
+    let r = send(
+        &s,
+        copy_req("dst", "src").header("x-oss-forbid-overwrite", "true"),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "FileAlreadyExists"));
+    assert_eq!(get(&s, "dst").body, b"old");
+    assert_eq!(
+        send(
+            &s,
+            copy_req("new", "src").header("x-oss-forbid-overwrite", "true")
+        )
+        .status,
+        200
+    );
+    put(&s, "big", &pattern(200 * 1024 + 1));
+    let r = send(&s, copy_req("big-copy", "big"));
+    assert_eq!((r.status, r.code().as_str()), (400, "EntityTooLarge"));
+    assert_eq!(head(&s, "big-copy").status, 404);
+    assert_eq!(s.stats().bytes_copied, 1000);
+}
+
+#[test]
+fn copy_object_works_across_buckets() {
+    let s = server();
+    s.create_bucket("other-bucket").unwrap();
+    put(&s, "src", b"across");
+    let r = send(&s, copy_req("dst", "src").in_bucket("other-bucket"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        send(&s, Req::new("GET", "dst").in_bucket("other-bucket")).body,
+        b"across"
+    );
+}
+
+#[test]
+fn upload_part_copy_parts_list_and_complete_like_uploaded_ones() {
+    let s = server();
+    let data = pattern(2 * MIN_PART + 5000);
+    put(&s, "src", &data);
+    let id = initiate(&s, "dst");
+    s.reset_stats();
+    let ranges = [
+        (1, format!("bytes=0-{}", MIN_PART - 1)),
+        (2, format!("bytes={}-{}", MIN_PART, 2 * MIN_PART - 1)),
+        (3, format!("bytes={}-{}", 2 * MIN_PART, data.len() - 1)),
+    ];
+    let mut etags = Vec::new();
+    for (n, range) in &ranges {
+        let r = send(&s, part_copy_req("dst", &id, *n, "src", range));
+        assert_eq!(r.status, 200, "{}", r.text());
+        let etag = xml_one(&r.text(), "ETag")
+            .expect("CopyPartResult/ETag")
+            .replace("&quot;", "\"");
+        assert!(xml_one(&r.text(), "LastModified").is_some());
+        assert_eq!(r.etag(), etag);
+        etags.push(etag);
+    }
+    let stats = s.stats();
+    assert_eq!(stats.bytes_copied, data.len() as u64);
+    assert_eq!((stats.bytes_received, stats.bytes_served), (0, 0));
+    assert_eq!(stats.requests_with("UploadPartCopy", 200), 3);
+    let listed = list_parts(&s, "dst", &id, &[]).text();
+    let sizes: Vec<String> = xml_all(&listed, "Size");
+    assert_eq!(sizes, ["102400", "102400", "5000"]);
+    let parts: Vec<(u32, &str)> = etags
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (i as u32 + 1, e.as_str()))
+        .collect();
+    let r = complete(&s, "dst", &id, &parts);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(get(&s, "dst").body, data);
+}
+
+#[test]
+fn upload_part_copy_checks_conditions_ranges_and_the_upload() {
+    let s = server();
+    let etag = put(&s, "src", &pattern(1000)).etag();
+    let id = initiate(&s, "dst");
+    let r = send(
+        &s,
+        part_copy_req("dst", &id, 1, "src", "bytes=0-9")
+            .header("x-oss-copy-source-if-match", "\"OTHER\""),
+    );
+    assert_eq!((r.status, r.code().as_str()), (412, "PreconditionFailed"));
+    let r = send(
+        &s,
+        part_copy_req("dst", &id, 1, "src", "bytes=0-9")
+            .header("x-oss-copy-source-if-none-match", &etag),
+    );
+    assert_eq!(r.status, 304);
+    let r = send(&s, part_copy_req("dst", &id, 1, "src", "bytes=1000-1001"));
+    assert_eq!((r.status, r.code().as_str()), (416, "InvalidRange"));
+    let r = send(&s, part_copy_req("dst", "NOPE", 1, "src", "bytes=0-9"));
+    assert_eq!((r.status, r.code().as_str()), (404, "NoSuchUpload"));
+    let r = send(&s, part_copy_req("dst", &id, 10_001, "src", "bytes=0-9"));
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+    let r = send(
+        &s,
+        part_copy_req("dst", &id, 1, "src", "bytes=0-9")
+            .header("x-oss-copy-source-if-match", &etag),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        xml_all(&list_parts(&s, "dst", &id, &[]).text(), "Size"),
+        ["10"]
+    );
+}
+
+#[test]
+fn copy_faults_are_injected_by_operation_name() {
+    let s = server();
+    put(&s, "src", &pattern(MIN_PART));
+    let id = initiate(&s, "dst");
+    s.set_fault("error_ops", "UploadPartCopy,CopyObject")
+        .unwrap();
+    s.set_fault("error_burst", "2").unwrap();
+    let r = send(&s, part_copy_req("dst", &id, 1, "src", "bytes=0-9"));
+    assert_eq!((r.status, r.code().as_str()), (503, "ServiceUnavailable"));
+    assert_eq!(send(&s, copy_req("dst", "src")).status, 503);
+    assert_eq!(send(&s, copy_req("dst", "src")).status, 200);
+    assert_eq!(s.stats().requests_with("UploadPartCopy", 503), 1);
+    assert_eq!(s.stats().requests_with("CopyObject", 503), 1);
+    let json = control(&s, "GET", "/_ossr/stats").text();
+    assert!(
+        json.contains(&format!("\"bytes_copied\":{MIN_PART}")),
+        "{json}"
+    );
+}
+
+#[test]
+fn forbid_overwrite_also_guards_put_object_and_complete() {
+    let s = server();
+    put(&s, "k", b"old");
+    let r = send(
+        &s,
+        Req::new("PUT", "k")
+            .header("x-oss-forbid-overwrite", "true")
+            .body(b"new".to_vec()),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "FileAlreadyExists"));
+    let id = initiate(&s, "k");
+    let etag = part_ok(&s, "k", &id, 1, b"multipart");
+    let mut xml = format!(
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>{etag}</ETag></Part></CompleteMultipartUpload>"
+    );
+    let r = send(
+        &s,
+        Req::new("POST", "k")
+            .query("uploadId", &id)
+            .header("x-oss-forbid-overwrite", "true")
+            .body(std::mem::take(&mut xml)),
+    );
+    assert_eq!((r.status, r.code().as_str()), (409, "FileAlreadyExists"));
+    assert_eq!(get(&s, "k").body, b"old");
+    assert_eq!(complete(&s, "k", &id, &[(1, &etag)]).status, 200);
+}

@@ -99,25 +99,25 @@ pub const FLAGS: &[Flag] = &[
         "part-size",
         Some("SIZE"),
         None,
-        "part size, 100K..5G (default 8M, grown so there are at most 10,000 parts)",
+        "part size, 100K..5G (default 8M, cp 64M, grown so there are at most 10,000 parts)",
     ),
     flag(
         "threshold",
         Some("SIZE"),
         None,
-        "objects (get) or files (put) smaller than SIZE take one request, without parts or checkpoint (default 10M)",
+        "objects (get, cp) or files (put) smaller than SIZE take one request, without parts or checkpoint (default 10M; cp: 1G, one CopyObject)",
     ),
     flag(
         "checkpoint-dir",
         Some("DIR"),
         None,
-        "where the checkpoint is kept (get: default the target's directory, hidden .ossr-<hash>.download; put: default ~/.oss_resume/upload)",
+        "where the checkpoint is kept (get: default the target's directory, hidden .ossr-<hash>.download; put: default ~/.oss_resume/upload; cp: ~/.oss_resume/copy)",
     ),
     flag(
         "wait",
         None,
         None,
-        "wait for another transfer of the same target (get) or file and key (put) instead of failing",
+        "wait for another transfer of the same target (get), file and key (put) or source and destination (cp) instead of failing",
     ),
     flag(
         "no-fsync",
@@ -144,6 +144,12 @@ pub const FLAGS: &[Flag] = &[
         "when stderr is not a terminal, print a progress line every SECS seconds (default 5)",
     ),
     flag("quiet", None, None, "no progress on stderr"),
+    flag(
+        "through-client",
+        None,
+        None,
+        "copy through this machine as a stream instead of on the server (every byte down and up again)",
+    ),
     flag(
         "range",
         Some("A-B|A-|-N"),

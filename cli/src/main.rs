@@ -46,7 +46,7 @@ commands:
   get       download an object to a file, resumably
   cat       write an object (or a range) to standard output
   put       upload a file resumably; standard input (-) or a pipe as a stream
-  cp        copy one object into another through a stream
+  cp        copy one object into another on the server, resumably
   stat      print an object's size, ETag, CRC-64, type and content type
   rm        delete an object
   serve     run the bundled local OSS-compatible server
@@ -58,6 +58,7 @@ OSS_SIGNATURE_VERSION, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET, OSS_SESSION_TOK
 checkpoints (what lets an interrupted transfer resume):
   get   a hidden file beside the target, .ossr-<hash>.download (--checkpoint-dir)
   put   ~/.oss_resume/upload/ (--checkpoint-dir)
+  cp    ~/.oss_resume/copy/ (--checkpoint-dir)
 ";
 
 fn run() -> Result<(), Failure> {

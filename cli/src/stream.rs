@@ -5,7 +5,8 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use oss_resume::{
-    Client, ErrorKind, FileOptions, GetOptions, RequestOptions, UploadOptions, guess_content_type,
+    Client, CopyMetadata, CopyOptions, CopyPath, ErrorKind, FileOptions, GetOptions,
+    RequestOptions, UploadOptions, guess_content_type,
 };
 
 use crate::args::{Args, Command, no_extra};
@@ -54,9 +55,28 @@ SIZE takes K, M, G suffixes (powers of 1024).",
 pub const CP: Command = Command {
     usage: "ossr cp oss://bucket/key oss://bucket/key [options]",
     about: "\
-Copies one object into another through a stream (no copy on disk, bounded memory),
-the CRC-64 checked on both sides.",
-    flags: &[],
+Copies one object into another on the server: no object byte passes through this
+machine. Below --threshold (default 1G, OSS's CopyObject limit) one CopyObject;
+above it a multipart copy of UploadPartCopy parts, each pinned to the source's
+ETag, the CRC-64 checked against the source's. Interrupted (Ctrl-C, a crash, a
+network failure) it leaves a checkpoint in ~/.oss_resume/copy/ (or
+--checkpoint-dir) and the same command continues where it stopped. Metadata is
+copied from the source unless --header or --content-type give the copy's own.
+--through-client copies through a stream instead (the bytes come down and go up
+again, the CRC-64 checked on both sides; not resumable).
+SIZE takes K, M, G suffixes (powers of 1024).",
+    flags: &[
+        "threads",
+        "part-size",
+        "threshold",
+        "checkpoint-dir",
+        "wait",
+        "header",
+        "content-type",
+        "through-client",
+        "progress-interval",
+        "quiet",
+    ],
     connects: true,
     extra: no_extra,
 };
@@ -287,7 +307,8 @@ pub fn put(args: Vec<OsString>) -> Result<(), Failure> {
     )
 }
 
-/// `ossr cp oss://b/k1 oss://b/k2`: one object into another through a stream.
+/// `ossr cp oss://b/k1 oss://b/k2`: one object into another, on the server unless
+/// `--through-client`.
 pub fn cp(args: Vec<OsString>) -> Result<(), Failure> {
     let Some(args) = CP.parse(args)? else {
         return Ok(());
@@ -295,13 +316,70 @@ pub fn cp(args: Vec<OsString>) -> Result<(), Failure> {
     let [from, to] = args.positional(&CP, "a source and a destination oss://bucket/key")?;
     let (sb, sk) = parse_oss_url(from)?;
     let (db, dk) = parse_oss_url(to)?;
+    let headers = headers(&args)?;
     let client = client(&args)?;
-    let put = client.copy_stream((&sb, &sk), (&db, &dk), &[], &GetOptions::default(), None)?;
+    if args.has("through-client") {
+        let mut bar = Bar::without_interrupts(&args)?;
+        let mut progress = |done: u64, total: Option<u64>| bar.update(done, total);
+        let put = client.copy_stream(
+            (&sb, &sk),
+            (&db, &dk),
+            &headers,
+            &GetOptions::default(),
+            Some(&mut progress),
+        );
+        let secs = bar.finish();
+        let put = put?;
+        return out!(
+            "copied {from} to {to} through this machine in {secs:.2}s: etag {}, crc64 {}",
+            put.etag,
+            put.crc64
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "none".into())
+        );
+    }
+    let mut opts = CopyOptions::default();
+    if let Some(n) = args.threads()? {
+        opts.threads = n;
+    }
+    opts.part_size = args.size("part-size")?;
+    if let Some(t) = args.size("threshold")? {
+        opts.threshold = t;
+    }
+    opts.checkpoint_dir = args.get("checkpoint-dir")?.map(Into::into);
+    opts.wait_if_busy = args.has("wait");
+    if !headers.is_empty() {
+        opts.metadata = CopyMetadata::Replace(headers);
+    }
+    opts.request.cancel = Some(cancel_token());
+    let mut bar = Bar::new(&args)?;
+    let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
+    let result = client.copy(&sb, &sk, &db, &dk, &opts, Some(&mut progress));
+    let secs = bar.finish();
+    let r = result.map_err(|e| match e.kind() {
+        ErrorKind::Busy => Failure::Transfer(format!(
+            "{e}\n(another ossr cp between these objects is running: pass --wait to wait for it)"
+        )),
+        _ => Failure::from(e),
+    })?;
+    let how = match r.path {
+        CopyPath::CopyObject => "on the server, one CopyObject".to_string(),
+        CopyPath::UploadPartCopy => format!(
+            "on the server, {} parts: {} copied, {} reused, {}",
+            r.parts,
+            r.parts_copied,
+            r.parts_reused,
+            checkpoint_text(&r.checkpoint)
+        ),
+        CopyPath::Stream => "through this machine".to_string(),
+    };
     out!(
-        "copied {from} to {to}: etag {}, crc64 {}",
-        put.etag,
-        put.crc64
-            .map(|c| c.to_string())
-            .unwrap_or_else(|| "none".into())
+        "copied {from} to {to} ({} bytes) in {secs:.2}s {how}: etag {}, crc64 {}",
+        r.size,
+        r.etag,
+        match r.crc64 {
+            Some(c) => format!("{c} verified"),
+            None => "not reported by the server (not verified)".into(),
+        }
     )
 }

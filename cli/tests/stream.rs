@@ -157,7 +157,7 @@ fn run_measuring_peak_rss(mut cmd: Command) -> (Output, u64) {
 }
 
 #[test]
-fn a_1_gib_stream_copy_stays_under_32_mib_of_memory() {
+fn a_1_gib_stream_copy_through_the_client_stays_under_32_mib_of_memory() {
     let data_dir = tempfile::tempdir().unwrap();
     let s = start(Some(data_dir.path()));
     struct Pattern(u64, u64);
@@ -177,7 +177,12 @@ fn a_1_gib_stream_copy_stays_under_32_mib_of_memory() {
         .unwrap();
     let (out, peak_kib) = run_measuring_peak_rss(ossr(
         &s,
-        &["cp", "oss://cat-bucket/gib", "oss://cat-bucket/gib-copy"],
+        &[
+            "cp",
+            "oss://cat-bucket/gib",
+            "oss://cat-bucket/gib-copy",
+            "--through-client",
+        ],
     ));
     assert!(
         out.status.success(),

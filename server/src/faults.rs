@@ -78,7 +78,7 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     ),
     (
         "error_status=S",
-        "status of injected errors: 503 ServiceUnavailable (default), 500 InternalError, 429",
+        "status of injected errors: 503 ServiceUnavailable (default), 500 InternalError, 429, 403 AccessDenied (a copy the server will not make)",
     ),
     (
         "qos_delay_ms=N",
@@ -168,9 +168,9 @@ impl Faults {
             "error_ops" => self.error_ops = list(value),
             "error_status" => {
                 let status: u16 = parse(name, value)?;
-                if ![500, 503, 429].contains(&status) {
+                if ![500, 503, 429, 403].contains(&status) {
                     return Err(format!(
-                        "fault error_status: {status} is not one of 500, 503, 429"
+                        "fault error_status: {status} is not one of 500, 503, 429, 403"
                     ));
                 }
                 self.error_status = status;
@@ -348,6 +348,9 @@ pub struct Stats {
     pub bytes_served: u64,
     /// Request body bytes received (PutObject, UploadPart).
     pub bytes_received: u64,
+    /// Object bytes copied on the server (CopyObject, UploadPartCopy): they neither
+    /// came from nor went to a client.
+    pub bytes_copied: u64,
     /// 206 responses sent.
     pub ranges_served: u64,
     /// Error answers injected by `error_rate` and `error_burst`.
@@ -412,6 +415,7 @@ impl Stats {
             "requests": requests,
             "bytes_served": self.bytes_served,
             "bytes_received": self.bytes_received,
+            "bytes_copied": self.bytes_copied,
             "ranges_served": self.ranges_served,
             "faults_injected": self.faults_injected,
             "faults": self.faults,

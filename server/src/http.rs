@@ -388,7 +388,7 @@ pub fn split_target(target: &str) -> Result<(String, Query), &'static str> {
     Ok((path, pairs))
 }
 
-fn decode(s: &str) -> Result<String, &'static str> {
+pub(crate) fn decode(s: &str) -> Result<String, &'static str> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

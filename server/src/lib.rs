@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod auth;
+mod copy;
 mod error;
 mod faults;
 mod http;
@@ -66,7 +67,14 @@ pub struct ServerConfig {
     pub buckets: Vec<String>,
     /// Fault switches to set at start-up, as `name=value`.
     pub faults: Vec<String>,
+    /// The largest source CopyObject copies; larger ones are refused with 400
+    /// `EntityTooLarge`, as OSS refuses them (UploadPartCopy has no such limit).
+    /// Defaults to [`COPY_OBJECT_LIMIT`] (1 GiB); tests set less.
+    pub copy_object_limit: u64,
 }
+
+/// The largest source OSS's CopyObject copies: 1 GiB.
+pub const COPY_OBJECT_LIMIT: u64 = 1024 * 1024 * 1024;
 
 impl ServerConfig {
     /// A configuration with the given credentials and the defaults above.
@@ -80,6 +88,7 @@ impl ServerConfig {
             data_dir: None,
             buckets: Vec::new(),
             faults: Vec::new(),
+            copy_object_limit: COPY_OBJECT_LIMIT,
         }
     }
 }
@@ -92,6 +101,7 @@ struct Shared {
     stopping: AtomicBool,
     connections: Mutex<HashMap<u64, TcpStream>>,
     next_connection: AtomicU64,
+    copy_object_limit: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -131,6 +141,7 @@ impl Server {
             stopping: AtomicBool::new(false),
             connections: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(1),
+            copy_object_limit: config.copy_object_limit,
         });
         let accept_shared = shared.clone();
         let accept = std::thread::Builder::new()
@@ -447,6 +458,7 @@ fn handle(
             query: &query,
             now,
             host: &host,
+            copy_limit: shared.copy_object_limit,
         };
         if op.reads_body() && expects_continue {
             // Errors found before the body is read are answered without inviting it.
@@ -489,6 +501,16 @@ fn handle(
             Op::CompleteMultipartUpload => ops::complete(&ctx, &mut counted),
             Op::AbortMultipartUpload => ops::abort(&ctx),
             Op::ListMultipartUploads => ops::list_uploads(&shared.store, ctx.bucket, &query),
+            Op::CopyObject | Op::UploadPartCopy => {
+                let mut copied = 0;
+                let response = if op == Op::CopyObject {
+                    copy::copy_object(&ctx, &mut copied)
+                } else {
+                    copy::upload_part_copy(&ctx, &mut copied)
+                };
+                lock(&shared.stats).bytes_copied += copied;
+                response
+            }
         }?;
         Ok((response, false))
     });
@@ -571,6 +593,9 @@ fn injected_error(status: u16) -> OssError {
             "TooManyRequests",
             "Please reduce your request rate. (injected fault)",
         ),
+        403 => {
+            OssError::access_denied("The server will not carry out this request. (injected fault)")
+        }
         _ => OssError::new(
             503,
             "ServiceUnavailable",

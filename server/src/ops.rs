@@ -37,7 +37,7 @@ pub enum ResponseBody {
 }
 
 impl Response {
-    fn empty(status: u16) -> Response {
+    pub(crate) fn empty(status: u16) -> Response {
         Response {
             status,
             headers: Vec::new(),
@@ -45,7 +45,7 @@ impl Response {
         }
     }
 
-    fn xml(body: String) -> Response {
+    pub(crate) fn xml(body: String) -> Response {
         Response {
             status: 200,
             headers: vec![("Content-Type".into(), "application/xml".into())],
@@ -53,7 +53,7 @@ impl Response {
         }
     }
 
-    fn header(mut self, name: &str, value: impl Into<String>) -> Response {
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Response {
         self.headers.push((name.to_string(), value.into()));
         self
     }
@@ -73,6 +73,8 @@ pub enum Op {
     CompleteMultipartUpload,
     AbortMultipartUpload,
     ListMultipartUploads,
+    CopyObject,
+    UploadPartCopy,
 }
 
 impl Op {
@@ -90,6 +92,8 @@ impl Op {
             Op::CompleteMultipartUpload => "CompleteMultipartUpload",
             Op::AbortMultipartUpload => "AbortMultipartUpload",
             Op::ListMultipartUploads => "ListMultipartUploads",
+            Op::CopyObject => "CopyObject",
+            Op::UploadPartCopy => "UploadPartCopy",
         }
     }
 
@@ -144,7 +148,11 @@ pub fn operation(
         "GET" if has(query, "uploadId") => Ok(Op::ListParts),
         "GET" => Ok(Op::GetObject),
         "PUT" if head.header("x-oss-copy-source").is_some() => {
-            Err(not_implemented("CopyObject and UploadPartCopy"))
+            if has(query, "uploadId") || has(query, "partNumber") {
+                Ok(Op::UploadPartCopy)
+            } else {
+                Ok(Op::CopyObject)
+            }
         }
         "PUT" if has(query, "uploadId") || has(query, "partNumber") => Ok(Op::UploadPart),
         "PUT" if has(query, "acl") || has(query, "tagging") || has(query, "symlink") => {
@@ -176,6 +184,8 @@ pub struct Ctx<'a> {
     pub now: SystemTime,
     /// The Host the request named, for `Location`.
     pub host: &'a str,
+    /// The largest source CopyObject copies (OSS: 1 GB).
+    pub copy_limit: u64,
 }
 
 /// ISO 8601 with milliseconds, as OSS lists times.
@@ -210,7 +220,7 @@ fn encoding_element(query: &[(String, String)]) -> &'static str {
     }
 }
 
-fn check_key(key: &str) -> Result<(), OssError> {
+pub(crate) fn check_key(key: &str) -> Result<(), OssError> {
     if key.len() > MAX_KEY_LEN {
         return Err(OssError::new(
             400,
@@ -225,7 +235,7 @@ fn check_key(key: &str) -> Result<(), OssError> {
 }
 
 /// Request headers stored with an object and sent back on GET and HEAD.
-fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
+pub(crate) fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
     const KEPT: &[&str] = &[
         "cache-control",
         "content-disposition",
@@ -245,7 +255,7 @@ fn stored_headers(head: &RequestHead) -> Vec<(String, String)> {
         .collect()
 }
 
-fn content_type(head: &RequestHead) -> String {
+pub(crate) fn content_type(head: &RequestHead) -> String {
     head.header("content-type")
         .filter(|v| !v.is_empty())
         .unwrap_or("application/octet-stream")
@@ -281,6 +291,17 @@ fn etag_matches(list: &str, etag: &str) -> bool {
 /// Evaluates If-Match, If-Unmodified-Since, If-None-Match and If-Modified-Since in the
 /// order RFC 9110 gives. `Ok(Some(304))` answers Not Modified.
 fn check_conditions(head: &RequestHead, meta: &ObjectMeta) -> Result<Option<u16>, OssError> {
+    check_conditions_named(head, meta, "")
+}
+
+/// [`check_conditions`] on the headers named with `prefix` (`x-oss-copy-source-` for
+/// a copy's source).
+pub(crate) fn check_conditions_named(
+    head: &RequestHead,
+    meta: &ObjectMeta,
+    prefix: &str,
+) -> Result<Option<u16>, OssError> {
+    let named = |name: &str| head.header(&format!("{prefix}{name}"));
     let failed = || {
         OssError::new(
             412,
@@ -288,21 +309,21 @@ fn check_conditions(head: &RequestHead, meta: &ObjectMeta) -> Result<Option<u16>
             "At least one of the pre-conditions you specified did not hold.",
         )
     };
-    if let Some(list) = head.header("if-match") {
+    if let Some(list) = named("if-match") {
         if !etag_matches(list, &meta.etag) {
-            return Err(failed().with("Condition", "If-Match"));
+            return Err(failed().with("Condition", &format!("{prefix}If-Match")));
         }
-    } else if let Some(date) = head.header("if-unmodified-since")
+    } else if let Some(date) = named("if-unmodified-since")
         && let Ok(date) = httpdate::parse_http_date(date)
         && meta.last_modified > date
     {
-        return Err(failed().with("Condition", "If-Unmodified-Since"));
+        return Err(failed().with("Condition", &format!("{prefix}If-Unmodified-Since")));
     }
-    if let Some(list) = head.header("if-none-match") {
+    if let Some(list) = named("if-none-match") {
         if etag_matches(list, &meta.etag) {
             return Ok(Some(304));
         }
-    } else if let Some(date) = head.header("if-modified-since")
+    } else if let Some(date) = named("if-modified-since")
         && let Ok(date) = httpdate::parse_http_date(date)
         && meta.last_modified <= date
     {
@@ -511,6 +532,7 @@ fn md5_header(md5: &[u8; 16]) -> String {
 /// PutObject: the body becomes the object, or nothing does.
 pub fn put_object(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError> {
     check_key(ctx.key)?;
+    crate::copy::forbid_overwrite(ctx)?;
     let received = ctx
         .store
         .receive(ctx.bucket, body)
@@ -558,7 +580,7 @@ pub fn initiate(ctx: &Ctx<'_>) -> Result<Response, OssError> {
     )))
 }
 
-fn upload_id<'a>(ctx: &'a Ctx<'_>) -> Result<&'a str, OssError> {
+pub(crate) fn upload_id<'a>(ctx: &'a Ctx<'_>) -> Result<&'a str, OssError> {
     value(ctx.query, "uploadId")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| OssError::invalid_argument("the uploadId parameter is missing or empty"))
@@ -768,6 +790,7 @@ pub fn complete(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError
     } else {
         parse_complete_body(&xml)?
     };
+    crate::copy::forbid_overwrite(ctx)?;
     let object = ctx
         .store
         .complete_upload(ctx.bucket, ctx.key, id, &listed, ctx.now)?;

@@ -288,6 +288,22 @@ impl Store {
         self.commit_object(bucket, meta, received.blob)
     }
 
+    /// Stores a CopyObject's result: `meta` as given (the source's ETag and object
+    /// type: a copy is the same object), its size and CRC-64 those of the bytes.
+    pub fn put_copy(
+        &self,
+        bucket: &str,
+        meta: ObjectMeta,
+        received: Received,
+    ) -> Result<Arc<StoredObject>, OssError> {
+        let meta = ObjectMeta {
+            size: received.size,
+            crc64: received.crc64,
+            ..meta
+        };
+        self.commit_object(bucket, meta, received.blob)
+    }
+
     /// Moves a blob into place as the object's newest version and records it.
     fn commit_object(
         &self,
@@ -354,7 +370,6 @@ impl Store {
     }
 
     /// The object's current metadata.
-    #[allow(dead_code)]
     pub fn object_meta(&self, bucket: &str, key: &str) -> Result<ObjectMeta, OssError> {
         let buckets = self.lock();
         let b = buckets

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use crate::signing::percent_encode;
 
+pub(crate) mod copy;
 pub(crate) mod download;
 pub(crate) mod upload;
 

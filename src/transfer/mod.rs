@@ -7,12 +7,16 @@
 //! when cancelled ([`cancel`]). Files are replaced atomically under a durability
 //! policy ([`fsio`]). Retries live in one place, the transport.
 //!
-//! A transfer kind (download, upload) only says what one part is
+//! Kinds that write an object in parts start their upload through [`multipart`]
+//! (a marker checkpoint before Initiate, the sweep for uploads a crash left).
+//!
+//! A transfer kind (download, upload, copy) only says what one part is
 //! ([`pool::PartWork`]) and how a finished part is recorded ([`pool::PartRecord`]).
 
 pub(crate) mod cancel;
 pub(crate) mod fsio;
 pub(crate) mod lock;
+pub(crate) mod multipart;
 pub(crate) mod plan;
 pub(crate) mod pool;
 pub(crate) mod progress;

@@ -201,6 +201,67 @@ def _():
         pass
 
 
+@check("copy_object: metadata COPY and REPLACE, conditions, forbid-overwrite")
+def _():
+    src = prefix + "copy src+1.bin"
+    bucket.put_object(src, data, headers={"Content-Type": "text/csv", "x-oss-meta-colour": "blue"})
+    etag = bucket.head_object(src).etag
+    result = bucket.copy_object(BUCKET, src, prefix + "copy dst.bin")
+    assert result.status == 200
+    head = bucket.head_object(prefix + "copy dst.bin")
+    assert head.content_type == "text/csv", head.content_type
+    assert head.headers.get("x-oss-meta-colour") == "blue"
+    assert int(head.server_crc) == crc64(data)
+    assert bucket.get_object(prefix + "copy dst.bin").read() == data
+    bucket.copy_object(
+        BUCKET,
+        src,
+        prefix + "copy replaced.bin",
+        headers={
+            "x-oss-metadata-directive": "REPLACE",
+            "Content-Type": "text/plain",
+            "x-oss-meta-shape": "round",
+            "x-oss-copy-source-if-match": '"' + etag + '"',
+        },
+    )
+    head = bucket.head_object(prefix + "copy replaced.bin")
+    assert head.content_type == "text/plain", head.content_type
+    assert head.headers.get("x-oss-meta-shape") == "round"
+    assert "x-oss-meta-colour" not in head.headers
+    try:
+        bucket.copy_object(BUCKET, src, prefix + "copy x.bin", headers={"x-oss-copy-source-if-match": '"OTHER"'})
+        raise AssertionError("a failed if-match must be refused")
+    except oss2.exceptions.PreconditionFailed:
+        pass
+    try:
+        bucket.copy_object(BUCKET, src, prefix + "copy dst.bin", headers={"x-oss-forbid-overwrite": "true"})
+        raise AssertionError("forbid-overwrite must refuse an existing target")
+    except oss2.exceptions.ServerError as e:
+        assert e.status == 409 and e.code == "FileAlreadyExists", (e.status, e.code)
+
+
+@check("upload_part_copy: parts copied on the server list and complete")
+def _():
+    src = prefix + "copy big src.bin"
+    big = os.urandom(2 * 100 * 1024 + 333)
+    bucket.put_object(src, big)
+    etag = bucket.head_object(src).etag
+    key = prefix + "copy big dst.bin"
+    upload_id = bucket.init_multipart_upload(key).upload_id
+    ranges = [(0, 100 * 1024 - 1), (100 * 1024, 200 * 1024 - 1), (200 * 1024, len(big) - 1)]
+    parts = []
+    for n, r in enumerate(ranges, start=1):
+        result = bucket.upload_part_copy(
+            BUCKET, src, r, key, upload_id, n, headers={"x-oss-copy-source-if-match": '"' + etag + '"'}
+        )
+        parts.append(oss2.models.PartInfo(n, result.etag))
+    listed = bucket.list_parts(key, upload_id).parts
+    assert [p.size for p in listed] == [100 * 1024, 100 * 1024, 333], [p.size for p in listed]
+    bucket.complete_multipart_upload(key, upload_id, parts)
+    assert bucket.get_object(key).read() == big
+    assert int(bucket.head_object(key).server_crc) == crc64(big)
+
+
 @check("presigned URL get")
 def _():
     key = prefix + "presigned file+name.bin"
