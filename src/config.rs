@@ -263,7 +263,9 @@ pub fn validate_key(key: &str) -> Result<()> {
 /// `x-oss-security-token`), the `User-Agent` (see
 /// [`ConfigBuilder::user_agent_suffix`]), and the two that
 /// [`RequestOptions`](crate::RequestOptions) sets (`x-oss-request-payer`,
-/// `x-oss-traffic-limit`).
+/// `x-oss-traffic-limit`). The copy headers (`x-oss-copy-source*`,
+/// `x-oss-metadata-directive`), which would make a put a copy, are refused too
+/// ([`Client::copy`](crate::Client::copy) sets them).
 pub(crate) const RESERVED_HEADERS: &[&str] = &[
     "host",
     "content-length",
@@ -319,9 +321,11 @@ pub(crate) fn validate_header_name(name: &str) -> Result<()> {
             "{name:?} is not a valid header name (letters, digits and !#$%&'*+-.^_`|~ only)"
         )));
     }
-    if RESERVED_HEADERS
-        .iter()
-        .any(|reserved| name.eq_ignore_ascii_case(reserved))
+    // A copy source (or directive) would turn a put or an Initiate into a copy.
+    let lower = name.to_ascii_lowercase();
+    if RESERVED_HEADERS.contains(&lower.as_str())
+        || lower.starts_with("x-oss-copy-source")
+        || lower == "x-oss-metadata-directive"
     {
         return Err(Error::invalid(format!(
             "header {name:?} is set by the library and cannot be given"

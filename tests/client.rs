@@ -514,6 +514,10 @@ fn reserved_or_broken_headers_are_refused_before_anything_is_sent() {
         h("Authorization", "OSS x:y"),
         h("x-oss-meta-a", "line\r\nX-Injected: 1"),
         h("bad name", "v"),
+        // Would make the put a copy of another object.
+        h("x-oss-copy-source", "/test-bucket/other"),
+        h("X-OSS-Copy-Source-Range", "bytes=0-1"),
+        h("x-oss-metadata-directive", "REPLACE"),
     ] {
         let err = c
             .put_object(BUCKET, "h", PutSource::Bytes(b"data"), &headers, &none())
