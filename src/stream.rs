@@ -180,7 +180,13 @@ impl Read for GetStream {
             if self.reader.is_none()
                 && let Err(e) = self.reopen()
             {
-                return Err(self.fail(e));
+                // The request was retried by the transport already; a retryable
+                // failure still costs one continuation of the body's own budget, as a
+                // body cut short does.
+                if let Err(e) = self.retry.again(e) {
+                    return Err(self.fail(e));
+                }
+                continue;
             }
             let reader = self.reader.as_mut().expect("opened just above");
             let want = buf

@@ -148,6 +148,26 @@ fn dropped_connections_continue_from_the_last_byte_written() {
     assert_eq!(report.bytes_fetched, bytes.len() as u64);
 }
 
+/// One worker meets more 503s in a row than one request's retries absorb (4): the
+/// part continues on its own budget, as after a body cut short.
+#[test]
+fn a_part_outlasts_more_503s_than_one_requests_retries() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(5 * PART, 3);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("error_ops", "GetObject").unwrap();
+    s.set_fault("error_burst", "6").unwrap();
+    let mut o = opts();
+    o.threads = 1;
+    let target = dir.path().join("t");
+    let report = download(&c, "k", &target, &o).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(s.stats().faults_injected, 6);
+    assert!(report.parts_retried >= 1, "{report:?}");
+}
+
 #[test]
 fn service_unavailable_bursts_are_survived() {
     let s = server();
