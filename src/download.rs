@@ -21,14 +21,12 @@ use crate::transfer::fsio::{
 };
 use crate::transfer::lock::TargetLock;
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
-use crate::transfer::pool::{PartRecord, PartWork, Pool};
+use crate::transfer::pool::{PartRecord, PartWork, Pool, WORKER_BUFFER, with_buffer};
 use crate::transfer::progress::{Progress, Reporter};
 use crate::transport::map_io_error;
 
 /// Default threshold below which an object is fetched with one GET: 10 MiB.
 pub const DEFAULT_MULTIGET_THRESHOLD: u64 = 10 * 1024 * 1024;
-/// Bytes each worker reads and writes at a time.
-const WORKER_BUFFER: usize = 1024 * 1024;
 
 /// Options of [`Client::download`]. Start from `DownloadOptions::default()` and set
 /// the fields you need (the struct may gain fields); they are checked together when
@@ -183,21 +181,22 @@ impl PartWork for FetchPart<'_> {
             &request,
             self.opts.part_attempts.saturating_sub(1),
         );
-        let mut buf = vec![0u8; WORKER_BUFFER];
-        let mut offset = start;
-        loop {
-            let n = stream
-                .read(&mut buf)
-                .map_err(|e| explain_change(map_io_error(e), self.etag))?;
-            if n == 0 {
-                break;
+        with_buffer(|buf| {
+            let mut offset = start;
+            loop {
+                let n = stream
+                    .read(buf)
+                    .map_err(|e| explain_change(map_io_error(e), self.etag))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                self.file
+                    .write_all_at(&buf[..n], offset)
+                    .map_err(|e| Error::io(format!("writing {}", self.temp.display()), e))?;
+                offset += n as u64;
+                meter.fetch_add(n as u64, Ordering::Relaxed);
             }
-            self.file
-                .write_all_at(&buf[..n], offset)
-                .map_err(|e| Error::io(format!("writing {}", self.temp.display()), e))?;
-            offset += n as u64;
-            meter.fetch_add(n as u64, Ordering::Relaxed);
-        }
+        })?;
         Ok(Fetched {
             crc: stream.client_crc(),
             retries: u64::from(stream.resumes()),

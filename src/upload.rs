@@ -29,7 +29,7 @@ use crate::transfer::fsio::{
 use crate::transfer::lock::TargetLock;
 use crate::transfer::multipart::{MarkedUpload, unix_secs};
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
-use crate::transfer::pool::{PartRecord, PartWork, Pool};
+use crate::transfer::pool::{PartRecord, PartWork, Pool, with_buffer};
 use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
@@ -268,8 +268,7 @@ impl PartWork for SendPart<'_> {
 
     fn run(&self, index: u64, meter: &AtomicU64, cancel: &CancelToken) -> Result<(String, u64)> {
         let (a, b) = self.plan.range(index);
-        let mut buf = vec![0u8; 1 << 20];
-        let crc = crc_of_range(self.file, a, b - a, &mut buf)
+        let crc = with_buffer(|buf| crc_of_range(self.file, a, b - a, buf))
             .map_err(|e| Error::io(format!("reading {}", self.ckpt.file.display()), e))?;
         let request = RequestOptions {
             cancel: Some(cancel.clone()),

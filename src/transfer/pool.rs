@@ -16,6 +16,26 @@ use crate::error::{Error, ErrorKind, Result};
 /// cancel.
 const TICK: Duration = Duration::from_millis(50);
 
+/// Bytes of the buffer each worker lends its parts ([`with_buffer`]).
+pub(crate) const WORKER_BUFFER: usize = 1024 * 1024;
+
+thread_local! {
+    static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with this worker's buffer of [`WORKER_BUFFER`] bytes, made once per
+/// thread and reused by every part it runs, so memory stays one buffer per worker.
+/// Not reentrant: `f` must not call it again.
+pub(crate) fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
+    BUFFER.with(|b| {
+        let mut buf = b.borrow_mut();
+        if buf.len() != WORKER_BUFFER {
+            buf.resize(WORKER_BUFFER, 0);
+        }
+        f(&mut buf)
+    })
+}
+
 /// What a transfer kind does with one part, on a worker thread.
 pub(crate) trait PartWork: Sync {
     /// What a finished part hands to its record.
