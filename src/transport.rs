@@ -322,10 +322,9 @@ impl Watched {
             return f(&mut self.inner);
         };
         if token.is_cancelled() {
-            return Err(ureq::Error::Io(io::Error::new(
-                io::ErrorKind::Interrupted,
-                "cancelled",
-            )));
+            // Not ErrorKind::Interrupted: readers such as read_to_end retry that
+            // forever.
+            return Err(ureq::Error::Io(io::Error::other("cancelled")));
         }
         let socket: Arc<dyn Interrupt> = self.socket.clone();
         let _watch = token.watch(Arc::downgrade(&socket));
