@@ -762,3 +762,60 @@ pub(crate) fn map_io_error(e: io::Error) -> Error {
 pub(crate) fn header<'r>(response: &'r http::Response<ureq::Body>, name: &str) -> Option<&'r str> {
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ureq::unversioned::transport::{LazyBuffers, Transport as _};
+
+    /// A connection that never has input.
+    #[derive(Debug)]
+    struct Silent(LazyBuffers);
+
+    impl ureq::unversioned::transport::Transport for Silent {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.0
+        }
+        fn transmit_output(
+            &mut self,
+            _: usize,
+            _: NextTimeout,
+        ) -> std::result::Result<(), ureq::Error> {
+            Ok(())
+        }
+        fn await_input(&mut self, _: NextTimeout) -> std::result::Result<bool, ureq::Error> {
+            Ok(false)
+        }
+        fn is_open(&mut self) -> bool {
+            true
+        }
+    }
+
+    fn watched() -> Watched {
+        Watched {
+            inner: Box::new(Silent(LazyBuffers::new(1024, 1024))),
+            socket: Arc::new(Socket(None)),
+        }
+    }
+
+    /// A connection used under a cancelled token fails at once with an error that
+    /// readers do not retry: std's read_to_end retries ErrorKind::Interrupted forever.
+    #[test]
+    fn a_cancelled_token_fails_io_with_an_error_readers_do_not_retry() {
+        let token = CancelToken::new();
+        token.cancel();
+        let mut conn = watched();
+        let err =
+            with_current(Some(&token), || conn.await_input(NextTimeout::default())).unwrap_err();
+        match err {
+            ureq::Error::Io(e) => assert_ne!(e.kind(), io::ErrorKind::Interrupted, "{e}"),
+            other => panic!("{other:?}"),
+        }
+        let live = CancelToken::new();
+        let read = with_current(Some(&live), || conn.await_input(NextTimeout::default()));
+        assert!(
+            matches!(read, Ok(false)),
+            "a live token passes the call through"
+        );
+    }
+}
