@@ -1111,8 +1111,10 @@ ossr_result ossr_client_complete_multipart_upload(const ossr_client *client,
                                                   ossr_error *err);
 
 /**
- * Aborts a multipart upload, deleting its parts. Takes no request options, so it
- * cannot be cancelled by a token; it ends within the client's timeouts.
+ * Aborts a multipart upload, deleting its parts.
+ *
+ * - `req`: optional request options (NULL for none); its cancel token stops the
+ *   call.
  *
  * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
  * codes, the argument codes.
@@ -1121,13 +1123,14 @@ ossr_result ossr_client_abort_multipart_upload(const ossr_client *client,
                                                const char *bucket,
                                                const char *key,
                                                const char *upload_id,
+                                               const ossr_request_options *req,
                                                ossr_error *err);
 
 /**
  * Lists the parts of a multipart upload, following every page (1000 per request).
- * Takes no request options, so it cannot be cancelled by a token; it ends within the
- * client's timeouts.
  *
+ * - `req`: optional request options (NULL for none); its cancel token stops the
+ *   call.
  * - `out`: receives the list, freed with `ossr_part_list_free`. Written only on
  *   success.
  *
@@ -1138,6 +1141,7 @@ ossr_result ossr_client_list_parts(const ossr_client *client,
                                    const char *bucket,
                                    const char *key,
                                    const char *upload_id,
+                                   const ossr_request_options *req,
                                    ossr_part_list **out,
                                    ossr_error *err);
 
@@ -1163,9 +1167,10 @@ void ossr_part_list_free(ossr_part_list *list);
 
 /**
  * Lists the multipart uploads in progress in a bucket whose keys start with `prefix`
- * (empty for all), following every page. Takes no request options, so it cannot
- * be cancelled by a token; it ends within the client's timeouts.
+ * (empty for all), following every page.
  *
+ * - `req`: optional request options (NULL for none); its cancel token stops the
+ *   call.
  * - `out`: receives the list, freed with `ossr_upload_list_free`. Written only on
  *   success.
  *
@@ -1175,6 +1180,7 @@ void ossr_part_list_free(ossr_part_list *list);
 ossr_result ossr_client_list_multipart_uploads(const ossr_client *client,
                                                const char *bucket,
                                                const char *prefix,
+                                               const ossr_request_options *req,
                                                ossr_upload_list **out,
                                                ossr_error *err);
 

@@ -878,13 +878,21 @@ impl Client {
     }
 
     /// Lists every part of an upload, following all pages (1000 per request).
-    pub fn list_parts(&self, bucket: &str, key: &str, upload_id: &str) -> Result<Vec<ListedPart>> {
+    /// `opts` carries the request payer flag and the cancel token.
+    pub fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        opts: &RequestOptions,
+    ) -> Result<Vec<ListedPart>> {
         Self::check(bucket, key)?;
         let mut parts = Vec::new();
         let mut marker: Option<u32> = None;
         // Bounded: each page advances the marker, and there are at most 10,000 parts.
         for _ in 0..=10_001 {
-            let mut req = Request::new("GET", bucket, Some(key))
+            let mut req = opts
+                .apply(Request::new("GET", bucket, Some(key)), false)?
                 .query("uploadId", upload_id)
                 .query("max-parts", "1000");
             if let Some(m) = marker {
@@ -1010,17 +1018,32 @@ impl Client {
             .execute(&req, Payload::Empty, |r| copy_answer(r, "UploadPartCopy"))
     }
 
-    /// Aborts an upload, deleting its parts.
-    pub fn abort_multipart_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<()> {
+    /// Aborts an upload, deleting its parts. `opts` carries the request payer flag
+    /// and the cancel token.
+    pub fn abort_multipart_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        opts: &RequestOptions,
+    ) -> Result<()> {
         Self::check(bucket, key)?;
-        let req = Request::new("DELETE", bucket, Some(key)).query("uploadId", upload_id);
+        let req = opts
+            .apply(Request::new("DELETE", bucket, Some(key)), false)?
+            .query("uploadId", upload_id);
         self.transport.execute(&req, Payload::Empty, |_| Ok(()))
     }
 
     /// Lists the multipart uploads in progress in a bucket whose keys start with
-    /// `prefix`, following all pages.
-    pub fn list_multipart_uploads(&self, bucket: &str, prefix: &str) -> Result<Vec<ListedUpload>> {
-        Ok(self.list_multipart_uploads_skew(bucket, prefix)?.0)
+    /// `prefix`, following all pages. `opts` carries the request payer flag and the
+    /// cancel token.
+    pub fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        opts: &RequestOptions,
+    ) -> Result<Vec<ListedUpload>> {
+        Ok(self.list_multipart_uploads_skew(bucket, prefix, opts)?.0)
     }
 
     /// [`Client::list_multipart_uploads`], with how far the server's clock is ahead of
@@ -1030,13 +1053,15 @@ impl Client {
         &self,
         bucket: &str,
         prefix: &str,
+        opts: &RequestOptions,
     ) -> Result<(Vec<ListedUpload>, Option<i64>)> {
         validate_bucket(bucket)?;
         let mut out = Vec::new();
         let mut skew = None;
         let mut marker: Option<(String, String)> = None;
         for _ in 0..100_000 {
-            let mut req = Request::new("GET", bucket, None)
+            let mut req = opts
+                .apply(Request::new("GET", bucket, None), false)?
                 .query("uploads", "")
                 .query("max-uploads", "1000");
             if !prefix.is_empty() {

@@ -19,18 +19,18 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 
-use crate::checkpoint::copy::{CopyCheckpoint, CopyVerdict, SourceIdentity, verdict};
+use crate::checkpoint::copy::{CopyCheckpoint, SourceIdentity};
 use crate::checkpoint::{CheckpointState, identity_hash};
 use crate::client::{Client, CopySource, ObjectInfo, PutResult, RequestOptions};
 use crate::config::{validate_bucket, validate_key, validate_user_headers};
 use crate::error::{Error, ErrorKind, OssErrorDetails, Result};
 use crate::stream::GetOptions;
 use crate::transfer::cancel::CancelToken;
-use crate::transfer::fsio::{Durability, read_checkpoint, remove_stale_atomic_temps, write_atomic};
+use crate::transfer::fsio::remove_stale_atomic_temps;
 use crate::transfer::lock::TargetLock;
-use crate::transfer::multipart::MarkedUpload;
-use crate::transfer::plan::{Plan, check_threads, plan_part_size};
-use crate::transfer::pool::{PartRecord, PartWork, Pool};
+use crate::transfer::multipart::RecordParts;
+use crate::transfer::plan::{Plan, check_threads, part_number, plan_part_size};
+use crate::transfer::pool::{PartWork, Pool};
 use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
@@ -223,30 +223,6 @@ fn crc_differs(what: &str, theirs: u64, source: u64) -> Error {
     )
 }
 
-/// OSS's number of part `index` (numbered from 0 by the plan); at most 10,000.
-fn part_number(index: u64) -> u32 {
-    u32::try_from(index + 1).unwrap_or(u32::MAX)
-}
-
-impl MarkedUpload for CopyCheckpoint {
-    fn encode(&self) -> Vec<u8> {
-        CopyCheckpoint::encode(self)
-    }
-
-    fn set_marker(&mut self, upload_id: String, initiate_started: u64) {
-        self.upload_id = upload_id;
-        self.initiate_started = initiate_started;
-    }
-
-    fn upload_id(&self) -> &str {
-        &self.upload_id
-    }
-
-    fn stopped_initiates(&self) -> &[u64] {
-        &self.stopped_initiates
-    }
-}
-
 /// One part: an UploadPartCopy of the source's bytes `[start, end)`.
 struct CopyPart<'a> {
     client: &'a Client,
@@ -284,24 +260,6 @@ impl PartWork for CopyPart<'_> {
     }
 }
 
-/// Records finished parts in the checkpoint.
-struct RecordParts<'a> {
-    ckpt: &'a mut CopyCheckpoint,
-    path: &'a Path,
-}
-
-impl PartRecord<(String, Option<u64>)> for RecordParts<'_> {
-    fn record(&mut self, finished: Vec<(u64, (String, Option<u64>))>) -> Result<()> {
-        self.ckpt.done.extend(
-            finished
-                .into_iter()
-                .map(|(i, (etag, crc))| (part_number(i), etag, crc)),
-        );
-        write_atomic(self.path, &self.ckpt.encode(), Durability::Fsync)
-            .map_err(|e| Error::io(format!("writing the checkpoint {}", self.path.display()), e))
-    }
-}
-
 /// The parts of `ckpt`'s upload to keep, with ListParts as the truth: every listed
 /// part of the plan with the planned size (see the module's note on why that
 /// proves it), with the listed ETag and CRC-64.
@@ -325,14 +283,6 @@ fn reconcile(ckpt: &CopyCheckpoint, listed: &[ListedPart]) -> Vec<(u32, String, 
         keep.push((n, p.etag.clone(), p.crc64.or(recorded)));
     }
     keep
-}
-
-/// How a multipart run begins: the checkpoint to continue, and what was found.
-struct Begun {
-    ckpt: CopyCheckpoint,
-    state: CheckpointState,
-    reused: u64,
-    aborted: u64,
 }
 
 impl Client {
@@ -571,7 +521,23 @@ impl Client {
             stopped_initiates: Vec::new(),
             done: Vec::new(),
         };
-        let mut begun = self.begin_copy(&ckpt_path, expect, headers, opts)?;
+        let (bucket, key) = dst;
+        let keep = |c: &mut CopyCheckpoint, listed: &[ListedPart]| {
+            c.done = reconcile(c, listed);
+            Ok(c.done.len() as u64)
+        };
+        let initiate = |sent: &mut u32| {
+            self.initiate_counted(bucket, key, headers, false, &opts.request, sent)
+        };
+        let mut begun = self.begin_multipart(
+            &ckpt_path,
+            expect,
+            dst,
+            opts.part_size,
+            &opts.request,
+            keep,
+            initiate,
+        )?;
         let before = begun.ckpt.done.len() as u64;
         let plan = Plan::new(source.size, begun.ckpt.part_size);
         if let Err(e) = self.copy_parts(&mut begun.ckpt, &ckpt_path, plan, opts, cancel, reporter) {
@@ -600,90 +566,9 @@ impl Client {
 
     /// Aborts a copy's upload and removes its checkpoint.
     fn discard(&self, ckpt: &CopyCheckpoint, ckpt_path: &Path) {
-        let _ = self.abort_multipart_upload(&ckpt.bucket, &ckpt.key, &ckpt.upload_id);
+        let none = RequestOptions::default();
+        let _ = self.abort_multipart_upload(&ckpt.bucket, &ckpt.key, &ckpt.upload_id, &none);
         let _ = fs::remove_file(ckpt_path);
-    }
-
-    /// Finds what the checkpoint allows (resume, sweep for stopped Initiates, abort
-    /// a superseded upload), and starts a new upload when nothing can be resumed.
-    fn begin_copy(
-        &self,
-        ckpt_path: &Path,
-        expect: CopyCheckpoint,
-        headers: &[(String, String)],
-        opts: &CopyOptions,
-    ) -> Result<Begun> {
-        let (bucket, key) = (expect.bucket.clone(), expect.key.clone());
-        let mut aborted = 0u64;
-        let mut stopped: Vec<u64> = Vec::new();
-        let judged = match read_checkpoint(ckpt_path)? {
-            Ok(None) => None,
-            Err(why) => Some(CopyVerdict::Unusable(why)),
-            Ok(Some(bytes)) => Some(verdict(&bytes, &expect, opts.part_size)),
-        };
-        let state = match judged {
-            None => CheckpointState::NotFound,
-            Some(CopyVerdict::Unusable(why)) => CheckpointState::Discarded(why),
-            Some(CopyVerdict::StoppedInitiate(times)) => {
-                let found = self.abort_orphans(&bucket, &key, &times, None)?;
-                aborted += found;
-                stopped = times;
-                CheckpointState::Discarded(format!(
-                    "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
-                ))
-            }
-            Some(CopyVerdict::Superseded {
-                upload_id,
-                why,
-                stopped: s,
-            }) => {
-                if self
-                    .abort_multipart_upload(&bucket, &key, &upload_id)
-                    .is_ok()
-                {
-                    aborted += 1;
-                }
-                stopped = s;
-                CheckpointState::Discarded(why)
-            }
-            Some(CopyVerdict::Resume(mut c)) => {
-                match self.list_parts(&bucket, &key, &c.upload_id) {
-                    Ok(listed) => {
-                        c.done = reconcile(&c, &listed);
-                        let reused = c.done.len() as u64;
-                        let state = CheckpointState::Resumed;
-                        return Ok(Begun {
-                            ckpt: c,
-                            state,
-                            reused,
-                            aborted,
-                        });
-                    }
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        stopped = c.stopped_initiates;
-                        CheckpointState::Discarded(
-                            "its upload no longer exists on the server".into(),
-                        )
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        };
-        let fresh = CopyCheckpoint {
-            stopped_initiates: stopped,
-            ..expect
-        };
-        let initiate = |sent: &mut u32| {
-            self.initiate_counted(&bucket, &key, headers, false, &opts.request, sent)
-        };
-        let ckpt =
-            self.start_multipart(ckpt_path, fresh, (&bucket, &key), initiate, &mut aborted)?;
-        Ok(Begun {
-            ckpt,
-            state,
-            reused: 0,
-            aborted,
-        })
     }
 
     /// Copies the parts the checkpoint lacks, on the engine.
@@ -736,7 +621,7 @@ impl Client {
         let (bucket, key) = (ckpt.bucket.clone(), ckpt.key.clone());
         let source = ckpt.source.clone();
         if ckpt.done.iter().any(|(_, _, crc)| crc.is_none()) {
-            let listed = self.list_parts(&bucket, &key, &ckpt.upload_id)?;
+            let listed = self.list_parts(&bucket, &key, &ckpt.upload_id, &opts.request)?;
             for (n, etag, crc) in &mut ckpt.done {
                 let same = |p: &&ListedPart| {
                     p.part_number == *n && p.etag.trim_matches('"') == etag.trim_matches('"')
@@ -768,7 +653,9 @@ impl Client {
         {
             return Err(crc_differs("the completed copy", ours, theirs));
         }
-        if let Ok(n) = self.abort_orphans(&bucket, &key, &ckpt.stopped_initiates, None) {
+        if let Ok(n) =
+            self.abort_orphans(&bucket, &key, &ckpt.stopped_initiates, None, &opts.request)
+        {
             *aborted += n;
         }
         let _ = fs::remove_file(ckpt_path);

@@ -13,9 +13,7 @@ use std::time::SystemTime;
 use base64::Engine;
 use md5::{Digest as _, Md5};
 
-use crate::checkpoint::upload::{
-    FileIdentity, SweepJournal, UploadCheckpoint, UploadVerdict, verdict,
-};
+use crate::checkpoint::upload::{FileIdentity, SweepJournal, UploadCheckpoint};
 use crate::checkpoint::{CheckpointState, identity_hash};
 use crate::client::{Client, PartSource, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key, validate_user_headers};
@@ -27,9 +25,9 @@ use crate::transfer::fsio::{
     write_atomic,
 };
 use crate::transfer::lock::TargetLock;
-use crate::transfer::multipart::{MarkedUpload, unix_secs};
-use crate::transfer::plan::{Plan, check_threads, plan_part_size};
-use crate::transfer::pool::{PartRecord, PartWork, Pool, with_buffer};
+use crate::transfer::multipart::{Begun, RecordParts, unix_secs};
+use crate::transfer::plan::{Plan, check_threads, part_number, plan_part_size};
+use crate::transfer::pool::{PartWork, Pool, with_buffer};
 use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
@@ -233,25 +231,6 @@ fn changed_during_upload(path: &Path) -> Error {
     )
 }
 
-impl MarkedUpload for UploadCheckpoint {
-    fn encode(&self) -> Vec<u8> {
-        UploadCheckpoint::encode(self)
-    }
-
-    fn set_marker(&mut self, upload_id: String, initiate_started: u64) {
-        self.upload_id = upload_id;
-        self.initiate_started = initiate_started;
-    }
-
-    fn upload_id(&self) -> &str {
-        &self.upload_id
-    }
-
-    fn stopped_initiates(&self) -> &[u64] {
-        &self.stopped_initiates
-    }
-}
-
 /// One part: an UploadPart of the file's bytes `[start, end)`, its CRC-64 computed
 /// from the file first and checked against the server's answer.
 struct SendPart<'a> {
@@ -292,30 +271,6 @@ impl PartWork for SendPart<'_> {
     }
 }
 
-/// OSS's number of part `index` (numbered from 0 by the plan). At most 10,000
-/// parts are planned, so it fits.
-fn part_number(index: u64) -> u32 {
-    u32::try_from(index + 1).unwrap_or(u32::MAX)
-}
-
-/// Records finished parts in the checkpoint.
-struct RecordParts<'a> {
-    ckpt: &'a mut UploadCheckpoint,
-    path: &'a Path,
-}
-
-impl PartRecord<(String, u64)> for RecordParts<'_> {
-    fn record(&mut self, finished: Vec<(u64, (String, u64))>) -> Result<()> {
-        self.ckpt.done.extend(
-            finished
-                .into_iter()
-                .map(|(i, (etag, crc))| (part_number(i), etag, crc)),
-        );
-        write_atomic(self.path, &self.ckpt.encode(), Durability::Fsync)
-            .map_err(|e| Error::io(format!("writing the checkpoint {}", self.path.display()), e))
-    }
-}
-
 /// The parts of `ckpt`'s upload to keep, with ListParts as the truth: every listed
 /// part of the plan with the planned size whose CRC-64 matches the file's bytes. A
 /// recorded part is matched by its recorded ETag and CRC; an unrecorded one (a crash
@@ -353,14 +308,6 @@ fn reconcile(
         }
     }
     Ok(keep)
-}
-
-/// How a run begins: the checkpoint to continue, and what was found on the way.
-struct Begun {
-    ckpt: UploadCheckpoint,
-    state: CheckpointState,
-    reused: u64,
-    aborted: u64,
 }
 
 impl Client {
@@ -463,7 +410,8 @@ impl Client {
             done: Vec::new(),
         };
         let mut begun = self.begin_upload(&ckpt_path, expect, &file, &headers, opts)?;
-        begun.aborted += self.sweep_journal(&ckpt_path, bucket, key, &begun.ckpt.upload_id);
+        let ours = begun.ckpt.upload_id.clone();
+        begun.aborted += self.sweep_journal(&ckpt_path, (bucket, key), &ours, &opts.request);
         let before = begun.ckpt.done.len() as u64;
         let plan = Plan::new(identity.size, begun.ckpt.part_size);
         if let Err(e) = self.send_parts(
@@ -492,9 +440,9 @@ impl Client {
         })
     }
 
-    /// Finds what the checkpoint allows (resume, sweep for stopped Initiates, abort
-    /// a superseded upload), and starts a new upload when nothing can be resumed.
-    /// (About 85 lines: one match over the verdicts reads better whole than split.)
+    /// Settles the checkpoint ([`Client::begin_multipart`]): resumes it with the
+    /// listed parts that match the file, or starts a new upload; a new one first
+    /// looks for an upload of this file that no usable checkpoint names.
     fn begin_upload(
         &self,
         ckpt_path: &Path,
@@ -502,85 +450,34 @@ impl Client {
         file: &File,
         headers: &[(String, String)],
         opts: &UploadOptions,
-    ) -> Result<Begun> {
+    ) -> Result<Begun<UploadCheckpoint>> {
         let (bucket, key) = (expect.bucket.clone(), expect.key.clone());
-        let mut aborted = 0u64;
-        let mut stopped: Vec<u64> = Vec::new();
-        let judged = match read_checkpoint(ckpt_path)? {
-            Ok(None) => None,
-            Err(why) => Some(UploadVerdict::Unusable(why)),
-            Ok(Some(bytes)) => Some(verdict(&bytes, &expect, opts.part_size)),
-        };
-        // The match settles what the checkpoint found: each arm either resumes (and
-        // returns) or says why a new upload starts, with what it cleaned up.
-        let state = match judged {
-            None => CheckpointState::NotFound,
-            Some(UploadVerdict::Unusable(why)) => CheckpointState::Discarded(why),
-            Some(UploadVerdict::StoppedInitiate(times)) => {
-                // A run stopped between starting Initiate and recording its answer:
-                // the upload it may have made is found by key and time, and aborted.
-                let found = self.abort_orphans(&bucket, &key, &times, None)?;
-                aborted += found;
-                stopped = times;
-                CheckpointState::Discarded(format!(
-                    "an earlier run stopped while starting its upload; {found} unrecorded upload(s) aborted"
-                ))
-            }
-            Some(UploadVerdict::Superseded {
-                upload_id,
-                why,
-                stopped: s,
-            }) => {
-                // Superseded: abort it so its parts are not left to bill.
-                if self
-                    .abort_multipart_upload(&bucket, &key, &upload_id)
-                    .is_ok()
-                {
-                    aborted += 1;
-                }
-                stopped = s;
-                CheckpointState::Discarded(why)
-            }
-            Some(UploadVerdict::Resume(mut c)) => {
-                match self.list_parts(&bucket, &key, &c.upload_id) {
-                    Ok(listed) => {
-                        c.done = reconcile(&c, &listed, file)?;
-                        let reused = c.done.len() as u64;
-                        return Ok(Begun {
-                            ckpt: c,
-                            state: CheckpointState::Resumed,
-                            reused,
-                            aborted,
-                        });
-                    }
-                    Err(e) if e.kind() == ErrorKind::NotFound => {
-                        stopped = c.stopped_initiates;
-                        CheckpointState::Discarded(
-                            "its upload no longer exists on the server".into(),
-                        )
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-        };
         let size = expect.identity.size;
-        let fresh = UploadCheckpoint {
-            stopped_initiates: stopped,
-            ..expect
+        let keep = |c: &mut UploadCheckpoint, listed: &[ListedPart]| {
+            c.done = reconcile(c, listed, file)?;
+            Ok(c.done.len() as u64)
         };
-        let ckpt = self.start_upload(ckpt_path, fresh, headers, opts, &mut aborted)?;
-        // An unusable checkpoint (or none) may have named an upload of this file that
-        // is still in progress: found by its parts' bytes and aborted (ours has no
-        // part yet). A cleanup: a failed listing does not stop the upload.
-        aborted += self
-            .abort_uploads_of_file(&bucket, &key, file, size)
-            .unwrap_or(0);
-        Ok(Begun {
-            ckpt,
-            state,
-            reused: 0,
-            aborted,
-        })
+        let initiate = |sent: &mut u32| {
+            self.initiate_counted(&bucket, &key, headers, opts.sequential, &opts.request, sent)
+        };
+        let mut begun = self.begin_multipart(
+            ckpt_path,
+            expect,
+            (&bucket, &key),
+            opts.part_size,
+            &opts.request,
+            keep,
+            initiate,
+        )?;
+        if begun.state != CheckpointState::Resumed {
+            // An unusable checkpoint (or none) may have named an upload of this file
+            // that is still in progress: found by its parts' bytes and aborted (ours
+            // has no part yet). A cleanup: a failed listing does not stop the upload.
+            begun.aborted += self
+                .abort_uploads_of_file(&bucket, &key, file, size, &opts.request)
+                .unwrap_or(0);
+        }
+        Ok(begun)
     }
 
     /// Aborts the in-progress uploads of exactly `key` that an earlier run of this
@@ -596,14 +493,15 @@ impl Client {
         key: &str,
         file: &File,
         size: u64,
+        request: &RequestOptions,
     ) -> Result<u64> {
         let mut aborted = 0;
         let mut buf = vec![0u8; 1 << 20];
-        for upload in self.list_multipart_uploads(bucket, key)? {
+        for upload in self.list_multipart_uploads(bucket, key, request)? {
             if upload.key != key {
                 continue;
             }
-            let parts = match self.list_parts(bucket, key, &upload.upload_id) {
+            let parts = match self.list_parts(bucket, key, &upload.upload_id, request) {
                 Ok(p) => p,
                 Err(e) if e.kind() == ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
@@ -633,7 +531,7 @@ impl Client {
             }
             if ours
                 && self
-                    .abort_multipart_upload(bucket, key, &upload.upload_id)
+                    .abort_multipart_upload(bucket, key, &upload.upload_id, request)
                     .is_ok()
             {
                 aborted += 1;
@@ -695,7 +593,7 @@ impl Client {
         let (bucket, key) = (ckpt.bucket.as_str(), ckpt.key.as_str());
         // The file must not have changed while its parts were read.
         if FileIdentity::of(file, &ckpt.file)? != ckpt.identity {
-            let _ = self.abort_multipart_upload(bucket, key, &ckpt.upload_id);
+            let _ = self.abort_multipart_upload(bucket, key, &ckpt.upload_id, &opts.request);
             let _ = fs::remove_file(ckpt_path);
             return Err(changed_during_upload(&ckpt.file));
         }
@@ -744,7 +642,8 @@ impl Client {
         // A stopped Initiate may have reached the server after the sweep made when it
         // was found (requests can be carried out late); ours is complete and no longer
         // listed, so this sweep can only find such a late one.
-        if let Ok(n) = self.abort_orphans(bucket, key, &ckpt.stopped_initiates, None) {
+        if let Ok(n) = self.abort_orphans(bucket, key, &ckpt.stopped_initiates, None, &opts.request)
+        {
             *aborted += n;
         }
         // One may land later still: the key's next run sweeps again.
@@ -756,27 +655,16 @@ impl Client {
         })
     }
 
-    /// Initiates the multipart upload of `ckpt` with the marker checkpoint first
-    /// ([`Client::start_multipart`]).
-    fn start_upload(
-        &self,
-        ckpt_path: &Path,
-        ckpt: UploadCheckpoint,
-        headers: &[(String, String)],
-        opts: &UploadOptions,
-        aborted: &mut u64,
-    ) -> Result<UploadCheckpoint> {
-        let (bucket, key) = (ckpt.bucket.clone(), ckpt.key.clone());
-        let initiate = |sent: &mut u32| {
-            self.initiate_counted(&bucket, &key, headers, opts.sequential, &opts.request, sent)
-        };
-        self.start_multipart(ckpt_path, ckpt, (&bucket, &key), initiate, aborted)
-    }
-
     /// Sweeps for the stopped Initiates an earlier, completed upload of this key
     /// remembered (see [`remember_stopped_initiates`]), sparing `ours`; forgets the
     /// times that can no longer land. A cleanup: failures are not the run's.
-    fn sweep_journal(&self, ckpt_path: &Path, bucket: &str, key: &str, ours: &str) -> u64 {
+    fn sweep_journal(
+        &self,
+        ckpt_path: &Path,
+        (bucket, key): (&str, &str),
+        ours: &str,
+        request: &RequestOptions,
+    ) -> u64 {
         let path = journal_path(ckpt_path, bucket, key);
         let Ok(Ok(Some(bytes))) = read_checkpoint(&path) else {
             return 0;
@@ -790,7 +678,7 @@ impl Client {
         };
         let live = journal.live(unix_secs(SystemTime::now()), INITIATE_LANDS_WITHIN);
         let aborted = self
-            .abort_orphans_sparing(bucket, key, &live, ours)
+            .abort_orphans_sparing(bucket, key, &live, ours, request)
             .unwrap_or(0);
         if live.is_empty() {
             let _ = fs::remove_file(&path);
@@ -820,7 +708,9 @@ impl Client {
                 .map(|i| &i != identity)
                 .unwrap_or(false);
         if changed {
-            let _ = self.abort_multipart_upload(&ckpt.bucket, &ckpt.key, &ckpt.upload_id);
+            // A cleanup after the failure: not stopped by the run's cancel token.
+            let none = RequestOptions::default();
+            let _ = self.abort_multipart_upload(&ckpt.bucket, &ckpt.key, &ckpt.upload_id, &none);
             let _ = fs::remove_file(ckpt_path);
             if e.kind() != ErrorKind::CrcMismatch {
                 return changed_during_upload(path);

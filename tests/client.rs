@@ -382,7 +382,9 @@ fn multipart_calls_list_all_pages_and_complete() {
             .unwrap();
         listed.push((n, p.etag));
     }
-    let parts = c.list_parts(BUCKET, "mp", &id).unwrap();
+    let parts = c
+        .list_parts(BUCKET, "mp", &id, &RequestOptions::default())
+        .unwrap();
     assert_eq!(
         parts.iter().map(|p| p.part_number).collect::<Vec<_>>(),
         [1, 2, 3]
@@ -392,7 +394,12 @@ fn multipart_calls_list_all_pages_and_complete() {
             .iter()
             .all(|p| p.crc64 == Some(oss_resume::crc64::checksum(&part)))
     );
-    assert_eq!(c.list_multipart_uploads(BUCKET, "").unwrap().len(), 1);
+    assert_eq!(
+        c.list_multipart_uploads(BUCKET, "", &RequestOptions::default())
+            .unwrap()
+            .len(),
+        1
+    );
     let done = c
         .complete_multipart_upload(BUCKET, "mp", &id, &listed, &none())
         .unwrap();

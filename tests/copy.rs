@@ -404,10 +404,15 @@ fn parts_listed_but_not_recorded_are_kept_on_resume() {
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     // A part copied by hand into the recorded upload stands for one whose answer
     // came back but whose record was never written.
-    let upload = c.list_multipart_uploads(DST, "unrecorded").unwrap()[0]
+    let upload = c
+        .list_multipart_uploads(DST, "unrecorded", &RequestOptions::default())
+        .unwrap()[0]
         .upload_id
         .clone();
-    let before = c.list_parts(DST, "unrecorded", &upload).unwrap().len() as u64;
+    let before = c
+        .list_parts(DST, "unrecorded", &upload, &RequestOptions::default())
+        .unwrap()
+        .len() as u64;
     let extra = c
         .upload_part(
             DST,

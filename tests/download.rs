@@ -721,10 +721,12 @@ fn a_cancel_from_another_thread_stops_a_stalled_download_promptly() {
     assert_eq!(report.checkpoint, CheckpointState::Resumed);
 }
 
-/// A cancel while the request waits for the answer's head (the server reads the
-/// request and never answers) ends a HEAD promptly too.
-#[test]
-fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
+/// Runs `call` against a server that reads the request and never answers, cancels
+/// its token once the request arrived, and returns the call's result and how long
+/// the cancel took to end it.
+fn cancelled_against_a_silent_server<T: Send>(
+    call: impl FnOnce(&Client, &RequestOptions) -> oss_resume::Result<T> + Send,
+) -> (oss_resume::Result<T>, Duration) {
     use std::io::Read as _;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -752,8 +754,8 @@ fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
     let token = CancelToken::new();
     let mut request = RequestOptions::default();
     request.cancel = Some(token.clone());
-    let (result, took) = std::thread::scope(|scope| {
-        let run = scope.spawn(|| c.head_object(BUCKET, "k", &request));
+    let outcome = std::thread::scope(|scope| {
+        let run = scope.spawn(|| call(&c, &request));
         request_seen.recv_timeout(Duration::from_secs(20)).unwrap();
         let at = Instant::now();
         token.cancel();
@@ -761,8 +763,42 @@ fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
     });
     release.send(()).unwrap();
     silent.join().unwrap();
+    outcome
+}
+
+/// A cancel while the request waits for the answer's head (the server reads the
+/// request and never answers) ends a HEAD promptly too.
+#[test]
+fn a_cancel_stops_a_head_waiting_for_a_silent_server() {
+    let (result, took) = cancelled_against_a_silent_server(|c, r| c.head_object(BUCKET, "k", r));
     assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled);
     assert!(took < Duration::from_secs(1), "took {took:?} to cancel");
+}
+
+/// The multipart housekeeping calls (abort, list parts, list uploads) take request
+/// options too, so their cancel token ends them while the server says nothing.
+#[test]
+fn a_cancel_stops_abort_and_the_listings_waiting_for_a_silent_server() {
+    type Call = fn(&Client, &RequestOptions) -> oss_resume::Result<()>;
+    let calls: [(&str, Call); 3] = [
+        ("abort", |c, r| {
+            c.abort_multipart_upload(BUCKET, "k", "U", r)
+        }),
+        ("list parts", |c, r| {
+            c.list_parts(BUCKET, "k", "U", r).map(|_| ())
+        }),
+        ("list uploads", |c, r| {
+            c.list_multipart_uploads(BUCKET, "", r).map(|_| ())
+        }),
+    ];
+    for (what, call) in calls {
+        let (result, took) = cancelled_against_a_silent_server(call);
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Cancelled, "{what}");
+        assert!(
+            took < Duration::from_secs(1),
+            "{what}: took {took:?} to cancel"
+        );
+    }
 }
 
 #[test]

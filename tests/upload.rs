@@ -217,7 +217,8 @@ fn interrupted(s: &Server, c: &Client, f: &Fixture, key: &str, parts: u64) -> St
     assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
     assert_eq!(checkpoint_files(f).len(), 1);
     assert_eq!(s.stats().uploads_in_progress, before + 1);
-    c.list_multipart_uploads(BUCKET, key).unwrap()[0]
+    c.list_multipart_uploads(BUCKET, key, &RequestOptions::default())
+        .unwrap()[0]
         .upload_id
         .clone()
 }
@@ -262,7 +263,8 @@ fn an_upload_aborted_on_the_server_starts_anew() {
     let c = client(&s);
     let f = fixture(8 * PART, 6);
     let id = interrupted(&s, &c, &f, "aborted", 2);
-    c.abort_multipart_upload(BUCKET, "aborted", &id).unwrap();
+    c.abort_multipart_upload(BUCKET, "aborted", &id, &RequestOptions::default())
+        .unwrap();
     let report = upload(&c, &f, "aborted", &opts(&f)).unwrap();
     match &report.checkpoint {
         CheckpointState::Discarded(why) => assert!(why.contains("no longer exists"), "{why}"),
@@ -414,10 +416,13 @@ fn an_unusable_checkpoint_leaves_no_upload_in_progress() {
         let report = upload(&c, &f, &key, &opts(&f)).unwrap();
         assert_eq!(report.uploads_aborted, 1, "{what}: {report:?}");
         assert_eq!(object(&c, &key), f.data);
-        let left = c.list_multipart_uploads(BUCKET, &key).unwrap();
+        let left = c
+            .list_multipart_uploads(BUCKET, &key, &RequestOptions::default())
+            .unwrap();
         assert_eq!(left.len(), 1, "{what}: {left:?}");
         assert_eq!(left[0].upload_id, theirs, "the other file's upload is kept");
-        c.abort_multipart_upload(BUCKET, &key, &theirs).unwrap();
+        c.abort_multipart_upload(BUCKET, &key, &theirs, &RequestOptions::default())
+            .unwrap();
     }
 }
 
@@ -461,7 +466,10 @@ fn a_foreign_checkpoint_is_discarded() {
     }
     assert_eq!(object(&c, "mine"), g.data);
     // Their upload is theirs: not aborted by us.
-    assert!(c.list_parts(BUCKET, "theirs", &their_id).is_ok());
+    assert!(
+        c.list_parts(BUCKET, "theirs", &their_id, &RequestOptions::default())
+            .is_ok()
+    );
 }
 
 #[test]
@@ -620,7 +628,9 @@ fn stopped_during_initiate(clock_offset_secs: i64) {
     assert_eq!(report.uploads_aborted, 1);
     assert_eq!(object(&c, "stopped"), f.data);
     assert!(checkpoint_files(&f).is_empty());
-    let left = c.list_multipart_uploads(BUCKET, "stopped").unwrap();
+    let left = c
+        .list_multipart_uploads(BUCKET, "stopped", &RequestOptions::default())
+        .unwrap();
     assert_eq!(left.len(), 1, "{left:?}");
     assert_eq!(left[0].upload_id, other);
 }
@@ -789,7 +799,7 @@ fn listed_parts_that_match_the_file_are_reused_even_unrecorded() {
     // What the server holds with the file's bytes: the recorded parts, the crashed
     // ones, and any part whose answer the cancel overtook; not the wrong one.
     let on_server: Vec<u32> = c
-        .list_parts(BUCKET, "truth", &id)
+        .list_parts(BUCKET, "truth", &id, &RequestOptions::default())
         .unwrap()
         .iter()
         .map(|p| p.part_number)

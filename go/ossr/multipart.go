@@ -142,12 +142,15 @@ func (c *Client) CompleteMultipartUpload(ctx context.Context, bucket, key, uploa
 	return putResult(&result), nil
 }
 
-// AbortMultipartUpload aborts an upload, deleting its parts. ctx is checked before
-// the call only: the library cannot interrupt an Abort (it ends within the
-// client's timeouts).
+// AbortMultipartUpload aborts an upload, deleting its parts.
 func (c *Client) AbortMultipartUpload(ctx context.Context, bucket, key, uploadID string) error {
-	return c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
-		return C.ossr_client_abort_multipart_upload(p, cs.of(bucket), cs.of(key), cs.of(uploadID), e)
+	return c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := RequestOptions{}.handle(cs, w, e)
+		defer C.ossr_request_options_free(r)
+		if rc != C.OSSR_OK {
+			return rc
+		}
+		return C.ossr_client_abort_multipart_upload(p, cs.of(bucket), cs.of(key), cs.of(uploadID), r, e)
 	})
 }
 
@@ -160,13 +163,17 @@ type ListedPart struct {
 	HasCRC64 bool
 }
 
-// ListParts lists the parts of an upload, all pages. ctx is checked before the
-// call only, as for AbortMultipartUpload.
+// ListParts lists the parts of an upload, all pages.
 func (c *Client) ListParts(ctx context.Context, bucket, key, uploadID string) ([]ListedPart, error) {
 	var out []ListedPart
-	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := RequestOptions{}.handle(cs, w, e)
+		defer C.ossr_request_options_free(r)
+		if rc != C.OSSR_OK {
+			return rc
+		}
 		var list *C.ossr_part_list
-		rc := C.ossr_client_list_parts(p, cs.of(bucket), cs.of(key), cs.of(uploadID), &list, e)
+		rc = C.ossr_client_list_parts(p, cs.of(bucket), cs.of(key), cs.of(uploadID), r, &list, e)
 		if rc != C.OSSR_OK {
 			return rc
 		}
@@ -188,12 +195,16 @@ func (c *Client) ListParts(ctx context.Context, bucket, key, uploadID string) ([
 type ListedUpload struct{ Key, UploadID string }
 
 // ListMultipartUploads lists the uploads in progress whose keys start with prefix.
-// ctx is checked before the call only, as for AbortMultipartUpload.
 func (c *Client) ListMultipartUploads(ctx context.Context, bucket, prefix string) ([]ListedUpload, error) {
 	var out []ListedUpload
-	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, _ *canceller, e *C.ossr_error) C.ossr_result {
+	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
+		r, rc := RequestOptions{}.handle(cs, w, e)
+		defer C.ossr_request_options_free(r)
+		if rc != C.OSSR_OK {
+			return rc
+		}
 		var list *C.ossr_upload_list
-		rc := C.ossr_client_list_multipart_uploads(p, cs.of(bucket), cs.of(prefix), &list, e)
+		rc = C.ossr_client_list_multipart_uploads(p, cs.of(bucket), cs.of(prefix), r, &list, e)
 		if rc != C.OSSR_OK {
 			return rc
 		}

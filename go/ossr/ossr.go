@@ -8,9 +8,7 @@
 // error for which both errors.Is(err, ErrCancelled) and errors.Is(err,
 // context.Canceled) (or context.DeadlineExceeded) hold (see ContextError); a
 // resumable transfer keeps its checkpoint. A context that has already ended fails
-// the call at once, before any request. AbortMultipartUpload, ListParts and
-// ListMultipartUploads check the context only before they start (the library cannot
-// interrupt them). A Client is safe for concurrent use. Progress funcs run on the
+// the call at once, before any request. A Client is safe for concurrent use. Progress funcs run on the
 // calling goroutine's thread, one call at a time, and return false to cancel. Failures are *Error values that
 // carry the result code, the HTTP status, the OSS error code and the request id;
 // compare them with errors.Is against the Err* values.

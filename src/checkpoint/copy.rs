@@ -1,9 +1,10 @@
-//! The server-side copy checkpoint: its codec and the verdict on what a resume may
-//! trust.
+//! The server-side copy checkpoint: its codec, and what the shared multipart verdict
+//! needs of it.
 
-use super::{decode_record, encode_record};
-use crate::signing::percent_encode;
-use crate::transfer::plan::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE};
+use super::{
+    MultipartCheckpoint, check_plan, decode_marker, decode_part, decode_record, encode_marker,
+    encode_part, encode_record,
+};
 
 const COPY_MAGIC: &str = "oss_resume copy checkpoint v1";
 
@@ -36,191 +37,140 @@ pub(crate) struct CopyCheckpoint {
     /// upload id is known.
     pub initiate_started: u64,
     /// Start times of earlier runs' Initiates stopped before their answer was
-    /// recorded (newest [`MAX_STOPPED_INITIATES`] kept).
+    /// recorded (newest [`MAX_STOPPED_INITIATES`](super::MAX_STOPPED_INITIATES) kept).
     pub stopped_initiates: Vec<u64>,
     /// Finished parts: (number, ETag, CRC-64 when the server reported it).
     pub done: Vec<(u32, String, Option<u64>)>,
 }
 
-/// How many stopped Initiates a checkpoint remembers.
-pub(crate) const MAX_STOPPED_INITIATES: usize = 16;
-
-fn opt_u64(v: Option<u64>) -> String {
-    v.map(|c| c.to_string()).unwrap_or_else(|| "-".into())
-}
-
-fn parse_opt_u64(v: &str, what: &str) -> Result<Option<u64>, String> {
-    if v == "-" {
-        return Ok(None);
-    }
-    v.parse()
-        .map(Some)
-        .map_err(|_| format!("{what} is not a number"))
-}
-
 impl CopyCheckpoint {
     pub fn encode(&self) -> Vec<u8> {
         let s = &self.source;
-        let fields = [
+        let mut fields = vec![
             ("source_bucket", s.bucket.clone()),
             ("source_key", s.key.clone()),
             ("source_size", s.size.to_string()),
             ("source_etag", s.etag.clone()),
-            ("source_crc", opt_u64(s.crc64)),
+            (
+                "source_crc",
+                s.crc64.map(|c| c.to_string()).unwrap_or_else(|| "-".into()),
+            ),
             ("bucket", self.bucket.clone()),
             ("key", self.key.clone()),
             ("headers_digest", self.headers_digest.clone()),
-            ("part_size", self.part_size.to_string()),
-            ("upload_id", self.upload_id.clone()),
-            ("initiate_started", self.initiate_started.to_string()),
-            (
-                "stopped_initiates",
-                self.stopped_initiates
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
         ];
+        fields.extend(encode_marker(self));
         let items: Vec<String> = self
             .done
             .iter()
-            .map(|(n, etag, crc)| format!("{n} {} {}", opt_u64(*crc), percent_encode(etag, false)))
+            .map(|(n, etag, crc)| encode_part(*n, *crc, etag))
             .collect();
         encode_record(COPY_MAGIC, &fields, &items)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<CopyCheckpoint, String> {
         let mut r = decode_record(bytes, COPY_MAGIC)?;
-        let mut done = Vec::new();
-        for item in &r.items {
-            let mut it = item.splitn(3, ' ');
-            let (Some(n), Some(crc), Some(etag)) = (it.next(), it.next(), it.next()) else {
-                return Err(format!("malformed part line {item:?}"));
-            };
-            let n: u32 = n
-                .parse()
-                .map_err(|_| format!("bad part number in {item:?}"))?;
-            let crc = parse_opt_u64(crc, "a part's crc")?;
-            let etag = percent_encoding::percent_decode_str(etag)
-                .decode_utf8()
-                .map_err(|_| "bad etag".to_string())?
-                .into_owned();
-            done.push((n, etag, crc));
-        }
-        let stopped = r.take("stopped_initiates")?;
-        let source_crc = r.take("source_crc")?;
-        CopyCheckpoint {
+        let done = r
+            .items
+            .iter()
+            .map(|item| decode_part(item).map(|(n, crc, etag)| (n, etag, crc)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (part_size, upload_id, initiate_started, stopped_initiates) = decode_marker(&mut r)?;
+        let source_crc = match r.take("source_crc")?.as_str() {
+            "-" => None,
+            c => Some(
+                c.parse()
+                    .map_err(|_| "source_crc is not a number".to_string())?,
+            ),
+        };
+        let c = CopyCheckpoint {
             source: SourceIdentity {
                 bucket: r.take("source_bucket")?,
                 key: r.take("source_key")?,
                 size: r.take_u64("source_size")?,
                 etag: r.take("source_etag")?,
-                crc64: parse_opt_u64(&source_crc, "source_crc")?,
+                crc64: source_crc,
             },
             bucket: r.take("bucket")?,
             key: r.take("key")?,
             headers_digest: r.take("headers_digest")?,
-            part_size: r.take_u64("part_size")?,
-            upload_id: r.take("upload_id")?,
-            initiate_started: r.take_u64("initiate_started")?,
-            stopped_initiates: stopped
-                .split_whitespace()
-                .map(|t| t.parse::<u64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| "field stopped_initiates is not a list of numbers".to_string())?,
+            part_size,
+            upload_id,
+            initiate_started,
+            stopped_initiates,
             done,
-        }
-        .checked()
-    }
-
-    /// Refuses a part size a run could not use, and parts outside the plan.
-    fn checked(self) -> Result<CopyCheckpoint, String> {
-        let size = self.source.size;
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size)
-            || size.div_ceil(self.part_size) > MAX_PARTS
-        {
-            return Err(format!("its part size {} is not allowed", self.part_size));
-        }
-        let parts = size.div_ceil(self.part_size);
-        let mut seen = std::collections::HashSet::new();
-        for (n, _, _) in &self.done {
-            if *n == 0 || u64::from(*n) > parts || !seen.insert(*n) {
-                return Err(format!("part {n} is out of range or listed twice"));
-            }
-        }
-        Ok(self)
+        };
+        check_plan(c.source.size, c.part_size, c.done.iter().map(|d| d.0))?;
+        Ok(c)
     }
 }
 
-/// What a copy checkpoint's bytes allow this run to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum CopyVerdict {
-    /// Nothing to resume or clean up; the reason.
-    Unusable(String),
-    /// A run stopped between starting Initiate and recording its answer: the start
-    /// times of every such stopped Initiate, to find the uploads they may have made.
-    StoppedInitiate(Vec<u64>),
-    /// The upload cannot be continued (the source, the metadata or the part size
-    /// changed): abort it. `stopped` are the earlier stopped Initiates it remembered.
-    Superseded {
-        upload_id: String,
-        why: String,
-        stopped: Vec<u64>,
-    },
-    /// Continue this upload (its parts still to be confirmed by ListParts).
-    Resume(CopyCheckpoint),
-}
+impl MultipartCheckpoint for CopyCheckpoint {
+    /// The part's ETag and CRC-64 (when the answer has one).
+    type Done = (String, Option<u64>);
 
-/// Judges a checkpoint's bytes against this run: `expect` holds the source as HEAD
-/// shows it now, the destination, the headers' digest and the planned part size;
-/// `requested_part_size` is the caller's explicit choice, if any (an automatic
-/// size defers to the checkpoint's).
-pub(crate) fn verdict(
-    bytes: &[u8],
-    expect: &CopyCheckpoint,
-    requested_part_size: Option<u64>,
-) -> CopyVerdict {
-    let c = match CopyCheckpoint::decode(bytes) {
-        Ok(c) => c,
-        Err(why) => return CopyVerdict::Unusable(why),
-    };
-    let (s, e) = (&c.source, &expect.source);
-    if s.bucket != e.bucket || s.key != e.key || c.bucket != expect.bucket || c.key != expect.key {
-        return CopyVerdict::Unusable("it belongs to another copy".into());
+    fn encode(&self) -> Vec<u8> {
+        CopyCheckpoint::encode(self)
     }
-    if c.upload_id.is_empty() {
-        let mut stopped = c.stopped_initiates.clone();
-        stopped.push(c.initiate_started);
-        let excess = stopped.len().saturating_sub(MAX_STOPPED_INITIATES);
-        stopped.drain(..excess);
-        return CopyVerdict::StoppedInitiate(stopped);
+
+    fn decode(bytes: &[u8]) -> Result<Self, String> {
+        CopyCheckpoint::decode(bytes)
     }
-    let why = if c.source != expect.source {
-        Some("the source object changed since the checkpoint was written".to_string())
-    } else if c.headers_digest != expect.headers_digest {
-        Some("the metadata asked for changed".to_string())
-    } else if requested_part_size.is_some() && c.part_size != expect.part_size {
-        Some(format!(
-            "the part size changed ({} then, {} now)",
-            c.part_size, expect.part_size
-        ))
-    } else {
-        None
-    };
-    match why {
-        Some(why) => CopyVerdict::Superseded {
-            upload_id: c.upload_id,
-            why,
-            stopped: c.stopped_initiates,
-        },
-        None => CopyVerdict::Resume(c),
+
+    fn other_transfer(&self, now: &Self) -> Option<&'static str> {
+        let (s, n) = (&self.source, &now.source);
+        let same = s.bucket == n.bucket
+            && s.key == n.key
+            && self.bucket == now.bucket
+            && self.key == now.key;
+        (!same).then_some("it belongs to another copy")
+    }
+
+    fn changed_from(&self, now: &Self) -> Option<String> {
+        if self.source != now.source {
+            Some("the source object changed since the checkpoint was written".into())
+        } else if self.headers_digest != now.headers_digest {
+            Some("the metadata asked for changed".into())
+        } else {
+            None
+        }
+    }
+
+    fn part_size(&self) -> u64 {
+        self.part_size
+    }
+
+    fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+
+    fn initiate_started(&self) -> u64 {
+        self.initiate_started
+    }
+
+    fn stopped_initiates(&self) -> &[u64] {
+        &self.stopped_initiates
+    }
+
+    fn set_stopped_initiates(&mut self, times: Vec<u64>) {
+        self.stopped_initiates = times;
+    }
+
+    fn set_marker(&mut self, upload_id: String, initiate_started: u64) {
+        self.upload_id = upload_id;
+        self.initiate_started = initiate_started;
+    }
+
+    fn add_done(&mut self, number: u32, (etag, crc): Self::Done) {
+        self.done.push((number, etag, crc));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::{MultipartVerdict, multipart_verdict};
+    use crate::transfer::plan::MIN_PART_SIZE;
 
     fn sample() -> CopyCheckpoint {
         CopyCheckpoint {
@@ -280,8 +230,8 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(
-            verdict(&c.encode(), &expect, None),
-            CopyVerdict::Resume(c.clone())
+            multipart_verdict(&c.encode(), &expect, None),
+            MultipartVerdict::Resume(c.clone())
         );
         let changed = CopyCheckpoint {
             source: SourceIdentity {
@@ -291,24 +241,24 @@ mod tests {
             ..expect.clone()
         };
         assert!(matches!(
-            verdict(&c.encode(), &changed, None),
-            CopyVerdict::Superseded { ref upload_id, .. } if upload_id == "U1"
+            multipart_verdict(&c.encode(), &changed, None),
+            MultipartVerdict::Superseded { ref upload_id, .. } if upload_id == "U1"
         ));
         let other_metadata = CopyCheckpoint {
             headers_digest: "d2".into(),
             ..expect.clone()
         };
         assert!(matches!(
-            verdict(&c.encode(), &other_metadata, None),
-            CopyVerdict::Superseded { .. }
+            multipart_verdict(&c.encode(), &other_metadata, None),
+            MultipartVerdict::Superseded { .. }
         ));
         let other_target = CopyCheckpoint {
             key: "k2".into(),
             ..expect.clone()
         };
         assert!(matches!(
-            verdict(&c.encode(), &other_target, None),
-            CopyVerdict::Unusable(_)
+            multipart_verdict(&c.encode(), &other_target, None),
+            MultipartVerdict::Unusable(_)
         ));
         let marker = CopyCheckpoint {
             upload_id: String::new(),
@@ -316,12 +266,12 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(
-            verdict(&marker.encode(), &expect, None),
-            CopyVerdict::StoppedInitiate(vec![7, 50])
+            multipart_verdict(&marker.encode(), &expect, None),
+            MultipartVerdict::StoppedInitiate(vec![7, 50])
         );
         assert!(matches!(
-            verdict(b"garbage", &expect, None),
-            CopyVerdict::Unusable(_)
+            multipart_verdict(b"garbage", &expect, None),
+            MultipartVerdict::Unusable(_)
         ));
     }
 }

@@ -1,13 +1,16 @@
-//! The upload checkpoint: its codec and the verdict on what a resume may trust.
+//! The upload checkpoint: its codec, what the shared multipart verdict needs of it,
+//! and the sweep journal of an upload's stopped Initiates.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::{decode_record, encode_record};
+use super::{
+    MultipartCheckpoint, check_plan, decode_marker, decode_part, decode_record, encode_marker,
+    encode_part, encode_record,
+};
 use crate::error::{Error, Result};
 use crate::transfer::fsio::crc_of_range;
-use crate::transfer::plan::{MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE};
 
 const UPLOAD_MAGIC: &str = "oss_resume upload checkpoint v1";
 const SWEEP_MAGIC: &str = "oss_resume upload sweep journal v1";
@@ -62,7 +65,7 @@ pub(crate) struct UploadCheckpoint {
     /// once the upload id is known.
     pub initiate_started: u64,
     /// Start times of earlier runs' Initiates that were stopped before their answer
-    /// was recorded (at most [`MAX_STOPPED_INITIATES`], newest kept). Each was swept
+    /// was recorded (at most [`MAX_STOPPED_INITIATES`](super::MAX_STOPPED_INITIATES), newest kept). Each was swept
     /// for when found; the run that completes the upload sweeps again, in case one
     /// reached the server after that.
     pub stopped_initiates: Vec<u64>,
@@ -70,13 +73,10 @@ pub(crate) struct UploadCheckpoint {
     pub done: Vec<(u32, String, u64)>,
 }
 
-/// How many stopped Initiates a checkpoint remembers.
-pub(crate) const MAX_STOPPED_INITIATES: usize = 16;
-
 impl UploadCheckpoint {
     pub fn encode(&self) -> Vec<u8> {
         let i = &self.identity;
-        let fields = [
+        let mut fields = vec![
             ("bucket", self.bucket.clone()),
             ("key", self.key.clone()),
             ("file", self.file.to_string_lossy().into_owned()),
@@ -86,54 +86,32 @@ impl UploadCheckpoint {
             ("dev", i.dev.to_string()),
             ("head_crc", i.head_crc.to_string()),
             ("tail_crc", i.tail_crc.to_string()),
-            ("part_size", self.part_size.to_string()),
-            ("upload_id", self.upload_id.clone()),
-            ("initiate_started", self.initiate_started.to_string()),
-            (
-                "stopped_initiates",
-                self.stopped_initiates
-                    .iter()
-                    .map(u64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
         ];
+        fields.extend(encode_marker(self));
         let items: Vec<String> = self
             .done
             .iter()
-            .map(|(n, etag, crc)| {
-                format!("{n} {crc} {}", crate::signing::percent_encode(etag, false))
-            })
+            .map(|(n, etag, crc)| encode_part(*n, Some(*crc), etag))
             .collect();
         encode_record(UPLOAD_MAGIC, &fields, &items)
     }
 
     pub fn decode(bytes: &[u8]) -> std::result::Result<UploadCheckpoint, String> {
         let mut r = decode_record(bytes, UPLOAD_MAGIC)?;
-        let mut done = Vec::new();
-        for item in &r.items {
-            let mut it = item.splitn(3, ' ');
-            let (n, crc, etag) = match (it.next(), it.next(), it.next()) {
-                (Some(n), Some(c), Some(e)) => (n, c, e),
-                _ => return Err(format!("malformed part line {item:?}")),
-            };
-            let n: u32 = n
-                .parse()
-                .map_err(|_| format!("bad part number in {item:?}"))?;
-            let crc: u64 = crc
-                .parse()
-                .map_err(|_| format!("bad part crc in {item:?}"))?;
-            let etag = percent_encoding::percent_decode_str(etag)
-                .decode_utf8()
-                .map_err(|_| "bad etag".to_string())?
-                .into_owned();
-            done.push((n, etag, crc));
-        }
+        let done = r
+            .items
+            .iter()
+            .map(|item| match decode_part(item)? {
+                (n, Some(crc), etag) => Ok((n, etag, crc)),
+                (_, None, _) => Err(format!("bad part crc in {item:?}")),
+            })
+            .collect::<std::result::Result<Vec<_>, String>>()?;
         let mtime_ns: i128 = r
             .take("mtime_ns")?
             .parse()
             .map_err(|_| "field mtime_ns is not a number".to_string())?;
-        Ok(UploadCheckpoint {
+        let (part_size, upload_id, initiate_started, stopped_initiates) = decode_marker(&mut r)?;
+        let c = UploadCheckpoint {
             bucket: r.take("bucket")?,
             key: r.take("key")?,
             file: PathBuf::from(r.take("file")?),
@@ -145,44 +123,66 @@ impl UploadCheckpoint {
                 head_crc: r.take_u64("head_crc")?,
                 tail_crc: r.take_u64("tail_crc")?,
             },
-            part_size: r.take_u64("part_size")?,
-            upload_id: r.take("upload_id")?,
-            // Absent from checkpoints written before the field existed: not pending.
-            initiate_started: match r.take("initiate_started") {
-                Err(_) => 0,
-                Ok(v) => v
-                    .parse()
-                    .map_err(|_| "field initiate_started is not a number".to_string())?,
-            },
-            // Absent from checkpoints written before the field existed: none.
-            stopped_initiates: match r.take("stopped_initiates") {
-                Err(_) => Vec::new(),
-                Ok(v) => v
-                    .split_whitespace()
-                    .map(|t| t.parse::<u64>())
-                    .collect::<std::result::Result<_, _>>()
-                    .map_err(|_| "field stopped_initiates is not a list of numbers".to_string())?,
-            },
+            part_size,
+            upload_id,
+            initiate_started,
+            stopped_initiates,
             done,
-        })
-        .and_then(UploadCheckpoint::checked)
+        };
+        check_plan(c.identity.size, c.part_size, c.done.iter().map(|d| d.0))?;
+        Ok(c)
+    }
+}
+
+impl MultipartCheckpoint for UploadCheckpoint {
+    /// The part's ETag and CRC-64.
+    type Done = (String, u64);
+
+    fn encode(&self) -> Vec<u8> {
+        UploadCheckpoint::encode(self)
     }
 
-    /// Refuses a part size a run could not use, and parts outside the plan.
-    fn checked(self) -> std::result::Result<UploadCheckpoint, String> {
-        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&self.part_size)
-            || self.identity.size.div_ceil(self.part_size) > MAX_PARTS
-        {
-            return Err(format!("its part size {} is not allowed", self.part_size));
-        }
-        let parts = self.identity.size.div_ceil(self.part_size);
-        let mut seen = std::collections::HashSet::new();
-        for (n, _, _) in &self.done {
-            if *n == 0 || u64::from(*n) > parts || !seen.insert(*n) {
-                return Err(format!("part {n} is out of range or listed twice"));
-            }
-        }
-        Ok(self)
+    fn decode(bytes: &[u8]) -> std::result::Result<Self, String> {
+        UploadCheckpoint::decode(bytes)
+    }
+
+    fn other_transfer(&self, now: &Self) -> Option<&'static str> {
+        let same = self.bucket == now.bucket && self.key == now.key && self.file == now.file;
+        (!same).then_some("it belongs to another upload")
+    }
+
+    fn changed_from(&self, now: &Self) -> Option<String> {
+        (self.identity != now.identity)
+            .then(|| "the file changed since the checkpoint was written".into())
+    }
+
+    fn part_size(&self) -> u64 {
+        self.part_size
+    }
+
+    fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+
+    fn initiate_started(&self) -> u64 {
+        self.initiate_started
+    }
+
+    fn stopped_initiates(&self) -> &[u64] {
+        &self.stopped_initiates
+    }
+
+    fn set_stopped_initiates(&mut self, times: Vec<u64>) {
+        self.stopped_initiates = times;
+    }
+
+    fn set_marker(&mut self, upload_id: String, initiate_started: u64) {
+        self.upload_id = upload_id;
+        self.initiate_started = initiate_started;
+    }
+
+    fn add_done(&mut self, number: u32, (etag, crc): Self::Done) {
+        self.done.push((number, etag, crc));
     }
 }
 
@@ -230,71 +230,11 @@ impl SweepJournal {
     }
 }
 
-/// What an upload checkpoint's bytes allow this run to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum UploadVerdict {
-    /// Nothing to resume or clean up; the reason.
-    Unusable(String),
-    /// A run stopped between starting Initiate and recording its answer: the start
-    /// times of every such stopped Initiate (newest [`MAX_STOPPED_INITIATES`]), to
-    /// find the uploads they may have made.
-    StoppedInitiate(Vec<u64>),
-    /// The upload cannot be continued (the file or the part size changed): abort
-    /// it. `stopped` are the earlier stopped Initiates it remembered.
-    Superseded {
-        upload_id: String,
-        why: String,
-        stopped: Vec<u64>,
-    },
-    /// Continue this upload (its parts still to be confirmed by ListParts).
-    Resume(UploadCheckpoint),
-}
-
-/// Judges a checkpoint's bytes against this run: `expect` holds the bucket, key,
-/// file, its identity now and the planned part size; `requested_part_size` is the
-/// caller's explicit choice, if any (an automatic size defers to the checkpoint's).
-pub(crate) fn verdict(
-    bytes: &[u8],
-    expect: &UploadCheckpoint,
-    requested_part_size: Option<u64>,
-) -> UploadVerdict {
-    let c = match UploadCheckpoint::decode(bytes) {
-        Ok(c) => c,
-        Err(why) => return UploadVerdict::Unusable(why),
-    };
-    if c.bucket != expect.bucket || c.key != expect.key || c.file != expect.file {
-        return UploadVerdict::Unusable("it belongs to another upload".into());
-    }
-    if c.upload_id.is_empty() {
-        let mut stopped = c.stopped_initiates.clone();
-        stopped.push(c.initiate_started);
-        let excess = stopped.len().saturating_sub(MAX_STOPPED_INITIATES);
-        stopped.drain(..excess);
-        return UploadVerdict::StoppedInitiate(stopped);
-    }
-    let why = if c.identity != expect.identity {
-        Some("the file changed since the checkpoint was written".to_string())
-    } else if requested_part_size.is_some() && c.part_size != expect.part_size {
-        Some(format!(
-            "the part size changed ({} then, {} now)",
-            c.part_size, expect.part_size
-        ))
-    } else {
-        None
-    };
-    match why {
-        Some(why) => UploadVerdict::Superseded {
-            upload_id: c.upload_id,
-            why,
-            stopped: c.stopped_initiates,
-        },
-        None => UploadVerdict::Resume(c),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::{MultipartVerdict, multipart_verdict};
+    use crate::transfer::plan::{MAX_PART_SIZE, MIN_PART_SIZE};
 
     #[test]
     fn checkpoint_round_trips_and_refuses_corruption() {
@@ -379,16 +319,16 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(
-            verdict(&c.encode(), &expect, None),
-            UploadVerdict::Resume(c.clone())
+            multipart_verdict(&c.encode(), &expect, None),
+            MultipartVerdict::Resume(c.clone())
         );
         let other = UploadCheckpoint {
             key: "k2".into(),
             ..expect.clone()
         };
         assert!(matches!(
-            verdict(&c.encode(), &other, None),
-            UploadVerdict::Unusable(_)
+            multipart_verdict(&c.encode(), &other, None),
+            MultipartVerdict::Unusable(_)
         ));
         let changed = UploadCheckpoint {
             identity: FileIdentity {
@@ -397,8 +337,8 @@ mod tests {
             },
             ..expect.clone()
         };
-        match verdict(&c.encode(), &changed, None) {
-            UploadVerdict::Superseded {
+        match multipart_verdict(&c.encode(), &changed, None) {
+            MultipartVerdict::Superseded {
                 upload_id, stopped, ..
             } => {
                 assert_eq!(upload_id, "U1");
@@ -412,12 +352,12 @@ mod tests {
             ..c.clone()
         };
         assert_eq!(
-            verdict(&marker.encode(), &expect, None),
-            UploadVerdict::StoppedInitiate(vec![7, 50])
+            multipart_verdict(&marker.encode(), &expect, None),
+            MultipartVerdict::StoppedInitiate(vec![7, 50])
         );
         assert!(matches!(
-            verdict(b"garbage", &expect, None),
-            UploadVerdict::Unusable(_)
+            multipart_verdict(b"garbage", &expect, None),
+            MultipartVerdict::Unusable(_)
         ));
     }
 

@@ -194,7 +194,9 @@ pub extern "C" fn ossr_client_initiate_multipart_upload(
             .initiate_multipart_upload(bucket, key, headers, sequential, &request)?;
         if id.len() >= len {
             // Best effort: the caller gets an error, and nothing stays behind to bill.
-            let _ = client.inner.abort_multipart_upload(bucket, key, &id);
+            let _ = client
+                .inner
+                .abort_multipart_upload(bucket, key, &id, &request);
             return Err(Failure::TooSmall(format!(
                 "the upload id is {} bytes, the buffer {len} (the upload was aborted)",
                 id.len()
@@ -341,8 +343,10 @@ fn etag_of(array: &[c_char; OSSR_ETAG_LEN]) -> Option<String> {
     String::from_utf8(array[..end].iter().map(|c| *c as u8).collect()).ok()
 }
 
-/// Aborts a multipart upload, deleting its parts. Takes no request options, so it
-/// cannot be cancelled by a token; it ends within the client's timeouts.
+/// Aborts a multipart upload, deleting its parts.
+///
+/// - `req`: optional request options (NULL for none); its cancel token stops the
+///   call.
 ///
 /// Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such upload), the server's and network
 /// codes, the argument codes.
@@ -352,6 +356,7 @@ pub extern "C" fn ossr_client_abort_multipart_upload(
     bucket: *const c_char,
     key: *const c_char,
     upload_id: *const c_char,
+    req: *const ossr_request_options,
     err: *mut ossr_error,
 ) -> ossr_result {
     guard(err, || {
@@ -361,15 +366,15 @@ pub extern "C" fn ossr_client_abort_multipart_upload(
         let upload_id = arg_str(upload_id, "upload_id")?;
         client
             .inner
-            .abort_multipart_upload(bucket, key, upload_id)?;
+            .abort_multipart_upload(bucket, key, upload_id, &request_of(req))?;
         Ok(())
     })
 }
 
 /// Lists the parts of a multipart upload, following every page (1000 per request).
-/// Takes no request options, so it cannot be cancelled by a token; it ends within the
-/// client's timeouts.
 ///
+/// - `req`: optional request options (NULL for none); its cancel token stops the
+///   call.
 /// - `out`: receives the list, freed with `ossr_part_list_free`. Written only on
 ///   success.
 ///
@@ -381,6 +386,7 @@ pub extern "C" fn ossr_client_list_parts(
     bucket: *const c_char,
     key: *const c_char,
     upload_id: *const c_char,
+    req: *const ossr_request_options,
     out: *mut *mut ossr_part_list,
     err: *mut ossr_error,
 ) -> ossr_result {
@@ -390,7 +396,9 @@ pub extern "C" fn ossr_client_list_parts(
         let key = arg_str(key, "key")?;
         let upload_id = arg_str(upload_id, "upload_id")?;
         let out = out_ptr(out, "out")?;
-        let parts = client.inner.list_parts(bucket, key, upload_id)?;
+        let parts = client
+            .inner
+            .list_parts(bucket, key, upload_id, &request_of(req))?;
         write_out(out, into_handle(ossr_part_list { parts }));
         Ok(())
     })
@@ -439,9 +447,10 @@ pub extern "C" fn ossr_part_list_free(list: *mut ossr_part_list) {
 }
 
 /// Lists the multipart uploads in progress in a bucket whose keys start with `prefix`
-/// (empty for all), following every page. Takes no request options, so it cannot
-/// be cancelled by a token; it ends within the client's timeouts.
+/// (empty for all), following every page.
 ///
+/// - `req`: optional request options (NULL for none); its cancel token stops the
+///   call.
 /// - `out`: receives the list, freed with `ossr_upload_list_free`. Written only on
 ///   success.
 ///
@@ -452,6 +461,7 @@ pub extern "C" fn ossr_client_list_multipart_uploads(
     client: *const ossr_client,
     bucket: *const c_char,
     prefix: *const c_char,
+    req: *const ossr_request_options,
     out: *mut *mut ossr_upload_list,
     err: *mut ossr_error,
 ) -> ossr_result {
@@ -460,7 +470,9 @@ pub extern "C" fn ossr_client_list_multipart_uploads(
         let bucket = arg_str(bucket, "bucket")?;
         let prefix = arg_str(prefix, "prefix")?;
         let out = out_ptr(out, "out")?;
-        let uploads = client.inner.list_multipart_uploads(bucket, prefix)?;
+        let uploads = client
+            .inner
+            .list_multipart_uploads(bucket, prefix, &request_of(req))?;
         write_out(out, into_handle(ossr_upload_list { uploads }));
         Ok(())
     })

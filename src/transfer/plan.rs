@@ -100,6 +100,12 @@ impl Plan {
     }
 }
 
+/// OSS's number of part `index` (numbered from 0 by the plan), from 1. At most
+/// [`MAX_PARTS`] parts are planned, so it fits.
+pub(crate) fn part_number(index: u64) -> u32 {
+    u32::try_from(index + 1).unwrap_or(u32::MAX)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

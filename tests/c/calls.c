@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
     check_code(ossr_client_upload_part(c, bucket, "m/multi", upload_id, 0, data, 1, NULL, &parts[0],
                                        err),
                OSSR_ERR_INVALID_ARGUMENT, "part number 0", err);
-    check_code(ossr_client_list_parts(c, bucket, "m/multi", upload_id, &plist, err), OSSR_OK,
+    check_code(ossr_client_list_parts(c, bucket, "m/multi", upload_id, NULL, &plist, err), OSSR_OK,
                "list parts", err);
     check(ossr_part_list_count(plist) == 3, "three parts listed");
     check_code(ossr_part_list_get(plist, 1, &listed), OSSR_OK, "the second part", err);
@@ -136,7 +136,7 @@ int main(int argc, char **argv) {
     check_code(ossr_client_initiate_multipart_upload(c, bucket, "m/other", NULL, false, other_id,
                                                      sizeof other_id, NULL, err),
                OSSR_OK, "a second upload", err);
-    check_code(ossr_client_list_multipart_uploads(c, bucket, "m/", &ulist, err), OSSR_OK,
+    check_code(ossr_client_list_multipart_uploads(c, bucket, "m/", NULL, &ulist, err), OSSR_OK,
                "list uploads", err);
     check(ossr_upload_list_count(ulist) == 2, "two uploads in progress");
     check_code(ossr_upload_list_key(ulist, 0, text, sizeof text, NULL), OSSR_OK, "a key", err);
@@ -145,9 +145,9 @@ int main(int argc, char **argv) {
               OSSR_ERR_INVALID_ARGUMENT,
           "no third upload");
     ossr_upload_list_free(ulist);
-    check_code(ossr_client_abort_multipart_upload(c, bucket, "m/other", other_id, err), OSSR_OK,
+    check_code(ossr_client_abort_multipart_upload(c, bucket, "m/other", other_id, NULL, err), OSSR_OK,
                "abort the second", err);
-    check_code(ossr_client_abort_multipart_upload(c, bucket, "m/other", other_id, err),
+    check_code(ossr_client_abort_multipart_upload(c, bucket, "m/other", other_id, NULL, err),
                OSSR_ERR_NOT_FOUND, "it is gone", err);
 
     {
@@ -169,7 +169,7 @@ int main(int argc, char **argv) {
               head_crc == crc_all,
           "the object's size and CRC-64");
     ossr_object_info_free(info);
-    check_code(ossr_client_list_multipart_uploads(c, bucket, "", &ulist, err), OSSR_OK,
+    check_code(ossr_client_list_multipart_uploads(c, bucket, "", NULL, &ulist, err), OSSR_OK,
                "list uploads again", err);
     check(ossr_upload_list_count(ulist) == 0, "no upload left in progress");
     ossr_upload_list_free(ulist);
