@@ -549,6 +549,9 @@ impl Client {
             return Err(e);
         }
         let put = self.complete_copy(&mut begun.ckpt, &ckpt_path, opts, &mut begun.aborted)?;
+        if begun.state != CheckpointState::Resumed {
+            begun.aborted += self.abort_earlier_copies(&begun.ckpt, &opts.request);
+        }
         reporter.report(source.size, true);
         Ok(CopyReport {
             size: source.size,
@@ -605,6 +608,48 @@ impl Client {
             path: ckpt_path,
         };
         pool.run(&work, &mut record, pending, reporter).map(|_| ())
+    }
+
+    /// Aborts the uploads of the destination key that an earlier run of this copy
+    /// left with no usable checkpoint naming them (lost, damaged, unreadable): a copy
+    /// cannot read the source's bytes to recognise its parts beforehand, so this runs
+    /// after Complete, when every part's ETag and size are known. An upload in
+    /// progress whose listed parts (at least one) each have the size and ETag of
+    /// this copy's part of the same number holds this source's bytes in this plan:
+    /// it is an earlier run's, and aborted. Uploads of other bytes or another part
+    /// size are left alone (another writer's, or a run with another `part_size`).
+    /// A cleanup: a failed listing is not the copy's failure. Returns how many were
+    /// aborted.
+    fn abort_earlier_copies(&self, ckpt: &CopyCheckpoint, request: &RequestOptions) -> u64 {
+        let (bucket, key) = (ckpt.bucket.as_str(), ckpt.key.as_str());
+        let plan = Plan::new(ckpt.source.size, ckpt.part_size);
+        let Ok(uploads) = self.list_multipart_uploads(bucket, key, request) else {
+            return 0;
+        };
+        let ours = |p: &ListedPart| {
+            ckpt.done.iter().any(|(n, etag, _)| {
+                *n == p.part_number
+                    && p.size == plan.len(u64::from(*n) - 1)
+                    && etag.trim_matches('"') == p.etag.trim_matches('"')
+            })
+        };
+        let mut aborted = 0;
+        for upload in uploads {
+            if upload.key != key || upload.upload_id == ckpt.upload_id {
+                continue;
+            }
+            let earlier = self
+                .list_parts(bucket, key, &upload.upload_id, request)
+                .is_ok_and(|parts| !parts.is_empty() && parts.iter().all(ours));
+            if earlier
+                && self
+                    .abort_multipart_upload(bucket, key, &upload.upload_id, request)
+                    .is_ok()
+            {
+                aborted += 1;
+            }
+        }
+        aborted
     }
 
     /// Completes the copy: the parts' combined CRC-64 checked against the source's

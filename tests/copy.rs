@@ -386,6 +386,73 @@ fn a_run_stopped_during_initiate_leaves_a_marker_and_the_next_run_aborts_its_upl
     assert_clean(&s, &f);
 }
 
+/// A copy whose checkpoint is lost or unusable cannot name its upload, and a copy
+/// cannot read the source's bytes to recognise it beforehand: the next run, once
+/// complete, finds it by its parts (this copy's sizes and ETags) and aborts it. An
+/// upload of the same key with other bytes (another writer's) is left alone.
+#[test]
+fn an_upload_whose_checkpoint_was_lost_is_aborted_by_the_next_run() {
+    let s = server();
+    let c = client(&s);
+    let bytes = data(8 * PART, 21);
+    put_source(&c, &bytes, &[]);
+    type Edit = fn(&std::path::Path);
+    let edits: [(&str, Edit); 4] = [
+        ("missing", |p| fs::remove_file(p).unwrap()),
+        ("empty", |p| fs::write(p, b"").unwrap()),
+        ("truncated", |p| {
+            let b = fs::read(p).unwrap();
+            fs::write(p, &b[..b.len() / 2]).unwrap();
+        }),
+        ("damaged", |p| {
+            let mut b = fs::read(p).unwrap();
+            b[40] ^= 0x20;
+            fs::write(p, &b).unwrap();
+        }),
+    ];
+    for (what, edit) in edits {
+        let f = fixture();
+        let key = format!("lost-{what}");
+        // Another writer's upload of the key: one part of other bytes.
+        let none = RequestOptions::default();
+        let theirs = c
+            .initiate_multipart_upload(DST, &key, &[], false, &none)
+            .unwrap();
+        let other = data(PART, 22);
+        c.upload_part(
+            DST,
+            &key,
+            &theirs,
+            1,
+            oss_resume::PartSource::Bytes(&other),
+            &none,
+        )
+        .unwrap();
+        // This copy, stopped after 3 parts.
+        let mut o = opts(&f);
+        o.threads = 1;
+        let mut stop = |done: u64, _: u64| done < 3 * PART;
+        let err = c
+            .copy(SRC, "src", DST, &key, &o, Some(&mut stop))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled, "{what}: {err}");
+        assert_eq!(s.stats().uploads_in_progress, 2, "{what}");
+        edit(&checkpoint_files(&f)[0]);
+        let report = copy(&c, &key, &opts(&f)).unwrap();
+        assert_ne!(report.checkpoint, CheckpointState::Resumed, "{what}");
+        assert_eq!(report.uploads_aborted, 1, "{what}: {report:?}");
+        assert_eq!(object(&c, DST, &key), bytes, "{what}");
+        let left = c.list_multipart_uploads(DST, &key, &none).unwrap();
+        assert_eq!(left.len(), 1, "{what}: {left:?}");
+        assert_eq!(
+            left[0].upload_id, theirs,
+            "{what}: the other writer's upload is kept"
+        );
+        c.abort_multipart_upload(DST, &key, &theirs, &none).unwrap();
+        assert_clean(&s, &f);
+    }
+}
+
 /// A run dropped after some parts were recorded (a crash, simulated by a cancel)
 /// whose parts also landed unrecorded: every listed part is kept, none copied again.
 #[test]
