@@ -17,7 +17,8 @@ use crate::config::{validate_bucket, validate_key};
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::CancelToken;
 use crate::transfer::fsio::{
-    Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, target_dir, write_atomic,
+    Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, reserve, reserve_failed,
+    target_dir, write_atomic,
 };
 use crate::transfer::lock::TargetLock;
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
@@ -284,7 +285,8 @@ impl Client {
     /// HEAD first; then parallel ranged GETs (`If-Match` the ETag,
     /// `x-oss-range-behavior: standard`, status and `Content-Range` checked) write
     /// into a temporary file beside the target (`<name>.ossr-<random>`, sized up
-    /// front). A checkpoint records each part and its CRC-64 once its bytes are
+    /// front, its disk space reserved with `fallocate` where the filesystem allows, so
+    /// a full disk is found before any byte is fetched). A checkpoint records each part and its CRC-64 once its bytes are
     /// durable (see [`Durability`]), and a worker starts a new part only while fewer
     /// than `threads + 1` started parts are unrecorded, so a crash costs at most that
     /// many parts however slow the disk's syncs (a slow disk slows the download
@@ -322,7 +324,9 @@ impl Client {
     ///   fired; the checkpoint is kept.
     /// - [`ErrorKind::InvalidArgument`]: bad options, a target that is a directory.
     /// - [`ErrorKind::Io`]: the target's directory does not exist (found before any
-    ///   request) or cannot be written, or the checkpoint directory cannot be; and
+    ///   request) or cannot be written, its filesystem has no room for the object
+    ///   (found before any GET; the message says how many bytes are needed), or the
+    ///   checkpoint directory cannot be written; and
     ///   the client's errors. Except where said, the checkpoint is kept and the next
     ///   call resumes.
     pub fn download(
@@ -454,6 +458,9 @@ impl Client {
         remove_stale_temps(target, found.as_ref().map(|(c, _)| c.temp.as_path()));
         let (ckpt, file, damaged) = match found {
             Some((mut ckpt, file)) => {
+                // The parts still to fetch may be holes: their space is reserved too
+                // (the checkpoint and the file are kept when it is not there).
+                reserve(&file, ckpt.size).map_err(|e| reserve_failed(target, ckpt.size, e))?;
                 let damaged = drop_damaged_parts(&mut ckpt, &file)?;
                 (ckpt, file, damaged)
             }
@@ -607,6 +614,9 @@ fn start_temp(
     let ready = file
         .set_len(ckpt.size)
         .map_err(|e| Error::io(format!("sizing {}", ckpt.temp.display()), e))
+        .and_then(|()| {
+            reserve(&file, ckpt.size).map_err(|e| reserve_failed(&ckpt.target, ckpt.size, e))
+        })
         .and_then(|()| match ckpt_path {
             Some(path) => write_atomic(path, &ckpt.encode(), durability)
                 .map_err(|e| Error::io(format!("writing the checkpoint {}", path.display()), e)),

@@ -10,7 +10,7 @@ use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, Reque
 use crate::config::{validate_bucket, validate_key};
 use crate::crc64::Crc64;
 use crate::error::{Error, ErrorKind, Result};
-use crate::transfer::fsio::{Durability, commit, target_dir};
+use crate::transfer::fsio::{Durability, commit, reserve, reserve_failed, target_dir};
 use crate::transfer::progress::Throttle;
 use crate::transport::{Retry, map_io_error};
 
@@ -396,6 +396,8 @@ impl Client {
             .map_err(|e| Error::io(format!("creating {}", temp.display()), e))?;
         let result = (|| -> Result<StreamReport> {
             let mut stream = self.open_get(bucket, key, opts)?;
+            // A full disk is found before the body is read, not part way through.
+            reserve(&file, stream.length).map_err(|e| reserve_failed(target, stream.length, e))?;
             let mut buf = vec![0u8; 1 << 20];
             loop {
                 let n = stream.read(&mut buf).map_err(map_io_error)?;

@@ -388,3 +388,79 @@ fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
         .any(|e| e.unwrap().path().to_string_lossy().ends_with(".download"));
     assert!(kept, "the checkpoint is kept");
 }
+
+/// Whether `unshare -rm` (a user and mount namespace, no privilege needed) works
+/// here; under CI it must.
+fn can_mount_privately() -> bool {
+    let ok = Command::new("unshare")
+        .args(["-rm", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok || std::env::var_os("CI").is_none(),
+        "CI: `unshare -rm` (util-linux) is needed to give a test a small filesystem"
+    );
+    ok
+}
+
+/// A download into a filesystem too small for the object fails before any byte is
+/// fetched (the space is reserved up front), says how much it needs, and leaves
+/// nothing behind: no target, no temporary file, no checkpoint. The filesystem is a
+/// 4 MiB tmpfs mounted in a private namespace; the object is 16 MiB.
+#[test]
+fn a_disk_too_small_is_found_before_any_byte_is_fetched() {
+    if !can_mount_privately() {
+        return;
+    }
+    let size: u64 = 16 << 20;
+    let (_data, s) = serving(size, 3);
+    let work = tempfile::tempdir().unwrap();
+    let small = work.path().join("small");
+    fs::create_dir(&small).unwrap();
+    let ckpt = work.path().join("ckpt");
+    for multipart in [true, false] {
+        s.reset_stats();
+        let get = get_command(&s, &small.join("big.bin"), &ckpt);
+        let mut cmd = Command::new("unshare");
+        // Mounts the tmpfs over `small`, runs ossr, then lists what is left there.
+        cmd.args(["-rm", "sh", "-c"])
+            .arg(r#"mount -t tmpfs -o size=4m tmpfs "$0" && { "$@"; rc=$?; echo "left: $(ls -A "$0")"; exit $rc; }"#)
+            .arg(&small)
+            .arg(get.get_program())
+            .args(get.get_args());
+        if !multipart {
+            cmd.args(["--threshold", "1G"]);
+        }
+        for (k, v) in get.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{multipart}: {stdout}\n{stderr}"
+        );
+        assert!(
+            stderr.contains(&format!("reserving {size} bytes")),
+            "{multipart}: {stderr}"
+        );
+        assert!(
+            stdout.lines().any(|l| l == "left: "),
+            "{multipart}: nothing is left in the directory: {stdout}"
+        );
+        assert_eq!(
+            s.stats().requests_with("GetObject", 200) + s.stats().requests_with("GetObject", 206),
+            0,
+            "{multipart}: no byte was fetched"
+        );
+        assert!(
+            fs::read_dir(&ckpt).map_or(true, |mut d| d.next().is_none()),
+            "{multipart}: no checkpoint is left"
+        );
+    }
+}

@@ -266,6 +266,38 @@ pub(crate) fn crc_of_range(file: &File, offset: u64, len: u64, buf: &mut [u8]) -
     Ok(crc.value())
 }
 
+/// Reserves `len` bytes of disk for `file` (from offset 0) where the filesystem
+/// allows it (`fallocate`), so that a full disk is found before any byte is fetched
+/// rather than part way through. A filesystem that cannot reserve (no `fallocate`)
+/// keeps a sparse file: `Ok`. The error is the filesystem's (`ENOSPC` when the
+/// space is not there).
+pub(crate) fn reserve(file: &File, len: u64) -> io::Result<()> {
+    use rustix::fs::{FallocateFlags, fallocate};
+    use rustix::io::Errno;
+    if len == 0 {
+        return Ok(());
+    }
+    match fallocate(file, FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == Errno::OPNOTSUPP || e == Errno::NOSYS => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The error of a reservation that failed: how much the file needs, and where.
+pub(crate) fn reserve_failed(path: &Path, len: u64, e: io::Error) -> Error {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    Error::io(
+        format!(
+            "reserving {len} bytes ({:.1} MiB) for {} in {} (free that much space there and run again)",
+            len as f64 / (1024.0 * 1024.0),
+            path.display(),
+            dir.display()
+        ),
+        e,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
