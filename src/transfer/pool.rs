@@ -30,7 +30,10 @@ pub(crate) fn with_buffer<T>(f: impl FnOnce(&mut [u8]) -> T) -> T {
     BUFFER.with(|b| {
         let mut buf = b.borrow_mut();
         if buf.len() != WORKER_BUFFER {
-            buf.resize(WORKER_BUFFER, 0);
+            // Zeroed by the allocator (fresh pages), not written here: a page becomes
+            // resident only once a part's bytes land in it. A download part's reads
+            // from the socket rarely fill more than the first few hundred KiB.
+            *buf = vec![0u8; WORKER_BUFFER];
         }
         f(&mut buf)
     })
