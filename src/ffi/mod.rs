@@ -15,6 +15,8 @@
 
 mod cancel;
 mod client;
+mod copy;
+mod file;
 mod multipart;
 mod result;
 mod stream;

@@ -551,9 +551,13 @@ pub extern "C" fn ossr_client_get_to_file(
     })
 }
 
-/// Streams one object into another (any bucket and key): no temporary copy on disk,
+/// Streams one object into another (any bucket and key) through the client: every
+/// byte is read from the server and sent back to it, with no temporary copy on disk,
 /// memory bounded, the CRC-64 checked end to end (the bytes read against the
-/// source's, the bytes sent against the destination's).
+/// source's, the bytes sent against the destination's). It does not resume. To copy
+/// on the server, with no byte through the client, resumably, use
+/// `ossr_client_copy_object`; this call is for ends the server will not copy
+/// between, and for ranges.
 ///
 /// - `get_opts`: source range and request options, or NULL for the whole object.
 /// - `put_opts`: the destination's headers, or NULL for none (its content length and

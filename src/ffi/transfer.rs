@@ -32,7 +32,7 @@ pub enum ossr_checkpoint_state {
     OSSR_CHECKPOINT_DISCARDED = 3,
 }
 
-fn state_of(state: &CheckpointState) -> (ossr_checkpoint_state, &str) {
+pub(crate) fn state_of(state: &CheckpointState) -> (ossr_checkpoint_state, &str) {
     match state {
         CheckpointState::NotUsed => (ossr_checkpoint_state::OSSR_CHECKPOINT_NOT_USED, ""),
         CheckpointState::NotFound => (ossr_checkpoint_state::OSSR_CHECKPOINT_NOT_FOUND, ""),
