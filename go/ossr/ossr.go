@@ -242,6 +242,12 @@ type Config struct {
 	CAFile           string        // extra PEM CA certificates
 	Proxy            string        // http://[user:password@]host:port or socks5://...
 	UserAgentSuffix  string
+	// PrefetchMemory is the memory the Files opened with OpenFile may hold at once
+	// for what they fetch: one limit for all of them, never exceeded. 0 means the
+	// default, 64 MiB; NoPrefetchMemory makes every read fetch straight into the
+	// caller's buffer.
+	PrefetchMemory   uint64
+	NoPrefetchMemory bool
 }
 
 // Client is a connection pool with credentials. Safe for concurrent use; Close it
@@ -320,6 +326,15 @@ func NewClient(cfg Config) (*Client, error) {
 		if cfg.UserAgentSuffix != "" {
 			step(func() C.ossr_result {
 				return C.ossr_config_builder_set_user_agent_suffix(b, cs.of(cfg.UserAgentSuffix), e)
+			})
+		}
+		if cfg.PrefetchMemory != 0 || cfg.NoPrefetchMemory {
+			step(func() C.ossr_result {
+				bytes := cfg.PrefetchMemory
+				if cfg.NoPrefetchMemory {
+					bytes = 0
+				}
+				return C.ossr_config_builder_set_prefetch_memory(b, C.uint64_t(bytes), e)
 			})
 		}
 		step(func() C.ossr_result { return C.ossr_client_new(b, &client, e) })
