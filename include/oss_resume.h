@@ -33,6 +33,13 @@
  * read by the calls they are passed to, so one can serve concurrent calls if nobody
  * changes it.
  *
+ * Reports. A struct a call fills (`ossr_download_report`, `ossr_copy_report`,
+ * `ossr_put_result`, ...) starts with `size_t struct_size`, which the caller sets to
+ * `sizeof` the struct before the call. The library writes only the fields that fit,
+ * so a program built against an older header keeps working with a newer library
+ * whose structs grew at their end; a struct_size of 0, or smaller than the struct's
+ * first version, fails with OSSR_ERR_INVALID_ARGUMENT before anything is done.
+ *
  * Callbacks. They take `void *userdata` first, exactly as given with the callback.
  * They run on the thread that made the call, one call at a time, even while parts
  * move in parallel. A progress callback returns 0 to go on and non-zero to cancel; the
@@ -503,6 +510,13 @@ typedef int (*ossr_progress_cb)(void *userdata,
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
    * The source's size: the bytes the copy holds.
    */
   uint64_t size;
@@ -560,6 +574,13 @@ typedef struct {
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
    * Requests sent: the HEAD at open and every GET (a retry or a resumed body is
    * not counted again).
    */
@@ -588,6 +609,13 @@ typedef struct {
  * What a put or a copy made. Filled only on success.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
   /**
    * The object's CRC-64 as the server computed it (valid when `has_crc64`); it has
    * been checked against the bytes sent.
@@ -663,6 +691,13 @@ typedef int (*ossr_read_cb)(void *userdata,
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
    * Bytes written.
    */
   uint64_t bytes;
@@ -686,6 +721,13 @@ typedef struct {
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
    * The object's size.
    */
   uint64_t size;
@@ -701,6 +743,11 @@ typedef struct {
    * Times a part's body failed and was continued.
    */
   uint64_t parts_retried;
+  /**
+   * Parts of a resumed checkpoint whose bytes in the temporary file no longer
+   * matched their recorded CRC-64, and were fetched again.
+   */
+  uint64_t parts_damaged;
   /**
    * Parts the object was split into.
    */
@@ -739,6 +786,13 @@ typedef struct {
  * What `ossr_client_upload` did. Filled only on success.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
   /**
    * The file's size.
    */
@@ -1536,7 +1590,8 @@ ossr_result ossr_file_etag(const ossr_file *file,
  * verified. Safe while other threads read the file (the counters are each current,
  * not a snapshot taken at one instant).
  *
- * Returns `OSSR_OK`, or `OSSR_ERR_NULL_ARGUMENT` when `file` or `out` is NULL.
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` when `file` or `out` is NULL, or
+ * `OSSR_ERR_INVALID_ARGUMENT` when `out->struct_size` is too small (0 included).
  */
 ossr_result ossr_file_stats(const ossr_file *file,
                             ossr_file_statistics *out);

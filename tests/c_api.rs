@@ -830,7 +830,7 @@ fn copy_from_c(build: Build) {
         20,
     );
     assert!(object_bytes(&s, "c/copy/small-1") == small);
-    assert_eq!(s.stats().requests_with("CopyObject", 200), 2);
+    assert_eq!(s.stats().requests_with("CopyObject", 200), 3);
 
     s.reset_stats();
     let args = [

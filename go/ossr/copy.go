@@ -8,6 +8,7 @@ import "C"
 import (
 	"context"
 	"fmt"
+	"unsafe"
 )
 
 // CopyPath says how CopyObject made the copy.
@@ -151,6 +152,7 @@ func (c *Client) CopyObject(ctx context.Context, srcBucket, srcKey, dstBucket, d
 		return nil, err
 	}
 	var report C.ossr_copy_report
+	report.struct_size = C.size_t(unsafe.Sizeof(report)) // the library writes the fields that fit
 	cb, ud, done := progress(progressFn)
 	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, w, e)

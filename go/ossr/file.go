@@ -232,6 +232,7 @@ func (f *File) ETag() string {
 // Stats says what the File has done so far; zeros after Close.
 func (f *File) Stats() FileStats {
 	var s C.ossr_file_statistics
+	s.struct_size = C.size_t(unsafe.Sizeof(s)) // the library writes the fields that fit
 	if err := f.call(func(ptr *C.ossr_file, e *C.ossr_error) C.ossr_result { return C.ossr_file_stats(ptr, &s) }); err != nil {
 		return FileStats{}
 	}

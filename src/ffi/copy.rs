@@ -7,8 +7,9 @@ use super::transfer::{
 use super::{
     FfiResult, arg_header, arg_mut, arg_path, arg_ref, arg_str, fill_array, free_handle, guard,
     guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb, ossr_result, out_ptr,
-    write_given, write_out,
+    write_out,
 };
+use super::{check_report, write_report};
 use crate::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
 use std::ffi::{c_char, c_void};
 
@@ -28,6 +29,11 @@ pub enum ossr_copy_path {
 /// What `ossr_client_copy_object` did. Filled only on success.
 #[repr(C)]
 pub struct ossr_copy_report {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// The source's size: the bytes the copy holds.
     pub size: u64,
     /// Parts of a multipart copy (0 otherwise).
@@ -357,6 +363,7 @@ pub extern "C" fn ossr_client_copy_object(
         let src_key = arg_str(src_key, "src_key")?;
         let dst_bucket = arg_str(dst_bucket, "dst_bucket")?;
         let dst_key = arg_str(dst_key, "dst_key")?;
+        check_report(report, "report")?;
         let defaults = CopyOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
         let done = with_progress(progress, userdata, |p| {
@@ -364,7 +371,7 @@ pub extern "C" fn ossr_client_copy_object(
                 .inner
                 .copy(src_bucket, src_key, dst_bucket, dst_key, opts, p)
         })?;
-        write_given(report, copy_report(&done));
+        write_report(report, copy_report(&done));
         Ok(())
     })
 }
@@ -372,6 +379,7 @@ pub extern "C" fn ossr_client_copy_object(
 fn copy_report(r: &CopyReport) -> ossr_copy_report {
     let (checkpoint, reason) = state_of(&r.checkpoint);
     let mut out = ossr_copy_report {
+        struct_size: 0,
         size: r.size,
         parts: r.parts,
         part_size: r.part_size,
@@ -392,4 +400,12 @@ fn copy_report(r: &CopyReport) -> ossr_copy_report {
     fill_array(&mut out.checkpoint_reason, reason);
     fill_array(&mut out.etag, &r.etag);
     out
+}
+
+impl super::Report for ossr_copy_report {
+    const NAME: &'static str = "ossr_copy_report";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_copy_report>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }

@@ -26,6 +26,11 @@ pub enum ossr_whence {
 /// What an `ossr_file` has done so far; filled by `ossr_file_stats`.
 #[repr(C)]
 pub struct ossr_file_statistics {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// Requests sent: the HEAD at open and every GET (a retry or a resumed body is
     /// not counted again).
     pub requests: u64,
@@ -381,7 +386,8 @@ pub extern "C" fn ossr_file_etag(
 /// verified. Safe while other threads read the file (the counters are each current,
 /// not a snapshot taken at one instant).
 ///
-/// Returns `OSSR_OK`, or `OSSR_ERR_NULL_ARGUMENT` when `file` or `out` is NULL.
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` when `file` or `out` is NULL, or
+/// `OSSR_ERR_INVALID_ARGUMENT` when `out->struct_size` is too small (0 included).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_file_stats(
     file: *const ossr_file,
@@ -391,10 +397,14 @@ pub extern "C" fn ossr_file_stats(
         let (Some(f), false) = (opt_ref(file), out.is_null()) else {
             return ossr_result::OSSR_ERR_NULL_ARGUMENT;
         };
+        if super::check_report(out, "out").is_err() {
+            return ossr_result::OSSR_ERR_INVALID_ARGUMENT;
+        }
         let s = f.inner.stats();
-        write_out(
+        super::write_report(
             out,
             ossr_file_statistics {
+                struct_size: 0,
                 requests: s.requests,
                 bytes_fetched: s.bytes_fetched,
                 bytes_read: s.bytes_read,
@@ -404,4 +414,12 @@ pub extern "C" fn ossr_file_stats(
         );
         ossr_result::OSSR_OK
     })
+}
+
+impl super::Report for ossr_file_statistics {
+    const NAME: &'static str = "ossr_file_statistics";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_file_statistics>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }

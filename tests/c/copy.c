@@ -213,6 +213,7 @@ static int small(const char *bucket, const char *src, const char *dst) {
 
     progress_init(&p);
     memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
     /* NULL options: the defaults (1 GiB threshold: one CopyObject). */
     rc = ossr_client_copy_object(c, bucket, src, bucket, dst, NULL, on_progress, &p, &r, err);
     check_code(rc, OSSR_OK, err, "a small copy with the default options succeeds");
@@ -261,6 +262,34 @@ static int small(const char *bucket, const char *src, const char *dst) {
     rc = ossr_client_copy_object(c, bucket, NULL, bucket, replaced, NULL, NULL, NULL, NULL, err);
     check_code(rc, OSSR_ERR_NULL_ARGUMENT, err, "a NULL source key is refused");
 
+    /* The report's struct_size: 0 is refused before the copy, naming it. */
+    {
+        struct {
+            ossr_copy_report r;
+            uint64_t after; /* what a newer header's caller would have beyond */
+        } grown;
+        char msg[512] = "";
+        memset(&grown, 0, sizeof grown);
+        rc = ossr_client_copy_object(c, bucket, src, bucket, "never-made", NULL, NULL, NULL,
+                                     &grown.r, err);
+        check_code(rc, OSSR_ERR_INVALID_ARGUMENT, err, "a report with struct_size 0 is refused");
+        ossr_error_message(err, msg, sizeof msg, NULL);
+        check(strstr(msg, "report->struct_size") != NULL, "... and the message names it");
+        check(head_crc(c, bucket, "never-made", NULL, 0) == 0, "... before any copy is made");
+        grown.r.struct_size = sizeof grown.r - 1;
+        rc = ossr_client_copy_object(c, bucket, src, bucket, "never-made", NULL, NULL, NULL,
+                                     &grown.r, err);
+        check_code(rc, OSSR_ERR_INVALID_ARGUMENT, err, "a struct_size one byte short too");
+        /* A caller whose struct is larger gets the fields this library knows. */
+        grown.r.struct_size = sizeof grown;
+        grown.after = 0x5a5a5a5a5a5a5a5aULL;
+        rc = ossr_client_copy_object(c, bucket, src, bucket, dst, NULL, NULL, NULL, &grown.r, err);
+        check_code(rc, OSSR_OK, err, "a larger struct_size is accepted");
+        check(grown.r.struct_size == sizeof grown && grown.r.size == r.size &&
+                  grown.after == 0x5a5a5a5a5a5a5a5aULL,
+              "... the known fields written, struct_size and what lies beyond left alone");
+    }
+
     ossr_copy_options_free(o);
     ossr_copy_options_free(NULL);
     ossr_error_free(err);
@@ -305,6 +334,7 @@ static int multipart(const char *bucket, const char *src, const char *dst, const
 
     progress_init(&p);
     memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
     rc = ossr_client_copy_object(c, bucket, src, bucket, dst, o, on_progress, &p, &r, err);
     check_code(rc, OSSR_OK, err, "a multipart copy succeeds");
     check(r.path == OSSR_COPY_PATH_SERVER_MULTIPART, "... as UploadPartCopy parts");
@@ -406,6 +436,7 @@ static int resume(const char *bucket, const char *src, const char *dst, const ch
     ossr_result rc;
 
     memset(&r, 0, sizeof r);
+    r.struct_size = sizeof r;
     rc = ossr_client_copy_object(c, bucket, src, bucket, dst, o, NULL, NULL, &r, err);
     check_code(rc, OSSR_OK, err, "the cancelled copy resumes");
     check(r.checkpoint == OSSR_CHECKPOINT_RESUMED, "... from its checkpoint");

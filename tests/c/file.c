@@ -240,8 +240,16 @@ static int read_mode(const char *bucket, const char *key, const char *local) {
     check_code(ossr_file_read_at(f, buf, 10, 0, NULL, err), OSSR_ERR_NULL_ARGUMENT, err,
                "a NULL count is refused");
 
+    st.struct_size = sizeof st;
     check_code(ossr_file_stats(f, &st), OSSR_OK, NULL, "stats");
     check_code(ossr_file_stats(f, NULL), OSSR_ERR_NULL_ARGUMENT, NULL, "stats into NULL");
+    {
+        ossr_file_statistics zero;
+        memset(&zero, 0, sizeof zero);
+        check_code(ossr_file_stats(f, &zero), OSSR_ERR_INVALID_ARGUMENT, NULL,
+                   "stats with struct_size 0 are refused");
+        check(zero.requests == 0, "... and nothing is written");
+    }
     check(st.crc_verified, "the front-to-back read verified the CRC-64");
     check(st.requests >= 2 && st.bytes_fetched >= size && st.bytes_read >= 2 * size,
           "stats count requests, bytes fetched and bytes read");
