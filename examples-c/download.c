@@ -50,6 +50,7 @@ int main(int argc, char **argv) {
     if (rc == OSSR_OK && argc == 5) {
         rc = ossr_download_options_set_threads(opts, (uint32_t)strtoul(argv[4], NULL, 10), err);
     }
+    report.struct_size = sizeof report; /* the library writes the fields that fit */
     if (rc == OSSR_OK) {
         rc = ossr_client_download(client, argv[1], argv[2], argv[3], opts, show_progress, NULL,
                                   &report, err);

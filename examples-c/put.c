@@ -35,6 +35,7 @@ int main(int argc, char **argv) {
     if (rc == OSSR_OK && argc == 4) {
         rc = ossr_put_options_add_header(opts, "Content-Type", argv[3], err);
     }
+    result.struct_size = sizeof result; /* the library writes the fields that fit */
     if (rc == OSSR_OK) {
         rc = ossr_client_put_stream(client, argv[1], argv[2], read_stdin, stdin, opts, NULL, NULL,
                                     &result, err);

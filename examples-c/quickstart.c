@@ -31,6 +31,7 @@ int main(int argc, char **argv) {
     if (rc == OSSR_OK) {
         rc = ossr_client_new(b, &client, err); /* keys from OSS_ACCESS_KEY_ID/_SECRET */
     }
+    report.struct_size = sizeof report; /* the library writes the fields that fit */
     if (rc == OSSR_OK) {
         rc = ossr_client_download(client, argv[1], argv[2], argv[3], NULL /* default options */,
                                   NULL /* no progress */, NULL, &report, err);

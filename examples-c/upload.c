@@ -71,6 +71,7 @@ int main(int argc, char **argv) {
     for (i = 4; rc == OSSR_OK && i < argc; i++) {
         rc = add_header(opts, argv[i], err);
     }
+    report.struct_size = sizeof report; /* the library writes the fields that fit */
     if (rc == OSSR_OK) {
         rc = ossr_client_upload(client, argv[1], argv[2], argv[3], opts, show_progress, NULL,
                                 &report, err);

@@ -27,10 +27,18 @@
  * Threads. Calls block until done; worker threads are started and joined inside, and
  * the caller never sees them. An `ossr_client` may be used by many threads at once.
  * So may an `ossr_cancel_token`, whose purpose is to be cancelled from another
- * thread. Every other handle (builder, options, stream, error) must not be used by two
+ * thread, and an `ossr_file` (random access: `ossr_file_read_at` is a pread that
+ * threads call in parallel; see `ossr_file`). Every other handle (builder, options, stream, error) must not be used by two
  * threads at the same time, but may move between threads; option handles are only
  * read by the calls they are passed to, so one can serve concurrent calls if nobody
  * changes it.
+ *
+ * Reports. A struct a call fills (`ossr_download_report`, `ossr_copy_report`,
+ * `ossr_put_result`, ...) starts with `size_t struct_size`, which the caller sets to
+ * `sizeof` the struct before the call. The library writes only the fields that fit,
+ * so a program built against an older header keeps working with a newer library
+ * whose structs grew at their end; a struct_size of 0, or smaller than the struct's
+ * first version, fails with OSSR_ERR_INVALID_ARGUMENT before anything is done.
  *
  * Callbacks. They take `void *userdata` first, exactly as given with the callback.
  * They run on the thread that made the call, one call at a time, even while parts
@@ -47,8 +55,8 @@
  * Only a TCP connect in progress is not interrupted (the call fails as soon as it
  * returns). Every call that takes request options, directly or through its options,
  * is cancellable: head, delete, put_object, put_file, put_stream, initiate,
- * upload_part, complete, download, upload, get_to_file, copy, and open_get with every
- * read of its stream. Abort, list parts and list multipart uploads take none and are
+ * upload_part, complete, download, upload, get_to_file, copy, copy_object, open_get
+ * with every read of its stream, and file_open with every read of its file. Abort, list parts and list multipart uploads take none and are
  * not cancellable. A cancelled token stays cancelled: make a new one (or clear it
  * from the options) before calling again to resume.
  *
@@ -193,6 +201,36 @@ typedef uint32_t ossr_result;
 #endif // __cplusplus
 
 /**
+ * How `ossr_client_copy_object` made the copy.
+ */
+enum ossr_copy_path
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * One CopyObject, on the server.
+   */
+  OSSR_COPY_PATH_SERVER_SINGLE = 1,
+  /**
+   * A multipart copy of UploadPartCopy parts, on the server.
+   */
+  OSSR_COPY_PATH_SERVER_MULTIPART = 2,
+  /**
+   * Streamed through the client (the server refused to copy and
+   * `ossr_copy_options_set_allow_stream_fallback` allowed it).
+   */
+  OSSR_COPY_PATH_STREAM = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ossr_copy_path ossr_copy_path;
+#else
+typedef uint32_t ossr_copy_path;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * What became of a transfer's checkpoint.
  */
 enum ossr_checkpoint_state
@@ -281,6 +319,36 @@ typedef uint32_t ossr_addressing;
 #endif // __cplusplus
 
 /**
+ * Where `ossr_file_seek` counts its offset from (the values of C's `SEEK_SET`,
+ * `SEEK_CUR` and `SEEK_END`).
+ */
+enum ossr_whence
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * From the start of the object.
+   */
+  OSSR_SEEK_SET = 0,
+  /**
+   * From the current position.
+   */
+  OSSR_SEEK_CUR = 1,
+  /**
+   * From the end of the object.
+   */
+  OSSR_SEEK_END = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ossr_whence ossr_whence;
+#else
+typedef uint32_t ossr_whence;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Stops the calls that use it, from any thread. Made by `ossr_cancel_token_new`,
  * freed by `ossr_cancel_token_free`; set on a call with
  * `ossr_request_options_set_cancel_token` (see "Cancelling" at the top of this
@@ -311,6 +379,15 @@ typedef struct ossr_client ossr_client;
 typedef struct ossr_config_builder ossr_config_builder;
 
 /**
+ * Options of `ossr_client_copy_object`. Made by `ossr_copy_options_new` with the
+ * defaults each setter states, freed by `ossr_copy_options_free`. Only read by a
+ * copy, so one handle can serve many copies, even at once, as long as nobody
+ * changes it meanwhile. Every setter checks its value and leaves the options as they
+ * were when it refuses one.
+ */
+typedef struct ossr_copy_options ossr_copy_options;
+
+/**
  * Options of `ossr_client_download`. Made by `ossr_download_options_new` with the
  * defaults each setter states, freed by `ossr_download_options_free`. Only read by a
  * download, so one handle can serve many downloads, even at once, as long as nobody
@@ -327,6 +404,40 @@ typedef struct ossr_download_options ossr_download_options;
  * succeeds. One error object must not be used by two threads at once.
  */
 typedef struct ossr_error ossr_error;
+
+/**
+ * An object opened for reading like a local read-only file. Made by
+ * `ossr_file_open`, freed by `ossr_file_free`.
+ *
+ * Every byte comes from the version of the object there at open: each GET carries
+ * `If-Match` with the ETag read then, so once the object changes every read fails
+ * with `OSSR_ERR_OBJECT_CHANGED`, never returning bytes of two versions. Reading the
+ * whole object front to back checks its CRC-64 on the read that reaches the end
+ * (`OSSR_ERR_CRC_MISMATCH`, after which every read fails).
+ *
+ * Fetching follows how the file is read: a first read at a place fetches only the
+ * 64 KiB pages it touches; reads that continue one another are prefetched ahead, in
+ * a window that starts at 256 KiB and doubles up to the options' maximum window, in
+ * parallel requests; up to 8 such streams are followed per file. What is fetched
+ * lives in the client's prefetch memory (`ossr_config_builder_set_prefetch_memory`,
+ * one limit for all its open files, never exceeded).
+ *
+ * Threading: every call on a file may be made from any number of threads at once,
+ * but for `ossr_file_free`. `ossr_file_read_at` is positioned (like `pread`) and
+ * calls run in parallel. `ossr_file_read` and `ossr_file_seek` share one position,
+ * kept behind a lock: concurrent calls are safe but run one at a time, and which
+ * one goes first is not defined, so give each thread its own file (or use
+ * `ossr_file_read_at`) when the order matters. The file holds its own reference to
+ * the client's connections: it may outlive the `ossr_client` it was opened from.
+ */
+typedef struct ossr_file ossr_file;
+
+/**
+ * Options of `ossr_file_open`. Made by `ossr_file_options_new` with the defaults
+ * each setter states, freed by `ossr_file_options_free`; only read by
+ * `ossr_file_open` (the file keeps its own copy), so it may be freed after.
+ */
+typedef struct ossr_file_options ossr_file_options;
 
 /**
  * Options of `ossr_client_open_get`, `ossr_client_get_to_file` and the source side of
@@ -386,9 +497,125 @@ typedef struct ossr_upload_list ossr_upload_list;
 typedef struct ossr_upload_options ossr_upload_options;
 
 /**
+ * A progress callback: called with the bytes done and the total (0 while unknown).
+ * Return 0 to go on; any other value cancels the transfer, which then fails with
+ * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
+ */
+typedef int (*ossr_progress_cb)(void *userdata,
+                                uint64_t done,
+                                uint64_t total);
+
+/**
+ * What `ossr_client_copy_object` did. Filled only on success.
+ */
+typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
+   * The source's size: the bytes the copy holds.
+   */
+  uint64_t size;
+  /**
+   * Parts of a multipart copy (0 otherwise).
+   */
+  uint64_t parts;
+  /**
+   * The part size used (0 when not multipart).
+   */
+  uint64_t part_size;
+  /**
+   * Parts copied by this call.
+   */
+  uint64_t parts_copied;
+  /**
+   * Parts found on the server from an earlier, interrupted call, and kept.
+   */
+  uint64_t parts_reused;
+  /**
+   * Multipart uploads aborted because they were superseded or left unrecorded by
+   * an interrupted Initiate.
+   */
+  uint64_t uploads_aborted;
+  /**
+   * The copy's CRC-64, equal to the source's (valid when `has_crc64`).
+   */
+  uint64_t crc64;
+  /**
+   * Whether the server reported a CRC-64.
+   */
+  bool has_crc64;
+  /**
+   * How the copy was made.
+   */
+  ossr_copy_path path;
+  /**
+   * What became of the checkpoint: `OSSR_CHECKPOINT_RESUMED` when this call
+   * continued an interrupted multipart copy, `OSSR_CHECKPOINT_NOT_USED` unless
+   * multipart.
+   */
+  ossr_checkpoint_state checkpoint;
+  /**
+   * Why the checkpoint was discarded (empty otherwise), NUL-terminated.
+   */
+  char checkpoint_reason[OSSR_REASON_LEN];
+  /**
+   * The copy's ETag, NUL-terminated.
+   */
+  char etag[OSSR_ETAG_LEN];
+} ossr_copy_report;
+
+/**
+ * What an `ossr_file` has done so far; filled by `ossr_file_stats`.
+ */
+typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
+   * Requests sent: the HEAD at open and every GET (a retry or a resumed body is
+   * not counted again).
+   */
+  uint64_t requests;
+  /**
+   * Body bytes received from the server.
+   */
+  uint64_t bytes_fetched;
+  /**
+   * Bytes handed to the caller.
+   */
+  uint64_t bytes_read;
+  /**
+   * Of those, the bytes already fetched or on their way when a read asked for
+   * them (prefetched, or kept from an earlier read).
+   */
+  uint64_t bytes_from_cache;
+  /**
+   * Whether the whole object has been read front to back and its CRC-64 matched
+   * the server's.
+   */
+  bool crc_verified;
+} ossr_file_statistics;
+
+/**
  * What a put or a copy made. Filled only on success.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
   /**
    * The object's CRC-64 as the server computed it (valid when `has_crc64`); it has
    * been checked against the bytes sent.
@@ -460,18 +687,16 @@ typedef int (*ossr_read_cb)(void *userdata,
                             size_t *out_n);
 
 /**
- * A progress callback: called with the bytes done and the total (0 while unknown).
- * Return 0 to go on; any other value cancels the transfer, which then fails with
- * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
- */
-typedef int (*ossr_progress_cb)(void *userdata,
-                                uint64_t done,
-                                uint64_t total);
-
-/**
  * What `ossr_client_get_to_file` moved. Filled only on success.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
   /**
    * Bytes written.
    */
@@ -496,6 +721,13 @@ typedef struct {
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
+  /**
    * The object's size.
    */
   uint64_t size;
@@ -511,6 +743,11 @@ typedef struct {
    * Times a part's body failed and was continued.
    */
   uint64_t parts_retried;
+  /**
+   * Parts of a resumed checkpoint whose bytes in the temporary file no longer
+   * matched their recorded CRC-64, and were fetched again.
+   */
+  uint64_t parts_damaged;
   /**
    * Parts the object was split into.
    */
@@ -549,6 +786,13 @@ typedef struct {
  * What `ossr_client_upload` did. Filled only on success.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+   */
+  size_t struct_size;
   /**
    * The file's size.
    */
@@ -786,6 +1030,18 @@ ossr_result ossr_config_builder_set_user_agent_suffix(ossr_config_builder *build
                                                       ossr_error *err);
 
 /**
+ * Sets the memory, in bytes, that the files a client opens with `ossr_file_open`
+ * may hold at once for what they fetch and prefetch: one limit shared by all of
+ * them, never exceeded. A read that does not fit is fetched straight into the
+ * caller's buffer; 0 makes every read do so. Defaults to 64 MiB (67108864).
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_config_builder_set_prefetch_memory(ossr_config_builder *builder,
+                                                    uint64_t bytes,
+                                                    ossr_error *err);
+
+/**
  * Makes a client from a builder, which is only read (free it when done).
  *
  * - `out`: receives the client, which the caller frees with `ossr_client_free`.
@@ -989,6 +1245,356 @@ uint64_t ossr_crc64_update(uint64_t crc,
 uint64_t ossr_crc64_combine(uint64_t crc1,
                             uint64_t crc2,
                             uint64_t len2);
+
+/**
+ * Makes copy options with the defaults.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_copy_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_new(ossr_copy_options **out,
+                                  ossr_error *err);
+
+/**
+ * Frees copy options. NULL is a no-op.
+ */
+void ossr_copy_options_free(ossr_copy_options *opts);
+
+/**
+ * Sets the directory for the checkpoint of a multipart copy. Defaults to
+ * `$HOME/.oss_resume/copy` (the system temporary directory when HOME is unset). The
+ * path is copied.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an empty path.
+ */
+ossr_result ossr_copy_options_set_checkpoint_dir(ossr_copy_options *opts,
+                                                 const char *dir,
+                                                 ossr_error *err);
+
+/**
+ * Sources smaller than `bytes` take one CopyObject; larger ones a multipart copy.
+ * Defaults to 1 GiB (1073741824), OSS's CopyObject limit; a CopyObject the server
+ * refuses as too large (`EntityTooLarge`) becomes a multipart copy whatever this
+ * says.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_threshold(ossr_copy_options *opts,
+                                            uint64_t bytes,
+                                            ossr_error *err);
+
+/**
+ * Sets the part size of a multipart copy, 102400..=5368709120 bytes (grown so there
+ * are at most 10,000 parts); 0 means the default, 64 MiB (67108864), grown likewise.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` for a
+ * size out of range.
+ */
+ossr_result ossr_copy_options_set_part_size(ossr_copy_options *opts,
+                                            uint64_t bytes,
+                                            ossr_error *err);
+
+/**
+ * Sets the parts copied at once (one connection each), 1..=64. Defaults to 4.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_threads(ossr_copy_options *opts,
+                                          uint32_t threads,
+                                          ossr_error *err);
+
+/**
+ * Chooses the copy's metadata: false copies the source's (Content-Type,
+ * Cache-Control, Content-Disposition, Content-Encoding, Content-Language, Expires
+ * and every `x-oss-meta-*`), true replaces it with the headers added by
+ * `ossr_copy_options_add_header` (none so far means none at all). Setting false
+ * forgets the added headers. Defaults to false (copy).
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_metadata_replace(ossr_copy_options *opts,
+                                                   bool replace,
+                                                   ossr_error *err);
+
+/**
+ * Adds a header the copy gets instead of the source's metadata, and so turns
+ * metadata replacement on (see `ossr_copy_options_set_metadata_replace`):
+ * `Content-Type`, `x-oss-meta-*`, `x-oss-object-acl`, `x-oss-storage-class`, or any
+ * other `x-oss-` header. Strings are copied. Defaults to none.
+ *
+ * Refused by name, in any case: the headers `ossr_upload_options_add_header`
+ * refuses, and those the copy sets itself (`x-oss-copy-source*`,
+ * `x-oss-metadata-directive`, `x-oss-forbid-overwrite`: see
+ * `ossr_copy_options_set_forbid_overwrite`).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for a refused name or value (nothing is added).
+ */
+ossr_result ossr_copy_options_add_header(ossr_copy_options *opts,
+                                         const char *name,
+                                         const char *value,
+                                         ossr_error *err);
+
+/**
+ * Refuses to replace an existing destination (`x-oss-forbid-overwrite`) when
+ * `forbid` is true: the copy then fails with `OSSR_ERR_INVALID_ARGUMENT` and the
+ * OSS code `FileAlreadyExists`, and the destination is left as it was. Defaults to
+ * false.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_forbid_overwrite(ossr_copy_options *opts,
+                                                   bool forbid,
+                                                   ossr_error *err);
+
+/**
+ * When the server will not copy between the two ends (it answers 403 or 501 to the
+ * copy), copy through the client instead, as `ossr_client_copy` does, when `allow`
+ * is true; the report's `path` is then `OSSR_COPY_PATH_STREAM`. Defaults to false:
+ * such a copy fails.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_allow_stream_fallback(ossr_copy_options *opts,
+                                                        bool allow,
+                                                        ossr_error *err);
+
+/**
+ * When another copy from the same source to the same destination holds its
+ * checkpoint, wait for it (true: until it ends, or the cancel token in the request
+ * options fires) instead of failing with `OSSR_ERR_BUSY` (false). Defaults to false.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_copy_options_set_wait_if_busy(ossr_copy_options *opts,
+                                               bool wait,
+                                               ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, traffic limit, cancel token) into the
+ * copy options, for every request of the copy; `req` may be freed afterwards (a
+ * cancel token in it is shared, not copied). Defaults to none.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` for a
+ * version id (copying a version is not supported).
+ */
+ossr_result ossr_copy_options_set_request(ossr_copy_options *opts,
+                                          const ossr_request_options *req,
+                                          ossr_error *err);
+
+/**
+ * Copies `src_bucket/src_key` to `dst_bucket/dst_key` on the server, resumably: no
+ * object byte passes through the client. (`ossr_client_copy` is the other copy: it
+ * streams the bytes through the client.)
+ *
+ * HEADs the source, then: below the threshold (and for an empty source) one
+ * CopyObject; above it a multipart copy whose parts are UploadPartCopy requests run
+ * in parallel, each pinned to the source's ETag, recorded in a checkpoint as they
+ * finish, so a later call with the same arguments resumes. The copy's CRC-64 is
+ * checked against the source's. A source that changes during the copy fails it and
+ * makes no object; no multipart upload is left behind by a finished or failed copy
+ * (an interrupted one keeps its upload for the next call, or the next call aborts
+ * it).
+ *
+ * - `src_bucket`, `src_key`, `dst_bucket`, `dst_key`: borrowed for the call.
+ * - `opts`: options, or NULL for the defaults.
+ * - `progress`, `userdata`: optional progress callback (NULL for none), called on
+ *   this thread, one call at a time, with the bytes copied so far and the source's
+ *   size, part by part; its last call is at 100% once the copy exists. A non-zero
+ *   return cancels: the call returns `OSSR_ERR_CANCELLED` and keeps the checkpoint.
+ * - `report`: optional (may be NULL); filled only on success.
+ *
+ * Blocking; worker threads are started and joined inside. The client may be shared
+ * with other threads; two copies between the same ends exclude each other
+ * (`OSSR_ERR_BUSY`, or waiting with `ossr_copy_options_set_wait_if_busy`).
+ * Cancellable by the token in the options' request options (see "Cancelling"): the
+ * checkpoint is kept, so calling again (without the cancelled token) resumes.
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED` (by the progress callback or the token);
+ * `OSSR_ERR_NOT_FOUND` (no such source or bucket); `OSSR_ERR_ACCESS_DENIED` (also
+ * when the server refuses to copy and no stream fallback is allowed);
+ * `OSSR_ERR_OBJECT_CHANGED` (the source changed mid-copy; no object is made);
+ * `OSSR_ERR_CRC_MISMATCH`; `OSSR_ERR_BUSY`; `OSSR_ERR_IO` (the checkpoint directory
+ * cannot be written); `OSSR_ERR_INVALID_ARGUMENT` (bad names, or a destination that
+ * exists under forbid-overwrite, OSS code `FileAlreadyExists`); the 3xx network
+ * codes (the checkpoint is kept); the argument codes.
+ */
+ossr_result ossr_client_copy_object(const ossr_client *client,
+                                    const char *src_bucket,
+                                    const char *src_key,
+                                    const char *dst_bucket,
+                                    const char *dst_key,
+                                    const ossr_copy_options *opts,
+                                    ossr_progress_cb progress,
+                                    void *userdata,
+                                    ossr_copy_report *report,
+                                    ossr_error *err);
+
+/**
+ * Makes file options with the defaults.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_file_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_file_options_new(ossr_file_options **out,
+                                  ossr_error *err);
+
+/**
+ * Frees file options. NULL is a no-op.
+ */
+void ossr_file_options_free(ossr_file_options *opts);
+
+/**
+ * Sets the most a sequential stream fetches ahead of its reader, in bytes; also
+ * capped at half the client's prefetch memory shared among the file's streams. 0
+ * turns prefetching off (each read fetches only the pages it touches). Defaults to
+ * 32 MiB (33554432).
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_file_options_set_max_window(ossr_file_options *opts,
+                                             uint64_t bytes,
+                                             ossr_error *err);
+
+/**
+ * Sets the prefetch requests in flight at once per file, each on its own
+ * connection, 1..=64. Defaults to 4.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_file_options_set_max_requests(ossr_file_options *opts,
+                                               uint32_t requests,
+                                               ossr_error *err);
+
+/**
+ * Sets how often a dropped body is resumed within one request (0 disables).
+ * Defaults to 5.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_file_options_set_resume_attempts(ossr_file_options *opts,
+                                                  uint32_t attempts,
+                                                  ossr_error *err);
+
+/**
+ * Copies request options (version id, requester-pays, traffic limit, cancel token)
+ * into the file options: they apply to the HEAD at open and to every GET after.
+ * Cancelling the token makes the open, and every later read of the file, fail
+ * with `OSSR_ERR_CANCELLED` (a read in progress within about 200 ms). `req` may be
+ * freed afterwards (a cancel token in it is shared, not copied). Defaults to none.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_file_options_set_request(ossr_file_options *opts,
+                                          const ossr_request_options *req,
+                                          ossr_error *err);
+
+/**
+ * Opens an object for random access: one HEAD reads its size, ETag and CRC-64;
+ * nothing else is fetched until the first read.
+ *
+ * - `bucket`, `key`: borrowed for the call.
+ * - `opts`: options, or NULL for the defaults.
+ * - `out`: receives the file, which the caller frees with `ossr_file_free`. Written
+ *   only on success.
+ *
+ * Blocking. Cancellable by the token in the options' request options.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND`, `OSSR_ERR_ACCESS_DENIED`,
+ * `OSSR_ERR_CANCELLED`, `OSSR_ERR_INVALID_ARGUMENT` (bad bucket or key), the 3xx
+ * network codes, and the argument codes.
+ */
+ossr_result ossr_file_open(const ossr_client *client,
+                           const char *bucket,
+                           const char *key,
+                           const ossr_file_options *opts,
+                           ossr_file **out,
+                           ossr_error *err);
+
+/**
+ * Frees a file: its fetches stop and its prefetch memory goes back to the client.
+ * NULL is a no-op. No other call may be using the file.
+ */
+void ossr_file_free(ossr_file *file);
+
+/**
+ * Reads up to `len` bytes at `offset` into `buf`, like `pread`, without moving the
+ * position of `ossr_file_read`: fills the buffer but for the end of the object, and
+ * stores the count in `*out_n` (0 at or past the end, which is `OSSR_OK`). Safe
+ * from any number of threads at once on one file; blocking.
+ *
+ * - `buf`, `len`: the caller's buffer (NULL only when `len` is 0).
+ * - `out_n`: receives the bytes read; written only on success.
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_OBJECT_CHANGED` (the object changed since open; so
+ * do all later reads); `OSSR_ERR_CRC_MISMATCH` (a front-to-back read's CRC-64
+ * differs from the server's); `OSSR_ERR_CANCELLED` (the options' token); the 3xx
+ * network codes once retries run out; the argument codes.
+ */
+ossr_result ossr_file_read_at(const ossr_file *file,
+                              uint8_t *buf,
+                              size_t len,
+                              uint64_t offset,
+                              size_t *out_n,
+                              ossr_error *err);
+
+/**
+ * Reads up to `len` bytes at the file's position into `buf` and moves the position
+ * past them; stores the count in `*out_n` (0 at or past the end, which is
+ * `OSSR_OK`). Fills the buffer but for the end of the object. The position starts
+ * at 0. Calls on one file run one at a time (see `ossr_file`).
+ *
+ * Returns the codes of `ossr_file_read_at`; on failure the position stays.
+ */
+ossr_result ossr_file_read(const ossr_file *file,
+                           uint8_t *buf,
+                           size_t len,
+                           size_t *out_n,
+                           ossr_error *err);
+
+/**
+ * Moves the position of `ossr_file_read` to `offset` counted from `whence`
+ * (`OSSR_SEEK_SET`, `OSSR_SEEK_CUR`, `OSSR_SEEK_END`, the values of C's `SEEK_*`),
+ * and stores the new position in `*out_pos` when that is not NULL. A position past
+ * the end is allowed (reads there give 0 bytes). No request is sent.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` for
+ * another `whence` or a position before 0 or beyond 2^64 - 1 (the position stays).
+ */
+ossr_result ossr_file_seek(const ossr_file *file,
+                           int64_t offset,
+                           int whence,
+                           uint64_t *out_pos,
+                           ossr_error *err);
+
+/**
+ * The object's size in bytes (0 when `file` is NULL).
+ */
+uint64_t ossr_file_size(const ossr_file *file);
+
+/**
+ * Copies the ETag every read is pinned to (with its quotes) into `buf`.
+ * Buffer rules and return codes as for `ossr_error_oss_code`.
+ */
+ossr_result ossr_file_etag(const ossr_file *file,
+                           char *buf,
+                           size_t len,
+                           size_t *out_len);
+
+/**
+ * Fills `*out` with what the file has done so far: requests, bytes fetched, bytes
+ * read, bytes served from what was already fetched, and whether the CRC-64 was
+ * verified. Safe while other threads read the file (the counters are each current,
+ * not a snapshot taken at one instant).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` when `file` or `out` is NULL, or
+ * `OSSR_ERR_INVALID_ARGUMENT` when `out->struct_size` is too small (0 included).
+ */
+ossr_result ossr_file_stats(const ossr_file *file,
+                            ossr_file_statistics *out);
 
 /**
  * PUTs an object from `len` bytes at `data` (retried on transient failures) with
@@ -1548,9 +2154,13 @@ ossr_result ossr_client_get_to_file(const ossr_client *client,
                                     ossr_error *err);
 
 /**
- * Streams one object into another (any bucket and key): no temporary copy on disk,
+ * Streams one object into another (any bucket and key) through the client: every
+ * byte is read from the server and sent back to it, with no temporary copy on disk,
  * memory bounded, the CRC-64 checked end to end (the bytes read against the
- * source's, the bytes sent against the destination's).
+ * source's, the bytes sent against the destination's). It does not resume. To copy
+ * on the server, with no byte through the client, resumably, use
+ * `ossr_client_copy_object`; this call is for ends the server will not copy
+ * between, and for ranges.
  *
  * - `get_opts`: source range and request options, or NULL for the whole object.
  * - `put_opts`: the destination's headers, or NULL for none (its content length and

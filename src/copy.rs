@@ -58,7 +58,10 @@ pub enum CopyMetadata {
     Replace(Vec<(String, String)>),
 }
 
-/// Options of [`Client::copy`].
+/// Options of [`Client::copy`]. Start from `CopyOptions::default()` and set the
+/// fields you need (the struct may gain fields); they are checked together by
+/// [`validate`](Self::validate) when the copy starts.
+#[non_exhaustive]
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Where the checkpoint of a multipart copy is kept. Defaults to
@@ -195,7 +198,21 @@ fn check_options(opts: &CopyOptions) -> Result<()> {
             )));
         }
     }
-    Ok(())
+    opts.request.validate()
+}
+
+impl CopyOptions {
+    /// Checks the options a copy cannot start with: threads outside
+    /// 1..=[`MAX_THREADS`](crate::MAX_THREADS), a part size outside 100 KB..=5 GB, a
+    /// version id, a traffic limit outside OSS's bounds, and replaced metadata with
+    /// a header the copy sets itself or one [`Client::put_object`] refuses. The one
+    /// place they are checked, called when a copy starts.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_options(self)
+    }
 }
 
 /// Whether the server refused to copy between these ends (another region, copying
@@ -338,7 +355,7 @@ impl Client {
         validate_key(src_key)?;
         validate_bucket(dst_bucket)?;
         validate_key(dst_key)?;
-        check_options(opts)?;
+        opts.validate()?;
         self.copy_inner((src_bucket, src_key), (dst_bucket, dst_key), opts, progress)
             .map_err(|e| e.with_object(dst_bucket, Some(dst_key)))
     }

@@ -66,7 +66,9 @@ fn programs(build: Build) -> Option<PathBuf> {
         // Test programs beyond the Makefile's list, by their target path (its pattern
         // rule builds any tests/c/NAME.c as BUILDDIR/NAME).
         .arg(dir.join("hardening"))
-        .arg(dir.join("cancel"));
+        .arg(dir.join("cancel"))
+        .arg(dir.join("copy"))
+        .arg(dir.join("file"));
     if build == Build::Sanitized {
         make.arg("SANITIZE=1");
     }
@@ -761,4 +763,174 @@ fn a_cancel_from_another_thread_stops_a_stalled_download_and_a_silent_head_from_
 #[test]
 fn cancel_is_clean_under_sanitizers() {
     cancel(Build::Sanitized);
+}
+
+/// Runs one mode of a C test program (C, or its C++ build) and checks its "ok"
+/// lines; returns its stdout.
+fn run_checks(dir: &Path, name: &str, s: &Server, args: &[&str], min: usize) -> String {
+    let mut cmd = program(dir, name, s);
+    cmd.args(args);
+    let out = run_ok(cmd, None);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_all_ok(&stdout, min);
+    stdout
+}
+
+/// Reads an object back with the Rust client.
+fn object_bytes(s: &Server, key: &str) -> Vec<u8> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    oss_resume_client(s)
+        .get_object(BUCKET, key, None, None, &Default::default())
+        .unwrap()
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+/// Runs `copy` (C, then C++ under the sanitizers): a small copy (one CopyObject, the
+/// metadata copied, then replaced, then forbid-overwrite), a multipart copy, and a
+/// multipart copy cancelled through its token once two parts are done (the server
+/// answers each request 150 ms late) and resumed from its checkpoint.
+fn copy_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let name = match build {
+        Build::Plain => "copy",
+        Build::Sanitized => "copy.cxx",
+    };
+    let s = server();
+    let c = oss_resume_client(&s);
+    const PART: u64 = 102_400;
+    let small = pattern(300_000, 51);
+    let large = pattern(10 * PART as usize + 12_345, 52);
+    let csv = [("Content-Type".to_string(), "text/csv".to_string())];
+    let put = |key: &str, data: &[u8]| {
+        c.put_object(
+            BUCKET,
+            key,
+            oss_resume::PutSource::Bytes(data),
+            &csv,
+            &Default::default(),
+        )
+        .unwrap();
+    };
+    put("c/copy/small", &small);
+    put("c/copy/large", &large);
+    let ckpt = tempfile::tempdir().unwrap();
+    let ckpt_dir = ckpt.path().display().to_string();
+    let part = PART.to_string();
+
+    run_checks(
+        &dir,
+        name,
+        &s,
+        &["small", "c/copy/small", "c/copy/small-1"],
+        20,
+    );
+    assert!(object_bytes(&s, "c/copy/small-1") == small);
+    assert_eq!(s.stats().requests_with("CopyObject", 200), 3);
+
+    s.reset_stats();
+    let args = [
+        "multipart",
+        "c/copy/large",
+        "c/copy/large-1",
+        &ckpt_dir,
+        &part,
+    ];
+    let out = run_checks(&dir, name, &s, &args, 9);
+    assert!(out.contains("# size 1036345, 11 parts"), "{out}");
+    assert!(object_bytes(&s, "c/copy/large-1") == large);
+    assert_eq!(s.stats().requests_with("UploadPartCopy", 200), 11);
+
+    s.set_fault("latency_ms", "150").unwrap();
+    let args = [
+        "cancel",
+        "c/copy/large",
+        "c/copy/large-2",
+        &ckpt_dir,
+        &part,
+        "2",
+    ];
+    let out = run_checks(&dir, name, &s, &args, 6);
+    println!(
+        "{build:?}: {}",
+        out.lines()
+            .filter(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    assert_eq!(
+        s.stats().uploads_in_progress,
+        1,
+        "the cancelled copy's upload is kept"
+    );
+    s.clear_faults();
+    let args = ["resume", "c/copy/large", "c/copy/large-2", &ckpt_dir, &part];
+    let out = run_checks(&dir, name, &s, &args, 6);
+    println!(
+        "{build:?}: {}",
+        out.lines()
+            .filter(|l| l.starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
+    assert!(object_bytes(&s, "c/copy/large-2") == large);
+    assert_eq!(s.stats().uploads_in_progress, 0);
+}
+
+#[test]
+fn server_side_copy_small_multipart_cancelled_and_resumed_from_c() {
+    copy_from_c(Build::Plain);
+}
+
+#[test]
+fn server_side_copy_from_cpp_is_clean_under_sanitizers() {
+    copy_from_c(Build::Sanitized);
+}
+
+/// Runs `file` (C, then C++ under the sanitizers): read_at from four threads at once,
+/// read and seek, the ETag and the stats, compared with the object's bytes; the
+/// bytes the file says it fetched are the bytes the server sent; and an object
+/// overwritten mid-read gives OSSR_ERR_OBJECT_CHANGED.
+fn file_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let name = match build {
+        Build::Plain => "file",
+        Build::Sanitized => "file.cxx",
+    };
+    let s = server();
+    let data = pattern(6 * 1024 * 1024 + 4321, 61);
+    s.put_object(BUCKET, "c/file/object", &data).unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let local = work.path().join("object.bin");
+    std::fs::write(&local, &data).unwrap();
+    s.reset_stats();
+    let local = local.display().to_string();
+    let out = run_checks(&dir, name, &s, &["read", "c/file/object", &local], 40);
+    common::settle(&s);
+    let fetched: u64 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("# fetched "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fetched count in {out}"));
+    assert_eq!(fetched, s.stats().bytes_served, "{out}");
+
+    s.put_object(BUCKET, "c/file/changing", &pattern(4 * 1024 * 1024, 62))
+        .unwrap();
+    run_checks(&dir, name, &s, &["changed", "c/file/changing"], 6);
+}
+
+#[test]
+fn random_access_from_four_threads_seek_read_stats_and_a_change_from_c() {
+    file_from_c(Build::Plain);
+}
+
+#[test]
+fn random_access_from_cpp_is_clean_under_sanitizers() {
+    file_from_c(Build::Sanitized);
 }

@@ -60,13 +60,12 @@ fn fixture() -> Fixture {
 
 /// Multipart above 4 parts, parts of 100 KB.
 fn opts(f: &Fixture) -> CopyOptions {
-    CopyOptions {
-        checkpoint_dir: Some(f.ckpt.clone()),
-        threshold: LIMIT,
-        part_size: Some(PART),
-        threads: 3,
-        ..CopyOptions::default()
-    }
+    let mut o = CopyOptions::default();
+    o.checkpoint_dir = Some(f.ckpt.clone());
+    o.threshold = LIMIT;
+    o.part_size = Some(PART);
+    o.threads = 3;
+    o
 }
 
 fn object(c: &Client, bucket: &str, key: &str) -> Vec<u8> {
@@ -144,22 +143,16 @@ fn a_small_copy_is_one_copy_object_with_metadata_copied_or_replaced() {
         (r.info().content_type.clone(), object(&c, DST, key))
     };
     assert_eq!(head("small"), (Some("text/csv".into()), bytes.clone()));
-    let replaced = CopyOptions {
-        metadata: CopyMetadata::Replace(vec![(
-            "Content-Type".to_string(),
-            "text/plain".to_string(),
-        )]),
-        ..opts(&f)
-    };
+    let mut replaced = opts(&f);
+    replaced.metadata =
+        CopyMetadata::Replace(vec![("Content-Type".to_string(), "text/plain".to_string())]);
     copy(&c, "replaced", &replaced).unwrap();
     assert_eq!(head("replaced").0.as_deref(), Some("text/plain"));
-    let refused = CopyOptions {
-        metadata: CopyMetadata::Replace(vec![(
-            "x-oss-copy-source".to_string(),
-            "/other/key".to_string(),
-        )]),
-        ..opts(&f)
-    };
+    let mut refused = opts(&f);
+    refused.metadata = CopyMetadata::Replace(vec![(
+        "x-oss-copy-source".to_string(),
+        "/other/key".to_string(),
+    )]);
     let err = copy(&c, "refused", &refused).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
 }
@@ -326,10 +319,8 @@ fn forbid_overwrite_refuses_an_existing_destination_on_both_paths() {
             &RequestOptions::default(),
         )
         .unwrap();
-        let o = CopyOptions {
-            forbid_overwrite: true,
-            ..opts(&f)
-        };
+        let mut o = opts(&f);
+        o.forbid_overwrite = true;
         let err = copy(&c, key, &o).unwrap_err();
         assert_eq!(err.oss_code(), Some("FileAlreadyExists"), "{key}: {err}");
         assert_eq!(object(&c, DST, key), b"old");
@@ -543,6 +534,35 @@ fn a_lost_complete_answer_is_recognised_as_success() {
 }
 
 #[test]
+fn bad_options_are_refused_by_validate_before_any_request() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture();
+    put_source(&c, &data(1000, 31), &[]);
+    s.reset_stats();
+    type Spoil = fn(&mut CopyOptions);
+    let bad: [(&str, Spoil); 5] = [
+        ("threads", |o| o.threads = 0),
+        ("part size", |o| o.part_size = Some(10)),
+        ("version", |o| o.request.version_id = Some("v1".into())),
+        ("traffic limit", |o| o.request.traffic_limit = Some(1)),
+        ("header", |o| {
+            o.metadata = CopyMetadata::Replace(vec![("Bad Name".into(), "x".into())])
+        }),
+    ];
+    for (what, spoil) in bad {
+        let mut o = opts(&f);
+        spoil(&mut o);
+        let err = o.validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{what}: {err}");
+        let err = copy(&c, "never", &o).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{what}: {err}");
+    }
+    opts(&f).validate().unwrap();
+    assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
+}
+
+#[test]
 fn a_missing_source_is_not_found_and_makes_nothing() {
     let s = server();
     let c = client(&s);
@@ -569,10 +589,8 @@ fn a_copy_the_server_refuses_falls_back_to_the_stream_only_when_allowed() {
         assert_clean(&s, &f);
         s.set_fault("error_burst", "1").unwrap();
         s.reset_stats();
-        let allowed = CopyOptions {
-            allow_stream_fallback: true,
-            ..opts(&f)
-        };
+        let mut allowed = opts(&f);
+        allowed.allow_stream_fallback = true;
         let report = copy(&c, "fallback", &allowed).unwrap();
         assert_eq!(report.path, CopyPath::Stream, "{size}");
         assert_eq!(s.stats().bytes_served, size, "the bytes came through");

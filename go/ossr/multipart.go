@@ -29,6 +29,7 @@ func bytesPtr(p []byte) *C.uint8_t {
 // headers and request options of opts (nil for none); the CRC-64 is checked.
 func (c *Client) PutObject(ctx context.Context, bucket, key string, data []byte, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
+	result.struct_size = C.size_t(unsafe.Sizeof(result)) // the library writes the fields that fit
 	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
@@ -47,6 +48,7 @@ func (c *Client) PutObject(ctx context.Context, bucket, key string, data []byte,
 // For large files prefer Upload, which resumes.
 func (c *Client) PutFile(ctx context.Context, bucket, key, path string, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
+	result.struct_size = C.size_t(unsafe.Sizeof(result)) // the library writes the fields that fit
 	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_put_options_free(o)
@@ -114,6 +116,7 @@ func (c *Client) UploadPart(ctx context.Context, bucket, key, uploadID string, n
 // (ListMultipartUploads tells).
 func (c *Client) CompleteMultipartUpload(ctx context.Context, bucket, key, uploadID string, parts []UploadedPart) (PutResult, error) {
 	var result C.ossr_put_result
+	result.struct_size = C.size_t(unsafe.Sizeof(result)) // the library writes the fields that fit
 	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		r, rc := RequestOptions{}.handle(cs, w, e)
 		defer C.ossr_request_options_free(r)

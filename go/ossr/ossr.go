@@ -240,6 +240,12 @@ type Config struct {
 	CAFile           string        // extra PEM CA certificates
 	Proxy            string        // http://[user:password@]host:port or socks5://...
 	UserAgentSuffix  string
+	// PrefetchMemory is the memory the Files opened with OpenFile may hold at once
+	// for what they fetch: one limit for all of them, never exceeded. 0 means the
+	// default, 64 MiB; NoPrefetchMemory makes every read fetch straight into the
+	// caller's buffer.
+	PrefetchMemory   uint64
+	NoPrefetchMemory bool
 }
 
 // Client is a connection pool with credentials. Safe for concurrent use; Close it
@@ -318,6 +324,15 @@ func NewClient(cfg Config) (*Client, error) {
 		if cfg.UserAgentSuffix != "" {
 			step(func() C.ossr_result {
 				return C.ossr_config_builder_set_user_agent_suffix(b, cs.of(cfg.UserAgentSuffix), e)
+			})
+		}
+		if cfg.PrefetchMemory != 0 || cfg.NoPrefetchMemory {
+			step(func() C.ossr_result {
+				bytes := cfg.PrefetchMemory
+				if cfg.NoPrefetchMemory {
+					bytes = 0
+				}
+				return C.ossr_config_builder_set_prefetch_memory(b, C.uint64_t(bytes), e)
 			})
 		}
 		step(func() C.ossr_result { return C.ossr_client_new(b, &client, e) })
@@ -542,11 +557,14 @@ type DownloadOptions struct {
 // DownloadReport says what Download did.
 type DownloadReport struct {
 	Size, BytesFetched, BytesReused, PartsRetried, Parts, PartSize uint64
-	CRC64                                                          uint64
-	HasCRC64, Verified                                             bool
-	Checkpoint                                                     CheckpointState
-	CheckpointReason                                               string
-	ETag                                                           string
+	// PartsDamaged counts the parts of a resumed checkpoint whose bytes no longer
+	// matched their recorded CRC-64 and were fetched again.
+	PartsDamaged       uint64
+	CRC64              uint64
+	HasCRC64, Verified bool
+	Checkpoint         CheckpointState
+	CheckpointReason   string
+	ETag               string
 }
 
 // Download fetches an object to a local file with parallel ranged GETs, resuming
@@ -566,6 +584,7 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 		return DownloadReport{}, err
 	}
 	var report C.ossr_download_report
+	report.struct_size = C.size_t(unsafe.Sizeof(report)) // the library writes the fields that fit
 	cb, ud, done := progress(opts.Progress)
 	err = c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_download_options
@@ -623,7 +642,8 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 	return DownloadReport{
 		Size: uint64(report.size), BytesFetched: uint64(report.bytes_fetched),
 		BytesReused: uint64(report.bytes_reused), PartsRetried: uint64(report.parts_retried),
-		Parts: uint64(report.parts), PartSize: uint64(report.part_size),
+		PartsDamaged: uint64(report.parts_damaged),
+		Parts:        uint64(report.parts), PartSize: uint64(report.part_size),
 		CRC64: uint64(report.crc64), HasCRC64: bool(report.has_crc64), Verified: bool(report.verified),
 		Checkpoint:       CheckpointState(report.checkpoint),
 		CheckpointReason: C.GoString(&report.checkpoint_reason[0]),
@@ -673,6 +693,7 @@ func (c *Client) Upload(ctx context.Context, path, bucket, key string, opts *Upl
 		return UploadReport{}, err
 	}
 	var report C.ossr_upload_report
+	report.struct_size = C.size_t(unsafe.Sizeof(report)) // the library writes the fields that fit
 	cb, ud, done := progress(opts.Progress)
 	err = c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_upload_options
@@ -988,6 +1009,7 @@ func putResult(r *C.ossr_put_result) PutResult {
 // was sent. A failing reader (an error matching ErrIO) or a cancel leaves no object.
 func (c *Client) Put(ctx context.Context, bucket, key string, r io.Reader, opts *PutOptions) (PutResult, error) {
 	var result C.ossr_put_result
+	result.struct_size = C.size_t(unsafe.Sizeof(result)) // the library writes the fields that fit
 	var fn func(done, total uint64) bool
 	if opts != nil {
 		fn = opts.Progress
@@ -1032,6 +1054,7 @@ func (c *Client) GetToFile(ctx context.Context, bucket, key, target string, opts
 		return StreamReport{}, err
 	}
 	var report C.ossr_stream_report
+	report.struct_size = C.size_t(unsafe.Sizeof(report)) // the library writes the fields that fit
 	err := c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		o, rc := opts.handle(cs, w, e)
 		defer C.ossr_get_options_free(o)
@@ -1054,6 +1077,7 @@ func (c *Client) Copy(ctx context.Context, srcBucket, srcKey, dstBucket, dstKey 
 		return PutResult{}, err
 	}
 	var result C.ossr_put_result
+	result.struct_size = C.size_t(unsafe.Sizeof(result)) // the library writes the fields that fit
 	var fn func(done, total uint64) bool
 	if put != nil {
 		fn = put.Progress

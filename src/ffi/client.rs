@@ -314,6 +314,21 @@ pub extern "C" fn ossr_config_builder_set_user_agent_suffix(
     })
 }
 
+/// Sets the memory, in bytes, that the files a client opens with `ossr_file_open`
+/// may hold at once for what they fetch and prefetch: one limit shared by all of
+/// them, never exceeded. A read that does not fit is fetched straight into the
+/// caller's buffer; 0 makes every read do so. Defaults to 64 MiB (67108864).
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_config_builder_set_prefetch_memory(
+    builder: *mut ossr_config_builder,
+    bytes: u64,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit(builder, err, |b| Ok(b.prefetch_memory(bytes)))
+}
+
 /// Makes a client from a builder, which is only read (free it when done).
 ///
 /// - `out`: receives the client, which the caller frees with `ossr_client_free`.

@@ -15,6 +15,8 @@
 
 mod cancel;
 mod client;
+mod copy;
+mod file;
 mod multipart;
 mod result;
 mod stream;
@@ -173,6 +175,61 @@ pub(crate) fn write_out<T>(ptr: *mut T, value: T) {
     // SAFETY: `ptr` was checked non-NULL by `out_ptr`, and the header requires output
     // pointers to point to writable memory of the right type.
     unsafe { ptr.write(value) }
+}
+
+/// A C report struct: `#[repr(C)]`, its first field `size_t struct_size`, which the
+/// caller sets to `sizeof` the struct as its header declares it. A later version may
+/// add fields at the end; the library writes only what the caller's struct holds.
+pub(crate) trait Report: Sized {
+    /// The struct's C name, for error messages.
+    const NAME: &'static str;
+    /// The smallest `struct_size` accepted: the struct's size in the first version
+    /// with `struct_size` (this one).
+    const MIN_SIZE: usize;
+    /// Sets `struct_size`.
+    fn set_struct_size(&mut self, size: usize);
+}
+
+/// The `struct_size` the caller set in a report (not NULL).
+fn struct_size_of<T: Report>(out: *mut T) -> usize {
+    // SAFETY: not NULL (the callers check), and the header requires a report pointer
+    // to point to a writable struct whose first field, a size_t, the caller set.
+    unsafe { out.cast::<usize>().read() }
+}
+
+/// Checks an optional report argument before the call does anything: NULL passes; a
+/// `struct_size` below the struct's first version (0 included) is refused, naming
+/// the argument.
+pub(crate) fn check_report<T: Report>(out: *mut T, name: &'static str) -> FfiResult {
+    if out.is_null() {
+        return Ok(());
+    }
+    let size = struct_size_of(out);
+    if size < T::MIN_SIZE {
+        return Err(Failure::Invalid(format!(
+            "{name}->struct_size is {size}: set it to sizeof({}) (at least {})",
+            T::NAME,
+            T::MIN_SIZE
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a report checked by [`check_report`] (nothing when NULL): the fields that
+/// fit in the caller's `struct_size`, which is kept as the caller set it.
+pub(crate) fn write_report<T: Report>(out: *mut T, mut value: T) {
+    if out.is_null() {
+        return;
+    }
+    let size = struct_size_of(out);
+    value.set_struct_size(size);
+    let len = size.min(std::mem::size_of::<T>());
+    // SAFETY: `out` is not NULL and points to at least `size` writable bytes (the
+    // caller's struct_size, checked to be at least the struct's first version by
+    // check_report); we copy `len <= size` bytes of a whole `T` into it.
+    unsafe {
+        std::ptr::copy_nonoverlapping((&value as *const T).cast::<u8>(), out.cast::<u8>(), len)
+    }
 }
 
 /// Moves a Rust value into a new handle for C.

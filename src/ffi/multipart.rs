@@ -6,7 +6,7 @@ use super::stream::{ossr_put_options, ossr_put_result, put_options_parts, put_re
 use super::transfer::OSSR_ETAG_LEN;
 use super::{
     Failure, arg_path, arg_ref, arg_str, copy_str, fill_array, free_handle, guard, guard_value,
-    into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_given, write_out,
+    into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_out,
 };
 use crate::{ListedPart, ListedUpload, PartSource, PutSource};
 use std::ffi::c_char;
@@ -84,6 +84,7 @@ pub extern "C" fn ossr_client_put_object(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(result, "result")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let bytes = bytes_arg(data, len)?;
@@ -92,7 +93,7 @@ pub extern "C" fn ossr_client_put_object(
             client
                 .inner
                 .put_object(bucket, key, PutSource::Bytes(bytes), headers, &request)?;
-        write_given(result, put_result(&put));
+        super::write_report(result, put_result(&put));
         Ok(())
     })
 }
@@ -117,6 +118,7 @@ pub extern "C" fn ossr_client_put_file(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(result, "result")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let path = arg_path(path, "path")?;
@@ -125,7 +127,7 @@ pub extern "C" fn ossr_client_put_file(
             client
                 .inner
                 .put_object(bucket, key, PutSource::File(&path), headers, &request)?;
-        write_given(result, put_result(&put));
+        super::write_report(result, put_result(&put));
         Ok(())
     })
 }
@@ -293,6 +295,7 @@ pub extern "C" fn ossr_client_complete_multipart_upload(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(result, "result")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let upload_id = arg_str(upload_id, "upload_id")?;
@@ -331,7 +334,7 @@ pub extern "C" fn ossr_client_complete_multipart_upload(
             &list,
             &request_of(req),
         )?;
-        write_given(result, put_result(&put));
+        super::write_report(result, put_result(&put));
         Ok(())
     })
 }

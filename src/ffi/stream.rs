@@ -6,8 +6,7 @@ use super::transfer::OSSR_ETAG_LEN;
 use super::{
     CallbackReader, Failure, FfiResult, arg_header, arg_mut, arg_path, arg_ref, arg_str,
     call_progress, copy_str, fill_array, free_handle, guard, guard_value, into_handle, opt_ref,
-    ossr_error, ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_given, write_opt,
-    write_out,
+    ossr_error, ossr_progress_cb, ossr_read_cb, ossr_result, out_ptr, write_opt, write_out,
 };
 use crate::{ByteRange, Error, GetOptions, GetStream, PutResult, RequestOptions, StreamReport};
 use std::ffi::{c_char, c_void};
@@ -40,6 +39,11 @@ pub struct ossr_get_stream {
 /// What a put or a copy made. Filled only on success.
 #[repr(C)]
 pub struct ossr_put_result {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// The object's CRC-64 as the server computed it (valid when `has_crc64`); it has
     /// been checked against the bytes sent.
     pub crc64: u64,
@@ -52,6 +56,11 @@ pub struct ossr_put_result {
 /// What `ossr_client_get_to_file` moved. Filled only on success.
 #[repr(C)]
 pub struct ossr_stream_report {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// Bytes written.
     pub bytes: u64,
     /// CRC-64 of those bytes.
@@ -444,6 +453,7 @@ fn with_stream_progress<T>(
 
 pub(crate) fn put_result(r: &PutResult) -> ossr_put_result {
     let mut out = ossr_put_result {
+        struct_size: 0,
         crc64: r.crc64.unwrap_or(0),
         has_crc64: r.crc64.is_some(),
         etag: [0; OSSR_ETAG_LEN],
@@ -486,6 +496,7 @@ pub extern "C" fn ossr_client_put_stream(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(result, "result")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let cb = read.ok_or(Failure::Null("read"))?;
@@ -499,7 +510,7 @@ pub extern "C" fn ossr_client_put_stream(
                 .inner
                 .put_stream(bucket, key, &mut reader, length, headers, &request, p)
         })?;
-        write_given(result, put_result(&put));
+        super::write_report(result, put_result(&put));
         Ok(())
     })
 }
@@ -532,15 +543,17 @@ pub extern "C" fn ossr_client_get_to_file(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(report, "report")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let target = arg_path(target, "target")?;
         let defaults = GetOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
         let done: StreamReport = client.inner.get_to_file(bucket, key, &target, opts)?;
-        write_given(
+        super::write_report(
             report,
             ossr_stream_report {
+                struct_size: 0,
                 bytes: done.bytes,
                 crc64: done.crc64,
                 verified: done.verified,
@@ -551,9 +564,13 @@ pub extern "C" fn ossr_client_get_to_file(
     })
 }
 
-/// Streams one object into another (any bucket and key): no temporary copy on disk,
+/// Streams one object into another (any bucket and key) through the client: every
+/// byte is read from the server and sent back to it, with no temporary copy on disk,
 /// memory bounded, the CRC-64 checked end to end (the bytes read against the
-/// source's, the bytes sent against the destination's).
+/// source's, the bytes sent against the destination's). It does not resume. To copy
+/// on the server, with no byte through the client, resumably, use
+/// `ossr_client_copy_object`; this call is for ends the server will not copy
+/// between, and for ranges.
 ///
 /// - `get_opts`: source range and request options, or NULL for the whole object.
 /// - `put_opts`: the destination's headers, or NULL for none (its content length and
@@ -581,6 +598,7 @@ pub extern "C" fn ossr_client_copy(
 ) -> ossr_result {
     guard(err, || {
         let client = arg_ref(client, "client")?;
+        super::check_report(result, "result")?;
         let src = (
             arg_str(src_bucket, "src_bucket")?,
             arg_str(src_key, "src_key")?,
@@ -597,7 +615,23 @@ pub extern "C" fn ossr_client_copy(
         let put = with_stream_progress(progress, userdata, |p| {
             client.inner.copy_stream(src, dst, headers, get, p)
         })?;
-        write_given(result, put_result(&put));
+        super::write_report(result, put_result(&put));
         Ok(())
     })
+}
+
+impl super::Report for ossr_put_result {
+    const NAME: &'static str = "ossr_put_result";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_put_result>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
+}
+
+impl super::Report for ossr_stream_report {
+    const NAME: &'static str = "ossr_stream_report";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_stream_report>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }

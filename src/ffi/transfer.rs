@@ -4,8 +4,9 @@ use super::client::{ossr_client, ossr_request_options};
 use super::{
     Failure, FfiResult, arg_header, arg_mut, arg_path, arg_ref, arg_str, call_progress, fill_array,
     free_handle, guard, guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb,
-    ossr_result, out_ptr, write_given, write_out,
+    ossr_result, out_ptr, write_out,
 };
+use super::{check_report, write_report};
 use crate::{
     CheckpointState, DownloadOptions, DownloadReport, Durability, UploadOptions, UploadReport,
 };
@@ -32,7 +33,7 @@ pub enum ossr_checkpoint_state {
     OSSR_CHECKPOINT_DISCARDED = 3,
 }
 
-fn state_of(state: &CheckpointState) -> (ossr_checkpoint_state, &str) {
+pub(crate) fn state_of(state: &CheckpointState) -> (ossr_checkpoint_state, &str) {
     match state {
         CheckpointState::NotUsed => (ossr_checkpoint_state::OSSR_CHECKPOINT_NOT_USED, ""),
         CheckpointState::NotFound => (ossr_checkpoint_state::OSSR_CHECKPOINT_NOT_FOUND, ""),
@@ -44,6 +45,11 @@ fn state_of(state: &CheckpointState) -> (ossr_checkpoint_state, &str) {
 /// What `ossr_client_download` did. Filled only on success.
 #[repr(C)]
 pub struct ossr_download_report {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// The object's size.
     pub size: u64,
     /// Bytes fetched from the server by this call.
@@ -52,6 +58,9 @@ pub struct ossr_download_report {
     pub bytes_reused: u64,
     /// Times a part's body failed and was continued.
     pub parts_retried: u64,
+    /// Parts of a resumed checkpoint whose bytes in the temporary file no longer
+    /// matched their recorded CRC-64, and were fetched again.
+    pub parts_damaged: u64,
     /// Parts the object was split into.
     pub parts: u64,
     /// The part size used.
@@ -73,6 +82,11 @@ pub struct ossr_download_report {
 /// What `ossr_client_upload` did. Filled only on success.
 #[repr(C)]
 pub struct ossr_upload_report {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is done.
+    pub struct_size: usize,
     /// The file's size.
     pub size: u64,
     /// Parts the file was split into (0 for a single PutObject).
@@ -551,12 +565,13 @@ pub extern "C" fn ossr_client_download(
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
         let target = arg_path(target, "target")?;
+        check_report(report, "report")?;
         let defaults = DownloadOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
         let done = with_progress(progress, userdata, |p| {
             client.inner.download(bucket, key, &target, opts, p)
         })?;
-        write_given(report, download_report(&done));
+        write_report(report, download_report(&done));
         Ok(())
     })
 }
@@ -564,10 +579,12 @@ pub extern "C" fn ossr_client_download(
 fn download_report(r: &DownloadReport) -> ossr_download_report {
     let (checkpoint, reason) = state_of(&r.checkpoint);
     let mut out = ossr_download_report {
+        struct_size: 0,
         size: r.size,
         bytes_fetched: r.bytes_fetched,
         bytes_reused: r.bytes_reused,
         parts_retried: r.parts_retried,
+        parts_damaged: r.parts_damaged,
         parts: r.parts,
         part_size: r.part_size,
         crc64: r.crc64.unwrap_or(0),
@@ -622,12 +639,13 @@ pub extern "C" fn ossr_client_upload(
         let path = arg_path(path, "path")?;
         let bucket = arg_str(bucket, "bucket")?;
         let key = arg_str(key, "key")?;
+        check_report(report, "report")?;
         let defaults = UploadOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
         let done = with_progress(progress, userdata, |p| {
             client.inner.upload(&path, bucket, key, opts, p)
         })?;
-        write_given(report, upload_report(&done));
+        write_report(report, upload_report(&done));
         Ok(())
     })
 }
@@ -635,6 +653,7 @@ pub extern "C" fn ossr_client_upload(
 fn upload_report(r: &UploadReport) -> ossr_upload_report {
     let (checkpoint, reason) = state_of(&r.checkpoint);
     let mut out = ossr_upload_report {
+        struct_size: 0,
         size: r.size,
         parts: r.parts,
         part_size: r.part_size,
@@ -649,4 +668,20 @@ fn upload_report(r: &UploadReport) -> ossr_upload_report {
     fill_array(&mut out.checkpoint_reason, reason);
     fill_array(&mut out.etag, &r.etag);
     out
+}
+
+impl super::Report for ossr_download_report {
+    const NAME: &'static str = "ossr_download_report";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_download_report>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
+}
+
+impl super::Report for ossr_upload_report {
+    const NAME: &'static str = "ossr_upload_report";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_upload_report>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }

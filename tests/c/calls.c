@@ -90,6 +90,7 @@ int main(int argc, char **argv) {
     check_code(ossr_put_options_add_header(popts, "x-oss-meta-by", "c", err), OSSR_OK, "header",
                err);
 
+    put.struct_size = sizeof put;
     /* PutObject from memory and from a file. */
     check_code(ossr_client_put_object(c, bucket, "m/bytes", data, sizeof data, popts, &put, err),
                OSSR_OK, "put from memory", err);
@@ -240,6 +241,7 @@ int main(int argc, char **argv) {
         ossr_get_stream_free(stream);
 
         snprintf(path, sizeof path, "%s/to-file.bin", argv[2]);
+        sr.struct_size = sizeof sr;
         check_code(ossr_client_get_to_file(c, bucket, "m/bytes", path, NULL, &sr, err), OSSR_OK,
                    "get to file", err);
         check(sr.bytes == sizeof data && sr.crc64 == crc_all && sr.verified, "its report");
@@ -276,6 +278,8 @@ int main(int argc, char **argv) {
         ossr_upload_report ur;
         size_t left = 5000;
 
+        dr.struct_size = sizeof dr;
+        ur.struct_size = sizeof ur;
         check_code(ossr_config_builder_new(getenv("OSS_ENDPOINT"), &b2, err), OSSR_OK, "builder", err);
         check_code(ossr_config_builder_set_signature_version(b2, OSSR_SIGNATURE_V4, err), OSSR_OK,
                    "v4", err);

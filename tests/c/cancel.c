@@ -270,6 +270,7 @@ static int resume(int argc, char **argv) {
     opts = download_options(argv[3], (unsigned)strtoul(argv[4], NULL, 10),
                             strtoull(argv[5], NULL, 10), NULL);
     memset(&report, 0, sizeof report);
+    report.struct_size = sizeof report;
     rc = ossr_client_download(client, env("OSSR_TEST_BUCKET"), env("OSSR_TEST_KEY"), argv[2],
                               opts, NULL, NULL, &report, NULL);
     check_code(rc, OSSR_OK, "the download resumes after the cancel");

@@ -48,6 +48,7 @@ static void *run(void *arg) {
     uint8_t buf[65536];
     size_t n;
 
+    report.struct_size = sizeof report;
     job->rc = ossr_client_download(job->client, job->bucket, job->key, job->target, job->opts,
                                    progress, job, &report, err);
     if (job->rc != OSSR_OK) {
