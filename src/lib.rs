@@ -35,6 +35,7 @@ mod error;
 // `#[no_mangle]` symbols exported from the shared and static libraries all the same.
 #[allow(unsafe_code)]
 mod ffi;
+mod list;
 mod random;
 #[doc(hidden)]
 pub mod server_auth;
@@ -57,6 +58,7 @@ pub use config::{
 pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
+pub use list::{ListOptions, ListPage, ObjectLister};
 pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use transfer::{
@@ -64,4 +66,4 @@ pub use transfer::{
     MIN_PART_SIZE, Progress, plan_part_size,
 };
 pub use upload::{DEFAULT_MULTIPART_THRESHOLD, UploadOptions, UploadReport, guess_content_type};
-pub use xml::{ListedPart, ListedUpload};
+pub use xml::{ListedObject, ListedPart, ListedUpload};
