@@ -344,6 +344,20 @@ typedef struct ossr_get_options ossr_get_options;
 typedef struct ossr_get_stream ossr_get_stream;
 
 /**
+ * A listing in progress: made by `ossr_list_new`, advanced one page at a time by
+ * `ossr_list_next`, read with the `ossr_list_object_*` and `ossr_list_prefix`
+ * getters (which see the current page), freed by `ossr_list_free`. Holds a
+ * reference to its client's connections, so the client may be freed first.
+ */
+typedef struct ossr_list ossr_list;
+
+/**
+ * What to list: made by `ossr_list_options_new` (every key of the bucket, 1000 per
+ * page), freed by `ossr_list_options_free`. `ossr_list_new` copies it.
+ */
+typedef struct ossr_list_options ossr_list_options;
+
+/**
  * What `ossr_client_head` learned about an object. Made by `ossr_client_head`, freed
  * by `ossr_object_info_free`; read with the `ossr_object_info_*` accessors.
  */
@@ -989,6 +1003,198 @@ uint64_t ossr_crc64_update(uint64_t crc,
 uint64_t ossr_crc64_combine(uint64_t crc1,
                             uint64_t crc2,
                             uint64_t len2);
+
+/**
+ * Makes list options with the defaults: no prefix, no delimiter, from the first
+ * key, 1000 entries per page, no request options.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_list_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_list_options_new(ossr_list_options **out,
+                                  ossr_error *err);
+
+/**
+ * Frees list options. NULL is a no-op.
+ */
+void ossr_list_options_free(ossr_list_options *opts);
+
+/**
+ * Lists only keys that start with `prefix` (copied). Defaults to "" (every key).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`; a prefix
+ * OSS refuses (over 1023 bytes) fails `ossr_list_new` with
+ * `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_list_options_set_prefix(ossr_list_options *opts,
+                                         const char *prefix,
+                                         ossr_error *err);
+
+/**
+ * Rolls keys up at the first `delimiter` (copied) after the prefix: keys sharing the
+ * text up to it are reported once, as a common prefix (`"/"` lists one directory
+ * level). Defaults to "" (no rolling up: every key below the prefix).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ */
+ossr_result ossr_list_options_set_delimiter(ossr_list_options *opts,
+                                            const char *delimiter,
+                                            ossr_error *err);
+
+/**
+ * Lists only keys (and common prefixes) that sort after `key` (copied) in UTF-8 byte
+ * order: to pick a listing up after the last key seen. Defaults to "".
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ */
+ossr_result ossr_list_options_set_start_after(ossr_list_options *opts,
+                                              const char *key,
+                                              ossr_error *err);
+
+/**
+ * Sets the entries (keys plus common prefixes) per page, 1..=1000; 0 means 1000.
+ * Defaults to 0.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` above
+ * 1000.
+ */
+ossr_result ossr_list_options_set_page_size(ossr_list_options *opts,
+                                            uint32_t entries,
+                                            ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, cancel token) into the list options;
+ * `req` may be freed afterwards (a cancel token in it is shared, not copied). A
+ * cancelled token fails the page being fetched with `OSSR_ERR_CANCELLED`. Defaults
+ * to none.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_list_options_set_request(ossr_list_options *opts,
+                                          const ossr_request_options *req,
+                                          ossr_error *err);
+
+/**
+ * Starts listing `bucket` with `opts` (NULL for the defaults; copied). Sends
+ * nothing: each `ossr_list_next` fetches a page.
+ *
+ * - `out`: receives the list, freed with `ossr_list_free`. Written only on success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` (a bad bucket name or option,
+ * named in the error), the argument codes.
+ */
+ossr_result ossr_list_new(const ossr_client *client,
+                          const char *bucket,
+                          const ossr_list_options *opts,
+                          ossr_list **out,
+                          ossr_error *err);
+
+/**
+ * Fetches the next page (blocking; retried on transient failures) and makes it the
+ * current page. `*out_has_page` is set to true when a page was fetched, false when
+ * the listing was already complete (the current page is then empty). A page may
+ * hold no entry and still not be the last: loop until `*out_has_page` is false.
+ *
+ * An error ends the listing (later calls give false); to pick up, start a new list
+ * with `ossr_list_options_set_start_after` set to the last key seen.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such bucket), `OSSR_ERR_CANCELLED`,
+ * the server's and network codes, the argument codes.
+ */
+ossr_result ossr_list_next(ossr_list *list,
+                           bool *out_has_page,
+                           ossr_error *err);
+
+/**
+ * The number of objects on the current page (0 when `list` is NULL).
+ */
+size_t ossr_list_object_count(const ossr_list *list);
+
+/**
+ * Stores the size in bytes of object `index` (0-based) of the current page in
+ * `*out_size` and its Last-Modified as seconds since the Unix epoch in
+ * `*out_mtime` (either may be NULL; the time is 0 when the listing gave none).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` (no list), or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_list_object_size(const ossr_list *list,
+                                  size_t index,
+                                  uint64_t *out_size,
+                                  int64_t *out_mtime);
+
+/**
+ * Copies the key of object `index` (0-based) of the current page into `buf`.
+ * Buffer rules as for `ossr_error_oss_code` (a key is at most 1023 bytes);
+ * `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_list_object_key(const ossr_list *list,
+                                 size_t index,
+                                 char *buf,
+                                 size_t len,
+                                 size_t *out_len);
+
+/**
+ * Copies the ETag (with its quotes) of object `index` into `buf`. Rules as for
+ * `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_etag(const ossr_list *list,
+                                  size_t index,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_len);
+
+/**
+ * Copies the Last-Modified of object `index` as listed (ISO 8601, e.g.
+ * `2024-01-31T12:00:00.000Z`) into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_last_modified(const ossr_list *list,
+                                           size_t index,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *out_len);
+
+/**
+ * Copies the storage class (`Standard`, `IA`, `Archive`, ...; empty when not
+ * listed) of object `index` into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_storage_class(const ossr_list *list,
+                                           size_t index,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *out_len);
+
+/**
+ * Copies the type (`Normal`, `Multipart`, `Appendable`, `Symlink`; empty when not
+ * listed) of object `index` into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_type(const ossr_list *list,
+                                  size_t index,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_len);
+
+/**
+ * The number of common prefixes on the current page (only with a delimiter; 0 when
+ * `list` is NULL).
+ */
+size_t ossr_list_prefix_count(const ossr_list *list);
+
+/**
+ * Copies common prefix `index` (0-based) of the current page, ending with the
+ * delimiter, into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_prefix(const ossr_list *list,
+                             size_t index,
+                             char *buf,
+                             size_t len,
+                             size_t *out_len);
+
+/**
+ * Frees a list. NULL is a no-op.
+ */
+void ossr_list_free(ossr_list *list);
 
 /**
  * PUTs an object from `len` bytes at `data` (retried on transient failures) with

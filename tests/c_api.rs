@@ -66,7 +66,8 @@ fn programs(build: Build) -> Option<PathBuf> {
         // Test programs beyond the Makefile's list, by their target path (its pattern
         // rule builds any tests/c/NAME.c as BUILDDIR/NAME).
         .arg(dir.join("hardening"))
-        .arg(dir.join("cancel"));
+        .arg(dir.join("cancel"))
+        .arg(dir.join("list"));
     if build == Build::Sanitized {
         make.arg("SANITIZE=1");
     }
@@ -417,6 +418,75 @@ fn every_other_call_and_option_setter_from_c() {
 #[test]
 fn every_other_call_clean_under_sanitizers() {
     other_calls(Build::Sanitized);
+}
+
+/// The C list program's entry lines for a listing, computed with the Rust API, and
+/// the number of pages.
+fn expected_listing(s: &Server, prefix: &str, delimiter: &str, page: u32) -> (Vec<String>, usize) {
+    let mut opts = oss_resume::ListOptions::prefix(prefix);
+    opts.delimiter = delimiter.into();
+    opts.page_size = page;
+    let mut lines = Vec::new();
+    let mut pages = 0;
+    for listed in oss_resume_client(s).list_objects(BUCKET, &opts).unwrap() {
+        let listed = listed.unwrap();
+        pages += 1;
+        for o in &listed.objects {
+            let mtime = o.last_modified_time().unwrap();
+            let secs = mtime
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            lines.push(format!(
+                "object {} {} {secs} {} {} {}",
+                o.key, o.size, o.etag, o.object_type, o.storage_class
+            ));
+        }
+        lines.extend(listed.common_prefixes.iter().map(|p| format!("prefix {p}")));
+    }
+    (lines, pages)
+}
+
+fn list_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    for (i, key) in ["l/a", "l/b b", "l/d/1", "l/d/2", "l/e/x/y", "l/中", "m/1"]
+        .iter()
+        .enumerate()
+    {
+        s.put_object(BUCKET, key, &pattern(i * 10, i as u64))
+            .unwrap();
+    }
+    for (delimiter, page) in [("/", 2u32), ("", 1)] {
+        let (want, pages) = expected_listing(&s, "l/", delimiter, page);
+        assert!(want.len() >= 5, "{want:?}");
+        let mut cmd = program(&dir, "list", &s);
+        cmd.arg(BUCKET)
+            .arg("l/")
+            .arg(delimiter)
+            .arg(page.to_string());
+        let out = run_ok(cmd, None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let got: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("object ") || l.starts_with("prefix "))
+            .collect();
+        assert_eq!(got, want, "{stdout}");
+        assert!(stdout.contains(&format!("# pages {pages}\n")), "{stdout}");
+        assert!(!stdout.contains("not ok"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_bucket_is_listed_page_by_page_from_c() {
+    list_from_c(Build::Plain);
+}
+
+#[test]
+fn listing_from_c_is_clean_under_sanitizers() {
+    list_from_c(Build::Sanitized);
 }
 
 #[test]

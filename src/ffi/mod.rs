@@ -15,6 +15,7 @@
 
 mod cancel;
 mod client;
+mod list;
 mod multipart;
 mod result;
 mod stream;
