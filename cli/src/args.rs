@@ -189,6 +189,13 @@ pub const FLAGS: &[Flag] = &[
         "return once the server is listening, leaving it running (its pid is printed)",
     ),
     flag("help", None, None, "this help"),
+    // Whole prefixes (ls, recursive cp, sync).
+    flag(
+        "recursive",
+        None,
+        None,
+        "(-r) every key below the prefix, not one level",
+    ),
 ];
 
 /// Flags every client command takes.
@@ -284,6 +291,9 @@ impl Command {
         let mut parsed = Args::default();
         while let Some(arg) = parser.next().map_err(|e| usage(e.to_string()))? {
             match arg {
+                Short('r') if self.flags.contains(&"recursive") => {
+                    parsed.switches.push("recursive");
+                }
                 Short('h') | Long("help") => {
                     crate::fail::print(format_args!("{}", self.help()))?;
                     return Ok(None);

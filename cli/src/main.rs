@@ -5,6 +5,7 @@
 mod args;
 mod fail;
 mod get;
+mod list;
 mod object;
 mod progress;
 mod serve;
@@ -19,21 +20,23 @@ use fail::{EXIT_CODES, Failure};
 
 /// Every command: its name, its definition and what runs it.
 type Run = fn(Vec<OsString>) -> Result<(), Failure>;
-pub const COMMANDS: [(&str, Command); 7] = [
+pub const COMMANDS: [(&str, Command); 8] = [
     ("get", get::COMMAND),
     ("cat", stream::CAT),
     ("put", stream::PUT),
     ("cp", stream::CP),
     ("stat", object::STAT),
+    ("ls", list::LS),
     ("rm", object::RM),
     ("serve", serve::COMMAND),
 ];
-const RUNS: [Run; 7] = [
+const RUNS: [Run; 8] = [
     get::run,
     stream::cat,
     stream::put,
     stream::cp,
     object::stat,
+    list::ls,
     object::rm,
     serve::run,
 ];
@@ -48,6 +51,7 @@ commands:
   put       upload a file resumably; standard input (-) or a pipe as a stream
   cp        copy one object into another on the server, resumably
   stat      print an object's size, ETag, CRC-64, type and content type
+  ls        list the objects under a prefix (one level, or all with -r)
   rm        delete an object
   serve     run the bundled local OSS-compatible server
 
