@@ -29,6 +29,7 @@ mod client;
 mod config;
 mod copy;
 pub mod crc64;
+mod dir;
 mod download;
 mod error;
 // The C ABI: private to Rust users (its functions take raw pointers), its
@@ -56,6 +57,7 @@ pub use config::{
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
 pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
+pub use dir::{Compare, DirOptions, DirReport, FileFailure};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use list::{ListOptions, ListPage, ObjectLister};
