@@ -205,29 +205,35 @@ fn hostile_keys_are_refused_by_name_and_nothing_is_written_outside() {
     };
     for key in hostile
         .iter()
-        .chain(&["in/ok/file", "in/clash", "in/clash/under"])
+        .chain(&["in/ok/file", "in/clash", "in/clash/under", "in/esc/x"])
     {
         put(key);
     }
     let work = tempfile::tempdir().unwrap();
     let dst = work.path().join("target");
+    // A local symbolic link on the way out of the target: nothing goes through it.
+    let outside = tempfile::tempdir().unwrap();
+    fs::create_dir_all(&dst).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dst.join("esc")).unwrap();
     let r = c
         .download_prefix(BUCKET, "in/", &dst, &opts(), None)
         .unwrap();
     let mut refused: Vec<&str> = r.failed.iter().map(|f| f.name.as_str()).collect();
     refused.sort();
     let mut want: Vec<&str> = hostile.to_vec();
-    want.extend(["in/clash", "in/clash/under"]);
+    want.extend(["in/clash", "in/clash/under", "in/esc/x"]);
     want.sort();
     assert_eq!(refused, want, "{:#?}", r.failed);
     assert!(r.failed.iter().all(|f| f.reason.starts_with("refused: ")));
     assert_eq!(r.files_transferred, 1);
-    // Only target/ok/file exists: nothing beside or above the target.
+    // Only target/ok/file exists (and the link): nothing beside, above or
+    // through it.
     let everything = tree(work.path());
     assert_eq!(
         everything.keys().collect::<Vec<_>>(),
-        [&PathBuf::from("target/ok/file")]
+        [&PathBuf::from("target/esc"), &PathBuf::from("target/ok/file")]
     );
+    assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
 }
 
 #[test]
