@@ -231,7 +231,10 @@ fn hostile_keys_are_refused_by_name_and_nothing_is_written_outside() {
     let everything = tree(work.path());
     assert_eq!(
         everything.keys().collect::<Vec<_>>(),
-        [&PathBuf::from("target/esc"), &PathBuf::from("target/ok/file")]
+        [
+            &PathBuf::from("target/esc"),
+            &PathBuf::from("target/ok/file")
+        ]
     );
     assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
 }
@@ -383,4 +386,50 @@ fn bad_options_are_refused_before_any_request() {
         .unwrap_err();
     assert!(err.to_string().contains("exclude"), "{err}");
     assert!(s.stats().requests.is_empty());
+}
+
+#[test]
+fn four_shards_started_together_move_each_object_exactly_once() {
+    let s = server();
+    for i in 0..1000u64 {
+        s.put_object(BUCKET, &format!("shard/{}/{i}", i % 10), &data(64, i))
+            .unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    let reports: Vec<DirReport> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..4u32)
+            .map(|index| {
+                let (c, dir) = (client(&s), work.path().to_path_buf());
+                scope.spawn(move || {
+                    let mut o = opts();
+                    o.shard = Some((index, 4));
+                    c.download_prefix(BUCKET, "shard/", &dir, &o, None).unwrap()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let counts: Vec<u64> = reports.iter().map(|r| r.files_transferred).collect();
+    assert_eq!(counts.iter().sum::<u64>(), 1000, "{counts:?}");
+    assert!(counts.iter().all(|n| *n > 150), "a fair split: {counts:?}");
+    assert_eq!(s.stats().requests_of("GetObject"), 1000);
+    assert_eq!(tree(work.path()).len(), 1000);
+    // The same slices up: every file once.
+    s.reset_stats();
+    for index in 0..4 {
+        let mut o = opts();
+        o.shard = Some((index, 4));
+        o.compare = Compare::Never;
+        client(&s)
+            .upload_dir(work.path(), BUCKET, "copy/", &o, None)
+            .unwrap();
+    }
+    assert_eq!(s.stats().requests_of("PutObject"), 1000);
+    let mut bad = opts();
+    bad.shard = Some((4, 4));
+    assert!(
+        client(&s)
+            .upload_dir(work.path(), BUCKET, "x/", &bad, None)
+            .is_err()
+    );
 }

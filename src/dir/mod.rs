@@ -79,6 +79,13 @@ pub struct DirOptions {
     /// Where each large file's checkpoint is kept. Defaults to the single-file
     /// defaults (downloads: beside the target; uploads: `~/.oss_resume/upload`).
     pub checkpoint_dir: Option<PathBuf>,
+    /// This task's slice of the work, `(index, count)` with `index < count`: only
+    /// the files whose stable hash (the CRC-64 of the path relative to the
+    /// directory, `/`-separated, the same text as the key after the prefix) modulo
+    /// `count` is `index`. COUNT tasks given 0..COUNT, on any machines, together
+    /// move everything exactly once with no coordinator; deletion too stays within
+    /// the slice. Defaults to none (everything).
+    pub shard: Option<(u32, u32)>,
     /// Request options for every request (payer flag, traffic limit, cancel token;
     /// a version id is refused: a prefix has no one version).
     pub request: RequestOptions,
@@ -97,6 +104,7 @@ impl Default for DirOptions {
             large_threshold: 10 * 1024 * 1024,
             part_size: None,
             checkpoint_dir: None,
+            shard: None,
             request: RequestOptions::default(),
         }
     }
@@ -104,7 +112,8 @@ impl Default for DirOptions {
 
 impl DirOptions {
     /// Checks the options: threads outside 1..=64, an empty glob, a part size
-    /// outside 100 KB..=5 GB, a version id, bad request options.
+    /// outside 100 KB..=5 GB, a shard index not below its count, a version id, bad
+    /// request options.
     ///
     /// # Errors
     /// [`ErrorKind::InvalidArgument`] naming the option.
@@ -114,12 +123,29 @@ impl DirOptions {
         if let Some(p) = self.part_size {
             crate::transfer::plan::plan_part_size(0, Some(p))?;
         }
+        if let Some((index, count)) = self.shard
+            && index >= count
+        {
+            return Err(Error::invalid(format!(
+                "shard {index}/{count}: the index must be below the count (0..{count})"
+            )));
+        }
         if self.request.version_id.is_some() {
             return Err(Error::invalid(
                 "a version id cannot apply to a whole prefix",
             ));
         }
         self.request.validate()
+    }
+
+    /// Whether a relative path (`/`-separated) is in this task's shard.
+    fn in_shard(&self, rel: &str) -> bool {
+        match self.shard {
+            None => true,
+            Some((index, count)) => {
+                crate::crc64::checksum(rel.as_bytes()) % u64::from(count) == u64::from(index)
+            }
+        }
     }
 
     fn globs(&self) -> Result<(Vec<Glob>, Vec<Glob>)> {

@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use super::glob::{Glob, selected};
+use super::glob::selected;
 use super::names::{collisions, key_of, relative_path};
 use super::{Compare, DirOptions, DirReport, Job};
 use crate::client::{Client, RequestOptions};
@@ -143,8 +143,8 @@ pub(super) fn downloads(
     let mut named: Vec<(&ListedObject, PathBuf)> = Vec::new();
     for object in &objects {
         let rest = &object.key[prefix.len()..];
-        if rest.ends_with('/') && object.size == 0 {
-            continue; // a directory marker
+        if rest.ends_with('/') && object.size == 0 || !opts.in_shard(rest) {
+            continue; // a directory marker, or another task's
         }
         match relative_path(rest, dir_len) {
             Ok(rel) if selected(&slash_text(&rel), &include, &exclude) => named.push((object, rel)),
@@ -191,7 +191,7 @@ pub(super) fn downloads(
         }
     }
     if opts.delete_extraneous {
-        delete_local(dir, &wanted, &include, &exclude, opts.dry_run, report)?;
+        delete_local(dir, &wanted, opts, report)?;
     }
     Ok(jobs)
 }
@@ -200,21 +200,21 @@ pub(super) fn downloads(
 fn delete_local(
     dir: &Path,
     wanted: &HashSet<PathBuf>,
-    include: &[Glob],
-    exclude: &[Glob],
-    dry_run: bool,
+    opts: &DirOptions,
     report: &mut DirReport,
 ) -> Result<()> {
+    let (include, exclude) = opts.globs()?;
     for (rel, path, meta) in walk(dir, false, &mut DirReport::default())? {
         let text = slash_text(&rel);
-        if !meta.is_file()
+        let keep = !meta.is_file()
             || wanted.contains(&rel)
             || is_own(&rel)
-            || !selected(&text, include, exclude)
-        {
+            || !selected(&text, &include, &exclude)
+            || !opts.in_shard(&text);
+        if keep {
             continue;
         }
-        if !dry_run {
+        if !opts.dry_run {
             fs::remove_file(&path)
                 .map_err(|e| Error::io(format!("deleting {}", path.display()), e))?;
         }
@@ -298,7 +298,7 @@ pub(super) fn uploads(
     let mut jobs = Vec::new();
     for (rel, path, meta) in files {
         let name = slash_text(&rel);
-        if is_own(&rel) || !selected(&name, &include, &exclude) {
+        if is_own(&rel) || !selected(&name, &include, &exclude) || !opts.in_shard(&name) {
             continue;
         }
         if !meta.is_file() {
@@ -334,7 +334,7 @@ pub(super) fn uploads(
     if opts.delete_extraneous {
         for (key, _) in remote.iter().filter(|(k, _)| !keys.contains(*k)) {
             let rest = &key[prefix.len()..];
-            if rest.ends_with('/') || !selected(rest, &include, &exclude) {
+            if rest.ends_with('/') || !selected(rest, &include, &exclude) || !opts.in_shard(rest) {
                 continue;
             }
             if !opts.dry_run {
