@@ -194,7 +194,55 @@ pub const FLAGS: &[Flag] = &[
         "recursive",
         None,
         None,
-        "(-r) every key below the prefix, not one level",
+        "(-r) ls: every key below the prefix, not one level; cp: a whole directory or prefix (see ossr sync --help)",
+    ),
+    flag(
+        "include",
+        Some("GLOB"),
+        None,
+        "only files whose path below the directory matches (* within a name, ** across /, ?; a glob without / matches the file name at any depth; repeatable)",
+    ),
+    flag(
+        "exclude",
+        Some("GLOB"),
+        None,
+        "leave out files that match (kept from --delete too; repeatable)",
+    ),
+    flag(
+        "shard",
+        Some("I/N|auto/N"),
+        None,
+        "move only slice I of N (a stable hash of each name); auto reads I from JOB_COMPLETION_INDEX",
+    ),
+    flag(
+        "report",
+        Some("FILE"),
+        None,
+        "write what was done (counts, bytes, failures with why) to FILE as JSON",
+    ),
+    flag(
+        "dry-run",
+        None,
+        None,
+        "say what would be transferred and deleted; change nothing",
+    ),
+    flag(
+        "follow-symlinks",
+        None,
+        None,
+        "upload what symbolic links point to (default: skip them and say so)",
+    ),
+    flag(
+        "delete",
+        None,
+        None,
+        "delete what the destination has under the prefix and the source does not",
+    ),
+    flag(
+        "mtime",
+        None,
+        None,
+        "unchanged means the same size and a destination not older (default: the same size and CRC-64)",
     ),
 ];
 
