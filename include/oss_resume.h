@@ -281,6 +281,36 @@ typedef uint32_t ossr_addressing;
 #endif // __cplusplus
 
 /**
+ * How unchanged files are recognised, for `ossr_dir_options_set_compare`.
+ */
+enum ossr_compare
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Same size and the same CRC-64 (the local file's against the object's). The
+   * default.
+   */
+  OSSR_COMPARE_SIZE_CRC64 = 0,
+  /**
+   * Same size and a destination not older than the source: no file is read.
+   */
+  OSSR_COMPARE_SIZE_MTIME = 1,
+  /**
+   * Nothing is skipped.
+   */
+  OSSR_COMPARE_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ossr_compare ossr_compare;
+#else
+typedef uint32_t ossr_compare;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Stops the calls that use it, from any thread. Made by `ossr_cancel_token_new`,
  * freed by `ossr_cancel_token_free`; set on a call with
  * `ossr_request_options_set_cancel_token` (see "Cancelling" at the top of this
@@ -309,6 +339,19 @@ typedef struct ossr_client ossr_client;
  * builder can make several clients. Not for use by two threads at once.
  */
 typedef struct ossr_config_builder ossr_config_builder;
+
+/**
+ * Options of a whole-prefix transfer: made by `ossr_dir_options_new` (the
+ * defaults below), freed by `ossr_dir_options_free`; only read by the calls.
+ */
+typedef struct ossr_dir_options ossr_dir_options;
+
+/**
+ * What a whole-prefix transfer did: made by `ossr_client_upload_dir` or
+ * `ossr_client_download_prefix`, read with the `ossr_dir_report_*` getters, freed
+ * by `ossr_dir_report_free`.
+ */
+typedef struct ossr_dir_report ossr_dir_report;
 
 /**
  * Options of `ossr_client_download`. Made by `ossr_download_options_new` with the
@@ -400,6 +443,53 @@ typedef struct ossr_upload_list ossr_upload_list;
 typedef struct ossr_upload_options ossr_upload_options;
 
 /**
+ * A progress callback: called with the bytes done and the total (0 while unknown).
+ * Return 0 to go on; any other value cancels the transfer, which then fails with
+ * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
+ */
+typedef int (*ossr_progress_cb)(void *userdata,
+                                uint64_t done,
+                                uint64_t total);
+
+/**
+ * The counts of a report, filled by `ossr_dir_report_counts`.
+ */
+typedef struct {
+  /**
+   * Files transferred (to be transferred, in a dry run).
+   */
+  uint64_t files_transferred;
+  /**
+   * Their bytes.
+   */
+  uint64_t bytes_transferred;
+  /**
+   * Files skipped as unchanged.
+   */
+  uint64_t files_unchanged;
+  /**
+   * Their bytes.
+   */
+  uint64_t bytes_unchanged;
+  /**
+   * Extraneous files or objects deleted (`ossr_dir_report_deleted`).
+   */
+  uint64_t deleted;
+  /**
+   * Files that failed or were refused (`ossr_dir_report_failed_name`).
+   */
+  uint64_t failed;
+  /**
+   * Symbolic links not followed.
+   */
+  uint64_t symlinks_skipped;
+  /**
+   * Whether it was a dry run.
+   */
+  bool dry_run;
+} ossr_dir_counts;
+
+/**
  * What a put or a copy made. Filled only on success.
  */
 typedef struct {
@@ -472,15 +562,6 @@ typedef int (*ossr_read_cb)(void *userdata,
                             uint8_t *buf,
                             size_t len,
                             size_t *out_n);
-
-/**
- * A progress callback: called with the bytes done and the total (0 while unknown).
- * Return 0 to go on; any other value cancels the transfer, which then fails with
- * `OSSR_ERR_CANCELLED`. It runs on the thread that made the call, one call at a time.
- */
-typedef int (*ossr_progress_cb)(void *userdata,
-                                uint64_t done,
-                                uint64_t total);
 
 /**
  * What `ossr_client_get_to_file` moved. Filled only on success.
@@ -1003,6 +1084,221 @@ uint64_t ossr_crc64_update(uint64_t crc,
 uint64_t ossr_crc64_combine(uint64_t crc1,
                             uint64_t crc2,
                             uint64_t len2);
+
+/**
+ * Makes whole-prefix options with the defaults: 4 connections, no globs, compare
+ * by size and CRC-64, symlinks not followed, no dry run, no deletion, large files
+ * from 10 MiB, automatic part size, the single-file checkpoint places, no shard.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_dir_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_new(ossr_dir_options **out,
+                                 ossr_error *err);
+
+/**
+ * Frees whole-prefix options. NULL is a no-op.
+ */
+void ossr_dir_options_free(ossr_dir_options *opts);
+
+/**
+ * Sets the connections open at once over all files, 1..=64. Defaults to 4.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_threads(ossr_dir_options *opts,
+                                         uint32_t threads,
+                                         ossr_error *err);
+
+/**
+ * Adds an include glob (copied): when any are given, only files whose path below
+ * the directory matches one are transferred (`*` within a name, `**` across `/`,
+ * `?` one character; a glob without `/` matches the file name at any depth).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an empty glob.
+ */
+ossr_result ossr_dir_options_add_include(ossr_dir_options *opts,
+                                         const char *glob,
+                                         ossr_error *err);
+
+/**
+ * Adds an exclude glob (copied): matching files are left out, and never deleted.
+ * Return codes as for `ossr_dir_options_add_include`.
+ */
+ossr_result ossr_dir_options_add_exclude(ossr_dir_options *opts,
+                                         const char *glob,
+                                         ossr_error *err);
+
+/**
+ * Sets how unchanged files are found: an `ossr_compare` value. Defaults to
+ * `OSSR_COMPARE_SIZE_CRC64`.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` for
+ * any other value.
+ */
+ossr_result ossr_dir_options_set_compare(ossr_dir_options *opts,
+                                         unsigned int compare,
+                                         ossr_error *err);
+
+/**
+ * Sets three switches: follow symbolic links when uploading, plan only (a dry run:
+ * nothing is transferred or deleted), and delete what the destination has under
+ * the prefix that the source does not. All default to false.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_switches(ossr_dir_options *opts,
+                                          bool follow_symlinks,
+                                          bool dry_run,
+                                          bool delete_extraneous,
+                                          ossr_error *err);
+
+/**
+ * Files of at least `bytes` move one at a time in parts on every connection (the
+ * others many at a time). Defaults to 10 MiB.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_large_threshold(ossr_dir_options *opts,
+                                                 uint64_t bytes,
+                                                 ossr_error *err);
+
+/**
+ * Moves only this task's slice: the files whose stable hash modulo `count` is
+ * `index`. `count` tasks given 0..`count` together move everything once.
+ * `count` 0 means no shard (the default).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` when
+ * `index` is not below `count`.
+ */
+ossr_result ossr_dir_options_set_shard(ossr_dir_options *opts,
+                                       uint32_t index,
+                                       uint32_t count,
+                                       ossr_error *err);
+
+/**
+ * Sets where each large file's checkpoint is kept (copied). Defaults to the
+ * single-file places.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an empty path.
+ */
+ossr_result ossr_dir_options_set_checkpoint_dir(ossr_dir_options *opts,
+                                                const char *dir,
+                                                ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, traffic limit, cancel token) into the
+ * options; `req` may be freed afterwards. A version id is refused when the
+ * transfer starts. Defaults to none.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_request(ossr_dir_options *opts,
+                                         const ossr_request_options *req,
+                                         ossr_error *err);
+
+/**
+ * Uploads the files under `dir` to keys `prefix` + their path below `dir`, under
+ * one budget of connections; unchanged files are skipped, each large file is a
+ * resumable upload with its own checkpoint, and a file that fails is reported by
+ * name while the others go on.
+ *
+ * - `dir`, `bucket`, `prefix`: borrowed for the call.
+ * - `opts`: options, or NULL for the defaults.
+ * - `progress`, `userdata`: as for `ossr_client_download`, over the bytes of all
+ *   files to transfer.
+ * - `out`: receives the report, freed with `ossr_dir_report_free`. Written only on
+ *   success, which includes files failing: see `ossr_dir_counts.failed`.
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_IO` (an unreadable `dir`);
+ * `OSSR_ERR_NOT_FOUND` (no such bucket); the server's and network codes (the
+ * listing of the prefix failed); the argument codes.
+ */
+ossr_result ossr_client_upload_dir(const ossr_client *client,
+                                   const char *dir,
+                                   const char *bucket,
+                                   const char *prefix,
+                                   const ossr_dir_options *opts,
+                                   ossr_progress_cb progress,
+                                   void *userdata,
+                                   ossr_dir_report **out,
+                                   ossr_error *err);
+
+/**
+ * Downloads the objects under `prefix` into `dir`, each to `dir` + its key after
+ * the prefix. A key becomes a path only if it stays inside `dir`: keys with `..`
+ * or `.` segments, absolute paths, empty segments, NUL or backslash, names too long,
+ * colliding keys and paths through a local symbolic link are refused by name in
+ * the report and nothing is written for them. Otherwise as
+ * `ossr_client_upload_dir`.
+ */
+ossr_result ossr_client_download_prefix(const ossr_client *client,
+                                        const char *bucket,
+                                        const char *prefix,
+                                        const char *dir,
+                                        const ossr_dir_options *opts,
+                                        ossr_progress_cb progress,
+                                        void *userdata,
+                                        ossr_dir_report **out,
+                                        ossr_error *err);
+
+/**
+ * Fills `*out` with the report's counts.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_report_counts(const ossr_dir_report *report,
+                                   ossr_dir_counts *out);
+
+/**
+ * Copies the name of failed file `index` (0-based, below `ossr_dir_counts.failed`)
+ * into `buf`: its path below the directory, or the key when no path was made of
+ * it. Buffer rules as for `ossr_error_oss_code`; `OSSR_ERR_INVALID_ARGUMENT` for an
+ * index past the end.
+ */
+ossr_result ossr_dir_report_failed_name(const ossr_dir_report *report,
+                                        size_t index,
+                                        char *buf,
+                                        size_t len,
+                                        size_t *out_len);
+
+/**
+ * Copies why failed file `index` failed into `buf`. Rules as for
+ * `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_failed_reason(const ossr_dir_report *report,
+                                          size_t index,
+                                          char *buf,
+                                          size_t len,
+                                          size_t *out_len);
+
+/**
+ * Copies deleted entry `index` (below `ossr_dir_counts.deleted`: a key, or a path
+ * below the directory) into `buf`. Rules as for `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_deleted(const ossr_dir_report *report,
+                                    size_t index,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_len);
+
+/**
+ * Copies skipped symbolic link `index` (below `ossr_dir_counts.symlinks_skipped`)
+ * into `buf`. Rules as for `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_symlink(const ossr_dir_report *report,
+                                    size_t index,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_len);
+
+/**
+ * Frees a report. NULL is a no-op.
+ */
+void ossr_dir_report_free(ossr_dir_report *report);
 
 /**
  * Makes list options with the defaults: no prefix, no delimiter, from the first

@@ -67,7 +67,8 @@ fn programs(build: Build) -> Option<PathBuf> {
         // rule builds any tests/c/NAME.c as BUILDDIR/NAME).
         .arg(dir.join("hardening"))
         .arg(dir.join("cancel"))
-        .arg(dir.join("list"));
+        .arg(dir.join("list"))
+        .arg(dir.join("dir"));
     if build == Build::Sanitized {
         make.arg("SANITIZE=1");
     }
@@ -487,6 +488,54 @@ fn a_bucket_is_listed_page_by_page_from_c() {
 #[test]
 fn listing_from_c_is_clean_under_sanitizers() {
     list_from_c(Build::Sanitized);
+}
+
+fn dir_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    for (i, name) in ["a", "b/c", "b/d e", "f/g/h", "skip.tmp"]
+        .iter()
+        .enumerate()
+    {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, pattern(1000 * i, i as u64)).unwrap();
+    }
+    // A hostile key under the prefix: refused by name on the way down.
+    s.put_object(BUCKET, "c-dir/../escape", b"x").unwrap();
+    let dst = work.path().join("dst");
+    let mut cmd = program(&dir, "dir", &s);
+    cmd.arg(BUCKET).arg(&src).arg(&dst);
+    let out = run_ok(cmd, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("not ok"), "{stdout}");
+    assert!(stdout.contains("up 4 0 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("down 4 0 1\nfailed c-dir/../escape\n"),
+        "{stdout}"
+    );
+    for name in ["a", "b/c", "b/d e", "f/g/h"] {
+        assert_eq!(
+            std::fs::read(src.join(name)).unwrap(),
+            std::fs::read(dst.join(name)).unwrap()
+        );
+    }
+    assert!(!dst.join("skip.tmp").exists());
+    assert!(!work.path().join("escape").exists());
+}
+
+#[test]
+fn a_directory_goes_up_and_down_from_c() {
+    dir_from_c(Build::Plain);
+}
+
+#[test]
+fn whole_prefixes_from_c_are_clean_under_sanitizers() {
+    dir_from_c(Build::Sanitized);
 }
 
 #[test]

@@ -15,6 +15,7 @@
 
 mod cancel;
 mod client;
+mod dir;
 mod list;
 mod multipart;
 mod result;
