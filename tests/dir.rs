@@ -433,3 +433,49 @@ fn four_shards_started_together_move_each_object_exactly_once() {
             .is_err()
     );
 }
+
+#[test]
+fn the_batch_journal_lets_a_rerun_skip_moved_files_without_a_head_or_a_crc() {
+    let s = server();
+    let c = client(&s);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src, 30, 0);
+    let mut o = opts();
+    o.checkpoint_dir = Some(work.path().join("ckpt"));
+    c.upload_dir(&src, BUCKET, "j/", &o, None).unwrap();
+    s.reset_stats();
+    let r = c.upload_dir(&src, BUCKET, "j/", &o, None).unwrap();
+    assert_eq!(transferred(&r), (0, 30, 0));
+    assert_eq!(
+        s.stats().requests_of("HeadObject"),
+        0,
+        "the journal answered"
+    );
+    // A file rewritten with the same bytes: the journal no longer vouches for it,
+    // the CRC-64 does (one HEAD).
+    let same = src.join("d0/s0/f00000.bin");
+    let bytes = fs::read(&same).unwrap();
+    fs::write(&same, &bytes).unwrap();
+    // A modification time surely unlike the recorded one.
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    let file = fs::File::options().write(true).open(&same).unwrap();
+    file.set_modified(later).unwrap();
+    s.reset_stats();
+    let r = c.upload_dir(&src, BUCKET, "j/", &o, None).unwrap();
+    assert_eq!(transferred(&r), (0, 30, 0));
+    assert_eq!(s.stats().requests_of("HeadObject"), 1);
+    // Without the journal every file is checked by HEAD and CRC-64.
+    fs::remove_dir_all(work.path().join("ckpt")).unwrap();
+    s.reset_stats();
+    let r = c.upload_dir(&src, BUCKET, "j/", &o, None).unwrap();
+    assert_eq!(transferred(&r), (0, 30, 0));
+    assert_eq!(s.stats().requests_of("HeadObject"), 30);
+    // Down: the same.
+    let dst = work.path().join("dst");
+    c.download_prefix(BUCKET, "j/", &dst, &o, None).unwrap();
+    s.reset_stats();
+    let r = c.download_prefix(BUCKET, "j/", &dst, &o, None).unwrap();
+    assert_eq!(transferred(&r), (0, 30, 0));
+    assert_eq!(s.stats().requests_of("HeadObject"), 0);
+}

@@ -10,6 +10,7 @@
 //! is reported by name and does not stop the others.
 
 mod glob;
+mod journal;
 mod names;
 mod plan;
 
@@ -26,6 +27,7 @@ use crate::transfer::progress::{Progress, Reporter};
 use crate::upload::UploadOptions;
 
 use glob::Glob;
+use journal::{Entry, Journal, mtime_ns};
 
 /// How a file that is already at the destination is found unchanged (and skipped).
 #[non_exhaustive]
@@ -76,8 +78,13 @@ pub struct DirOptions {
     pub large_threshold: u64,
     /// Part size for large files, 100 KB..=5 GB. Defaults to automatic.
     pub part_size: Option<u64>,
-    /// Where each large file's checkpoint is kept. Defaults to the single-file
-    /// defaults (downloads: beside the target; uploads: `~/.oss_resume/upload`).
+    /// Where each large file's checkpoint is kept, and the batch journal: a line per
+    /// file moved (its local size and modification time after the move, and the
+    /// object's ETag), so a rerun (after a crash, or the next sync) skips those
+    /// files without a HEAD or reading them for a CRC-64, as long as all three still
+    /// hold. Defaults to the single-file defaults for checkpoints (downloads: beside
+    /// the target; uploads: `~/.oss_resume/upload`) and `~/.oss_resume/dir` for the
+    /// journal.
     pub checkpoint_dir: Option<PathBuf>,
     /// This task's slice of the work, `(index, count)` with `index < count`: only
     /// the files whose stable hash (the CRC-64 of the path relative to the
@@ -136,6 +143,27 @@ impl DirOptions {
             ));
         }
         self.request.validate()
+    }
+
+    /// The batch journal of this transfer (none for a dry run, or when it cannot be
+    /// written): in the checkpoint directory, else `$HOME/.oss_resume/dir`.
+    fn journal(&self, way: Direction, dir: &Path, bucket: &str, prefix: &str) -> Option<Journal> {
+        if self.dry_run {
+            return None;
+        }
+        let home = std::env::var_os("HOME").filter(|h| !h.is_empty());
+        let place = match (&self.checkpoint_dir, home) {
+            (Some(d), _) => d.clone(),
+            (None, Some(h)) => PathBuf::from(h).join(".oss_resume").join("dir"),
+            (None, None) => std::env::temp_dir().join("oss_resume-dir"),
+        };
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        let identity = format!(
+            "{way:?}\0{}\0{bucket}\0{prefix}\0{:?}",
+            dir.display(),
+            self.shard
+        );
+        Journal::open(&place, &identity)
     }
 
     /// Whether a relative path (`/`-separated) is in this task's shard.
@@ -224,6 +252,9 @@ enum Direction {
     Down,
 }
 
+/// A moved file's bytes and its object's ETag.
+type Moved = (u64, String);
+
 /// Moves one file on a pool worker (or, for a large one, on the caller's thread).
 struct FileWork<'a> {
     client: &'a Client,
@@ -240,7 +271,7 @@ impl FileWork<'_> {
         threads: usize,
         cancel: Option<CancelToken>,
         progress: Option<&mut Progress<'_>>,
-    ) -> Result<u64> {
+    ) -> Result<Moved> {
         let mut request = self.opts.request.clone();
         request.cancel = cancel;
         match self.direction {
@@ -260,7 +291,7 @@ impl FileWork<'_> {
                 let r = self
                     .client
                     .download(self.bucket, &job.key, &job.path, &o, progress)?;
-                Ok(r.size)
+                Ok((r.size, r.etag))
             }
             Direction::Up => {
                 let o = UploadOptions {
@@ -274,16 +305,16 @@ impl FileWork<'_> {
                 let r = self
                     .client
                     .upload(&job.path, self.bucket, &job.key, &o, progress)?;
-                Ok(r.size)
+                Ok((r.size, r.etag))
             }
         }
     }
 }
 
 impl PartWork for FileWork<'_> {
-    /// The file's bytes, or why it failed: a failure is an outcome, not an error,
-    /// so the pool goes on with the other files.
-    type Done = std::result::Result<u64, String>;
+    /// The file's bytes and ETag, or why it failed: a failure is an outcome, not
+    /// an error, so the pool goes on with the other files.
+    type Done = std::result::Result<Moved, String>;
 
     fn run(
         &self,
@@ -305,17 +336,29 @@ impl PartWork for FileWork<'_> {
 struct Tally<'a, 'p, 'q> {
     jobs: &'a [Job],
     report: &'a mut DirReport,
+    journal: Option<&'a mut Journal>,
     done: u64,
     total: u64,
     progress: Option<&'p mut Progress<'q>>,
 }
 
 impl Tally<'_, '_, '_> {
-    fn finish(&mut self, job: &Job, outcome: std::result::Result<u64, String>) -> Result<()> {
+    fn finish(&mut self, job: &Job, outcome: std::result::Result<Moved, String>) -> Result<()> {
         match outcome {
-            Ok(n) => {
+            Ok((n, etag)) => {
                 self.report.files_transferred += 1;
                 self.report.bytes_transferred += n;
+                // What the local file is like now, for the next run to trust.
+                if let (Some(j), Ok(meta)) =
+                    (self.journal.as_deref_mut(), std::fs::metadata(&job.path))
+                {
+                    let entry = Entry {
+                        size: meta.len(),
+                        mtime_ns: mtime_ns(&meta),
+                        etag,
+                    };
+                    j.record(&job.name, entry);
+                }
             }
             Err(why) => self.report.fail(&job.name, why),
         }
@@ -335,8 +378,8 @@ impl Tally<'_, '_, '_> {
     }
 }
 
-impl PartRecord<std::result::Result<u64, String>> for Tally<'_, '_, '_> {
-    fn record(&mut self, finished: Vec<(u64, std::result::Result<u64, String>)>) -> Result<()> {
+impl PartRecord<std::result::Result<Moved, String>> for Tally<'_, '_, '_> {
+    fn record(&mut self, finished: Vec<(u64, std::result::Result<Moved, String>)>) -> Result<()> {
         for (index, outcome) in finished {
             let jobs = self.jobs;
             self.finish(&jobs[index as usize], outcome)?;
@@ -352,6 +395,7 @@ impl Client {
         &self,
         work: &FileWork<'_>,
         report: &mut DirReport,
+        journal: Option<&mut Journal>,
         progress: Option<&mut Progress<'_>>,
     ) -> Result<()> {
         let opts = work.opts;
@@ -361,6 +405,7 @@ impl Client {
         let mut tally = Tally {
             jobs: work.jobs,
             report,
+            journal,
             done: 0,
             total,
             progress,
@@ -429,8 +474,24 @@ impl Client {
             dry_run: opts.dry_run,
             ..DirReport::default()
         };
-        let jobs = plan::uploads(self, dir.as_ref(), bucket, prefix, opts, &mut report)?;
-        self.finish_plan(bucket, jobs, Direction::Up, opts, report, progress)
+        let dir = dir.as_ref();
+        let mut journal = opts.journal(Direction::Up, dir, bucket, prefix);
+        let jobs = plan::uploads(
+            self,
+            dir,
+            (bucket, prefix),
+            opts,
+            journal.as_mut(),
+            &mut report,
+        )?;
+        self.finish_plan(
+            bucket,
+            jobs,
+            Direction::Up,
+            opts,
+            (report, journal),
+            progress,
+        )
     }
 
     /// Downloads the objects under `prefix` into `dir`, each to `dir` + its key after
@@ -458,8 +519,24 @@ impl Client {
             dry_run: opts.dry_run,
             ..DirReport::default()
         };
-        let jobs = plan::downloads(self, bucket, prefix, dir.as_ref(), opts, &mut report)?;
-        self.finish_plan(bucket, jobs, Direction::Down, opts, report, progress)
+        let dir = dir.as_ref();
+        let mut journal = opts.journal(Direction::Down, dir, bucket, prefix);
+        let jobs = plan::downloads(
+            self,
+            (bucket, prefix),
+            dir,
+            opts,
+            journal.as_mut(),
+            &mut report,
+        )?;
+        self.finish_plan(
+            bucket,
+            jobs,
+            Direction::Down,
+            opts,
+            (report, journal),
+            progress,
+        )
     }
 
     fn finish_plan(
@@ -468,7 +545,7 @@ impl Client {
         jobs: Vec<Job>,
         direction: Direction,
         opts: &DirOptions,
-        mut report: DirReport,
+        (mut report, mut journal): (DirReport, Option<Journal>),
         progress: Option<&mut Progress<'_>>,
     ) -> Result<DirReport> {
         if opts.dry_run {
@@ -483,7 +560,10 @@ impl Client {
             direction,
             opts,
         };
-        self.run_jobs(&work, &mut report, progress)?;
+        self.run_jobs(&work, &mut report, journal.as_mut(), progress)?;
+        if let Some(j) = journal {
+            j.compact();
+        }
         Ok(report)
     }
 }

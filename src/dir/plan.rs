@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::glob::selected;
+use super::journal::{Entry, Journal, mtime_ns};
 use super::names::{collisions, key_of, relative_path};
 use super::{Compare, DirOptions, DirReport, Job};
 use crate::client::{Client, RequestOptions};
@@ -60,18 +61,20 @@ fn file_crc(path: &Path, len: u64) -> Result<u64> {
         .map_err(|e| Error::io(format!("reading {}", path.display()), e))
 }
 
-/// The bucket side of a comparison.
-struct Remote<'a> {
+/// The bucket side of a comparison, and the journal asked before it.
+struct Remote<'a, 'j> {
     client: &'a Client,
     bucket: &'a str,
     request: &'a RequestOptions,
+    journal: Option<&'j mut Journal>,
 }
 
 /// Whether a local file and an object hold the same bytes, by `compare`. `newer`
 /// says which side must not be older for [`Compare::SizeAndMtime`]: the
 /// destination's.
 fn unchanged(
-    remote: &Remote<'_>,
+    remote: &mut Remote<'_, '_>,
+    name: &str,
     object: &ListedObject,
     path: &Path,
     local: &fs::Metadata,
@@ -81,8 +84,13 @@ fn unchanged(
     if !local.is_file() || local.len() != object.size {
         return Ok(false);
     }
-    match compare {
-        Compare::Never => Ok(false),
+    let entry = Entry {
+        size: local.len(),
+        mtime_ns: mtime_ns(local),
+        etag: object.etag.clone(),
+    };
+    let same = match compare {
+        Compare::Never => return Ok(false),
         Compare::SizeAndMtime => {
             let (Some(file), Some(remote)) = (mtime(local), object.last_modified_time()) else {
                 return Ok(false);
@@ -93,22 +101,30 @@ fn unchanged(
                     .map(|d| d.as_secs())
                     .unwrap_or(0)
             };
-            Ok(if local_is_destination {
+            return Ok(if local_is_destination {
                 secs(file) >= secs(remote)
             } else {
                 secs(file) <= secs(remote)
-            })
+            });
         }
         Compare::SizeAndCrc64 => {
+            let journal = remote.journal.as_deref();
+            if journal.is_some_and(|j| j.done(name, entry.size, entry.mtime_ns, &entry.etag)) {
+                return Ok(true);
+            }
             let info = remote
                 .client
                 .head_object(remote.bucket, &object.key, remote.request)?;
             match info.crc64 {
-                Some(crc) if info.size == local.len() => Ok(file_crc(path, local.len())? == crc),
-                _ => Ok(false),
+                Some(crc) if info.size == local.len() => file_crc(path, local.len())? == crc,
+                _ => false,
             }
         }
+    };
+    if same && let Some(j) = remote.journal.as_deref_mut() {
+        j.record(name, entry);
     }
+    Ok(same)
 }
 
 /// Whether `rel` below `dir` passes through a symbolic link (which could lead the
@@ -130,10 +146,10 @@ fn crosses_symlink(dir: &Path, rel: &Path) -> bool {
 /// Plans a download: the objects under `prefix` that may and need to be fetched.
 pub(super) fn downloads(
     client: &Client,
-    bucket: &str,
-    prefix: &str,
+    (bucket, prefix): (&str, &str),
     dir: &Path,
     opts: &DirOptions,
+    journal: Option<&mut Journal>,
     report: &mut DirReport,
 ) -> Result<Vec<Job>> {
     let (include, exclude) = opts.globs()?;
@@ -154,10 +170,11 @@ pub(super) fn downloads(
     }
     let paths: Vec<&Path> = named.iter().map(|(_, p)| p.as_path()).collect();
     let clashing: HashMap<PathBuf, String> = collisions(&paths).into_iter().collect();
-    let remote = Remote {
+    let mut remote = Remote {
         client,
         bucket,
         request: &opts.request,
+        journal,
     };
     let mut jobs = Vec::new();
     let mut wanted: HashSet<PathBuf> = HashSet::new();
@@ -178,7 +195,15 @@ pub(super) fn downloads(
             size: object.size,
         };
         let is_same = match fs::symlink_metadata(&job.path) {
-            Ok(local) => unchanged(&remote, object, &job.path, &local, opts.compare, true),
+            Ok(local) => unchanged(
+                &mut remote,
+                &job.name,
+                object,
+                &job.path,
+                &local,
+                opts.compare,
+                true,
+            ),
             Err(_) => Ok(false),
         };
         match is_same {
@@ -278,9 +303,9 @@ fn walk(
 pub(super) fn uploads(
     client: &Client,
     dir: &Path,
-    bucket: &str,
-    prefix: &str,
+    (bucket, prefix): (&str, &str),
     opts: &DirOptions,
+    journal: Option<&mut Journal>,
     report: &mut DirReport,
 ) -> Result<Vec<Job>> {
     let (include, exclude) = opts.globs()?;
@@ -289,10 +314,11 @@ pub(super) fn uploads(
         .into_iter()
         .map(|o| (o.key.clone(), o))
         .collect();
-    let side = Remote {
+    let mut side = Remote {
         client,
         bucket,
         request: &opts.request,
+        journal,
     };
     let mut keys: HashSet<String> = HashSet::new();
     let mut jobs = Vec::new();
@@ -314,7 +340,7 @@ pub(super) fn uploads(
         };
         keys.insert(key.clone());
         let is_same = match remote.get(&key) {
-            Some(object) => unchanged(&side, object, &path, &meta, opts.compare, false),
+            Some(object) => unchanged(&mut side, &name, object, &path, &meta, opts.compare, false),
             None => Ok(false),
         };
         match is_same {
