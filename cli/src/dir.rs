@@ -13,7 +13,7 @@ use crate::progress::{Bar, cancel_token};
 use crate::settings::client;
 
 pub const SYNC: Command = Command {
-    usage: "ossr sync SRC DST [options]   (one of SRC, DST is oss://bucket/prefix/)",
+    usage: "ossr sync SRC DST [options]   (one of SRC, DST is oss://bucket/prefix/; the prefix is taken as ending in /)",
     about: "\
 Makes DST hold what SRC holds, in either direction: a local directory up to a
 prefix, or a prefix down to a directory. Files already there with the same size and
@@ -91,10 +91,15 @@ enum Way {
 }
 
 fn way(src: &str, dst: &str) -> Result<Way, Failure> {
+    // A prefix names a "directory": `oss://b/data` means data/, never data2/.
     let remote = |url: &str| -> Option<(String, String)> {
         let rest = url.strip_prefix("oss://")?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        Some((bucket.to_string(), prefix.to_string()))
+        let mut prefix = prefix.to_string();
+        if !prefix.is_empty() && !prefix.ends_with('/') {
+            prefix.push('/');
+        }
+        Some((bucket.to_string(), prefix))
     };
     match (remote(src), remote(dst)) {
         (None, Some((bucket, prefix))) => Ok(Way::Up {
@@ -255,6 +260,19 @@ pub fn sync(args: Vec<std::ffi::OsString>) -> Result<(), Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefix_always_ends_with_a_slash() {
+        let Ok(Way::Up { prefix, .. }) = way("d", "oss://b/data") else {
+            panic!("not up");
+        };
+        assert_eq!(prefix, "data/");
+        let Ok(Way::Down { prefix, dir, .. }) = way("oss://b", "d") else {
+            panic!("not down");
+        };
+        assert_eq!((prefix.as_str(), dir.as_str()), ("", "d"));
+        assert!(way("a", "b").is_err());
+    }
 
     #[test]
     fn shards_are_index_over_count_or_auto_from_the_job_index() {
