@@ -101,12 +101,14 @@ fn two_thousand_small_files_and_three_large_ones_go_up_and_down_byte_identical()
     make_tree(&src, 2000, 3);
     let total: u64 = tree(&src).values().map(|v| v.len() as u64).sum();
     let mut last = (0, 0);
+    let mut calls = 0;
     let mut progress = |done: u64, all: u64| {
         assert!(
             done >= last.0 && done <= all,
             "progress {done}/{all} after {last:?}"
         );
         last = (done, all);
+        calls += 1;
         true
     };
     let up = c
@@ -115,6 +117,8 @@ fn two_thousand_small_files_and_three_large_ones_go_up_and_down_byte_identical()
     assert_eq!(transferred(&up), (2003, 0, 0), "{:?}", up.failed);
     assert_eq!(up.bytes_transferred, total);
     assert_eq!(last, (total, total));
+    // One call per finished file, and more while each large file moves in parts.
+    assert!(calls > 2003 + 3, "{calls} progress calls");
     // The large files went in parts: 12+ parts each.
     assert!(s.stats().requests_of("UploadPart") >= 36);
     assert_eq!(s.stats().requests_of("PutObject"), 2000);

@@ -421,7 +421,16 @@ impl Client {
         pool.run(work, &mut tally, small, &mut Reporter::new(None, 0))?;
         for index in large {
             let job = &work.jobs[index as usize];
-            let outcome = match work.transfer(job, opts.threads, Some(root.clone()), None) {
+            // A large file's own progress, shown within the whole's.
+            let (base, total) = (tally.done, tally.total);
+            let moved = match tally.progress.as_deref_mut() {
+                Some(p) => {
+                    let mut inner = |done: u64, _: u64| p(base + done, total);
+                    work.transfer(job, opts.threads, Some(root.clone()), Some(&mut inner))
+                }
+                None => work.transfer(job, opts.threads, Some(root.clone()), None),
+            };
+            let outcome = match moved {
                 Ok(n) => Ok(n),
                 Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
                 Err(e) => Err(e.to_string()),
