@@ -349,6 +349,36 @@ typedef uint32_t ossr_whence;
 #endif // __cplusplus
 
 /**
+ * How unchanged files are recognised, for `ossr_dir_options_set_compare`.
+ */
+enum ossr_compare
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * Same size and the same CRC-64 (the local file's against the object's). The
+   * default.
+   */
+  OSSR_COMPARE_SIZE_CRC64 = 0,
+  /**
+   * Same size and a destination not older than the source: no file is read.
+   */
+  OSSR_COMPARE_SIZE_MTIME = 1,
+  /**
+   * Nothing is skipped.
+   */
+  OSSR_COMPARE_NEVER = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum ossr_compare ossr_compare;
+#else
+typedef uint32_t ossr_compare;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
  * Stops the calls that use it, from any thread. Made by `ossr_cancel_token_new`,
  * freed by `ossr_cancel_token_free`; set on a call with
  * `ossr_request_options_set_cancel_token` (see "Cancelling" at the top of this
@@ -386,6 +416,19 @@ typedef struct ossr_config_builder ossr_config_builder;
  * were when it refuses one.
  */
 typedef struct ossr_copy_options ossr_copy_options;
+
+/**
+ * Options of a whole-prefix transfer: made by `ossr_dir_options_new` (the
+ * defaults below), freed by `ossr_dir_options_free`; only read by the calls.
+ */
+typedef struct ossr_dir_options ossr_dir_options;
+
+/**
+ * What a whole-prefix transfer did: made by `ossr_client_upload_dir` or
+ * `ossr_client_download_prefix`, read with the `ossr_dir_report_*` getters, freed
+ * by `ossr_dir_report_free`.
+ */
+typedef struct ossr_dir_report ossr_dir_report;
 
 /**
  * Options of `ossr_client_download`. Made by `ossr_download_options_new` with the
@@ -453,6 +496,20 @@ typedef struct ossr_get_options ossr_get_options;
  * it may move between threads. The client must outlive it.
  */
 typedef struct ossr_get_stream ossr_get_stream;
+
+/**
+ * A listing in progress: made by `ossr_list_new`, advanced one page at a time by
+ * `ossr_list_next`, read with the `ossr_list_object_*` and `ossr_list_prefix`
+ * getters (which see the current page), freed by `ossr_list_free`. Holds a
+ * reference to its client's connections, so the client may be freed first.
+ */
+typedef struct ossr_list ossr_list;
+
+/**
+ * What to list: made by `ossr_list_options_new` (every key of the bucket, 1000 per
+ * page), freed by `ossr_list_options_free`. `ossr_list_new` copies it.
+ */
+typedef struct ossr_list_options ossr_list_options;
 
 /**
  * What `ossr_client_head` learned about an object. Made by `ossr_client_head`, freed
@@ -568,6 +625,44 @@ typedef struct {
    */
   char etag[OSSR_ETAG_LEN];
 } ossr_copy_report;
+
+/**
+ * The counts of a report, filled by `ossr_dir_report_counts`.
+ */
+typedef struct {
+  /**
+   * Files transferred (to be transferred, in a dry run).
+   */
+  uint64_t files_transferred;
+  /**
+   * Their bytes.
+   */
+  uint64_t bytes_transferred;
+  /**
+   * Files skipped as unchanged.
+   */
+  uint64_t files_unchanged;
+  /**
+   * Their bytes.
+   */
+  uint64_t bytes_unchanged;
+  /**
+   * Extraneous files or objects deleted (`ossr_dir_report_deleted`).
+   */
+  uint64_t deleted;
+  /**
+   * Files that failed or were refused (`ossr_dir_report_failed_name`).
+   */
+  uint64_t failed;
+  /**
+   * Symbolic links not followed.
+   */
+  uint64_t symlinks_skipped;
+  /**
+   * Whether it was a dry run.
+   */
+  bool dry_run;
+} ossr_dir_counts;
 
 /**
  * What an `ossr_file` has done so far; filled by `ossr_file_stats`.
@@ -1433,6 +1528,221 @@ ossr_result ossr_client_copy_object(const ossr_client *client,
                                     ossr_error *err);
 
 /**
+ * Makes whole-prefix options with the defaults: 4 connections, no globs, compare
+ * by size and CRC-64, symlinks not followed, no dry run, no deletion, large files
+ * from 10 MiB, automatic part size, the single-file checkpoint places, no shard.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_dir_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_new(ossr_dir_options **out,
+                                 ossr_error *err);
+
+/**
+ * Frees whole-prefix options. NULL is a no-op.
+ */
+void ossr_dir_options_free(ossr_dir_options *opts);
+
+/**
+ * Sets the connections open at once over all files, 1..=64. Defaults to 4.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_threads(ossr_dir_options *opts,
+                                         uint32_t threads,
+                                         ossr_error *err);
+
+/**
+ * Adds an include glob (copied): when any are given, only files whose path below
+ * the directory matches one are transferred (`*` within a name, `**` across `/`,
+ * `?` one character; a glob without `/` matches the file name at any depth).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an empty glob.
+ */
+ossr_result ossr_dir_options_add_include(ossr_dir_options *opts,
+                                         const char *glob,
+                                         ossr_error *err);
+
+/**
+ * Adds an exclude glob (copied): matching files are left out, and never deleted.
+ * Return codes as for `ossr_dir_options_add_include`.
+ */
+ossr_result ossr_dir_options_add_exclude(ossr_dir_options *opts,
+                                         const char *glob,
+                                         ossr_error *err);
+
+/**
+ * Sets how unchanged files are found: an `ossr_compare` value. Defaults to
+ * `OSSR_COMPARE_SIZE_CRC64`.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` for
+ * any other value.
+ */
+ossr_result ossr_dir_options_set_compare(ossr_dir_options *opts,
+                                         unsigned int compare,
+                                         ossr_error *err);
+
+/**
+ * Sets three switches: follow symbolic links when uploading, plan only (a dry run:
+ * nothing is transferred or deleted), and delete what the destination has under
+ * the prefix that the source does not. All default to false.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_switches(ossr_dir_options *opts,
+                                          bool follow_symlinks,
+                                          bool dry_run,
+                                          bool delete_extraneous,
+                                          ossr_error *err);
+
+/**
+ * Files of at least `bytes` move one at a time in parts on every connection (the
+ * others many at a time). Defaults to 10 MiB.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_large_threshold(ossr_dir_options *opts,
+                                                 uint64_t bytes,
+                                                 ossr_error *err);
+
+/**
+ * Moves only this task's slice: the files whose stable hash modulo `count` is
+ * `index`. `count` tasks given 0..`count` together move everything once.
+ * `count` 0 means no shard (the default).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` when
+ * `index` is not below `count`.
+ */
+ossr_result ossr_dir_options_set_shard(ossr_dir_options *opts,
+                                       uint32_t index,
+                                       uint32_t count,
+                                       ossr_error *err);
+
+/**
+ * Sets where each large file's checkpoint is kept (copied). Defaults to the
+ * single-file places.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, `OSSR_ERR_INVALID_UTF8`, or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an empty path.
+ */
+ossr_result ossr_dir_options_set_checkpoint_dir(ossr_dir_options *opts,
+                                                const char *dir,
+                                                ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, traffic limit, cancel token) into the
+ * options; `req` may be freed afterwards. A version id is refused when the
+ * transfer starts. Defaults to none.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_request(ossr_dir_options *opts,
+                                         const ossr_request_options *req,
+                                         ossr_error *err);
+
+/**
+ * Uploads the files under `dir` to keys `prefix` + their path below `dir`, under
+ * one budget of connections; unchanged files are skipped, each large file is a
+ * resumable upload with its own checkpoint, and a file that fails is reported by
+ * name while the others go on.
+ *
+ * - `dir`, `bucket`, `prefix`: borrowed for the call.
+ * - `opts`: options, or NULL for the defaults.
+ * - `progress`, `userdata`: as for `ossr_client_download`, over the bytes of all
+ *   files to transfer.
+ * - `out`: receives the report, freed with `ossr_dir_report_free`. Written only on
+ *   success, which includes files failing: see `ossr_dir_counts.failed`.
+ *
+ * Returns `OSSR_OK`; `OSSR_ERR_CANCELLED`; `OSSR_ERR_IO` (an unreadable `dir`);
+ * `OSSR_ERR_NOT_FOUND` (no such bucket); the server's and network codes (the
+ * listing of the prefix failed); the argument codes.
+ */
+ossr_result ossr_client_upload_dir(const ossr_client *client,
+                                   const char *dir,
+                                   const char *bucket,
+                                   const char *prefix,
+                                   const ossr_dir_options *opts,
+                                   ossr_progress_cb progress,
+                                   void *userdata,
+                                   ossr_dir_report **out,
+                                   ossr_error *err);
+
+/**
+ * Downloads the objects under `prefix` into `dir`, each to `dir` + its key after
+ * the prefix. A key becomes a path only if it stays inside `dir`: keys with `..`
+ * or `.` segments, absolute paths, empty segments, NUL or backslash, names too long,
+ * colliding keys and paths through a local symbolic link are refused by name in
+ * the report and nothing is written for them. Otherwise as
+ * `ossr_client_upload_dir`.
+ */
+ossr_result ossr_client_download_prefix(const ossr_client *client,
+                                        const char *bucket,
+                                        const char *prefix,
+                                        const char *dir,
+                                        const ossr_dir_options *opts,
+                                        ossr_progress_cb progress,
+                                        void *userdata,
+                                        ossr_dir_report **out,
+                                        ossr_error *err);
+
+/**
+ * Fills `*out` with the report's counts.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_report_counts(const ossr_dir_report *report,
+                                   ossr_dir_counts *out);
+
+/**
+ * Copies the name of failed file `index` (0-based, below `ossr_dir_counts.failed`)
+ * into `buf`: its path below the directory, or the key when no path was made of
+ * it. Buffer rules as for `ossr_error_oss_code`; `OSSR_ERR_INVALID_ARGUMENT` for an
+ * index past the end.
+ */
+ossr_result ossr_dir_report_failed_name(const ossr_dir_report *report,
+                                        size_t index,
+                                        char *buf,
+                                        size_t len,
+                                        size_t *out_len);
+
+/**
+ * Copies why failed file `index` failed into `buf`. Rules as for
+ * `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_failed_reason(const ossr_dir_report *report,
+                                          size_t index,
+                                          char *buf,
+                                          size_t len,
+                                          size_t *out_len);
+
+/**
+ * Copies deleted entry `index` (below `ossr_dir_counts.deleted`: a key, or a path
+ * below the directory) into `buf`. Rules as for `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_deleted(const ossr_dir_report *report,
+                                    size_t index,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_len);
+
+/**
+ * Copies skipped symbolic link `index` (below `ossr_dir_counts.symlinks_skipped`)
+ * into `buf`. Rules as for `ossr_dir_report_failed_name`.
+ */
+ossr_result ossr_dir_report_symlink(const ossr_dir_report *report,
+                                    size_t index,
+                                    char *buf,
+                                    size_t len,
+                                    size_t *out_len);
+
+/**
+ * Frees a report. NULL is a no-op.
+ */
+void ossr_dir_report_free(ossr_dir_report *report);
+
+/**
  * Makes file options with the defaults.
  *
  * - `out`: receives the handle; the caller frees it with `ossr_file_options_free`.
@@ -1595,6 +1905,198 @@ ossr_result ossr_file_etag(const ossr_file *file,
  */
 ossr_result ossr_file_stats(const ossr_file *file,
                             ossr_file_statistics *out);
+
+/**
+ * Makes list options with the defaults: no prefix, no delimiter, from the first
+ * key, 1000 entries per page, no request options.
+ *
+ * - `out`: receives the handle; the caller frees it with `ossr_list_options_free`.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_list_options_new(ossr_list_options **out,
+                                  ossr_error *err);
+
+/**
+ * Frees list options. NULL is a no-op.
+ */
+void ossr_list_options_free(ossr_list_options *opts);
+
+/**
+ * Lists only keys that start with `prefix` (copied). Defaults to "" (every key).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`; a prefix
+ * OSS refuses (over 1023 bytes) fails `ossr_list_new` with
+ * `OSSR_ERR_INVALID_ARGUMENT`.
+ */
+ossr_result ossr_list_options_set_prefix(ossr_list_options *opts,
+                                         const char *prefix,
+                                         ossr_error *err);
+
+/**
+ * Rolls keys up at the first `delimiter` (copied) after the prefix: keys sharing the
+ * text up to it are reported once, as a common prefix (`"/"` lists one directory
+ * level). Defaults to "" (no rolling up: every key below the prefix).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ */
+ossr_result ossr_list_options_set_delimiter(ossr_list_options *opts,
+                                            const char *delimiter,
+                                            ossr_error *err);
+
+/**
+ * Lists only keys (and common prefixes) that sort after `key` (copied) in UTF-8 byte
+ * order: to pick a listing up after the last key seen. Defaults to "".
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` or `OSSR_ERR_INVALID_UTF8`.
+ */
+ossr_result ossr_list_options_set_start_after(ossr_list_options *opts,
+                                              const char *key,
+                                              ossr_error *err);
+
+/**
+ * Sets the entries (keys plus common prefixes) per page, 1..=1000; 0 means 1000.
+ * Defaults to 0.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` above
+ * 1000.
+ */
+ossr_result ossr_list_options_set_page_size(ossr_list_options *opts,
+                                            uint32_t entries,
+                                            ossr_error *err);
+
+/**
+ * Copies request options (requester-pays, cancel token) into the list options;
+ * `req` may be freed afterwards (a cancel token in it is shared, not copied). A
+ * cancelled token fails the page being fetched with `OSSR_ERR_CANCELLED`. Defaults
+ * to none.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_list_options_set_request(ossr_list_options *opts,
+                                          const ossr_request_options *req,
+                                          ossr_error *err);
+
+/**
+ * Starts listing `bucket` with `opts` (NULL for the defaults; copied). Sends
+ * nothing: each `ossr_list_next` fetches a page.
+ *
+ * - `out`: receives the list, freed with `ossr_list_free`. Written only on success.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` (a bad bucket name or option,
+ * named in the error), the argument codes.
+ */
+ossr_result ossr_list_new(const ossr_client *client,
+                          const char *bucket,
+                          const ossr_list_options *opts,
+                          ossr_list **out,
+                          ossr_error *err);
+
+/**
+ * Fetches the next page (blocking; retried on transient failures) and makes it the
+ * current page. `*out_has_page` is set to true when a page was fetched, false when
+ * the listing was already complete (the current page is then empty). A page may
+ * hold no entry and still not be the last: loop until `*out_has_page` is false.
+ *
+ * An error ends the listing (later calls give false); to pick up, start a new list
+ * with `ossr_list_options_set_start_after` set to the last key seen.
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NOT_FOUND` (no such bucket), `OSSR_ERR_CANCELLED`,
+ * the server's and network codes, the argument codes.
+ */
+ossr_result ossr_list_next(ossr_list *list,
+                           bool *out_has_page,
+                           ossr_error *err);
+
+/**
+ * The number of objects on the current page (0 when `list` is NULL).
+ */
+size_t ossr_list_object_count(const ossr_list *list);
+
+/**
+ * Stores the size in bytes of object `index` (0-based) of the current page in
+ * `*out_size` and its Last-Modified as seconds since the Unix epoch in
+ * `*out_mtime` (either may be NULL; the time is 0 when the listing gave none).
+ *
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT` (no list), or
+ * `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_list_object_size(const ossr_list *list,
+                                  size_t index,
+                                  uint64_t *out_size,
+                                  int64_t *out_mtime);
+
+/**
+ * Copies the key of object `index` (0-based) of the current page into `buf`.
+ * Buffer rules as for `ossr_error_oss_code` (a key is at most 1023 bytes);
+ * `OSSR_ERR_INVALID_ARGUMENT` for an index past the end.
+ */
+ossr_result ossr_list_object_key(const ossr_list *list,
+                                 size_t index,
+                                 char *buf,
+                                 size_t len,
+                                 size_t *out_len);
+
+/**
+ * Copies the ETag (with its quotes) of object `index` into `buf`. Rules as for
+ * `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_etag(const ossr_list *list,
+                                  size_t index,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_len);
+
+/**
+ * Copies the Last-Modified of object `index` as listed (ISO 8601, e.g.
+ * `2024-01-31T12:00:00.000Z`) into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_last_modified(const ossr_list *list,
+                                           size_t index,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *out_len);
+
+/**
+ * Copies the storage class (`Standard`, `IA`, `Archive`, ...; empty when not
+ * listed) of object `index` into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_storage_class(const ossr_list *list,
+                                           size_t index,
+                                           char *buf,
+                                           size_t len,
+                                           size_t *out_len);
+
+/**
+ * Copies the type (`Normal`, `Multipart`, `Appendable`, `Symlink`; empty when not
+ * listed) of object `index` into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_object_type(const ossr_list *list,
+                                  size_t index,
+                                  char *buf,
+                                  size_t len,
+                                  size_t *out_len);
+
+/**
+ * The number of common prefixes on the current page (only with a delimiter; 0 when
+ * `list` is NULL).
+ */
+size_t ossr_list_prefix_count(const ossr_list *list);
+
+/**
+ * Copies common prefix `index` (0-based) of the current page, ending with the
+ * delimiter, into `buf`. Rules as for `ossr_list_object_key`.
+ */
+ossr_result ossr_list_prefix(const ossr_list *list,
+                             size_t index,
+                             char *buf,
+                             size_t len,
+                             size_t *out_len);
+
+/**
+ * Frees a list. NULL is a no-op.
+ */
+void ossr_list_free(ossr_list *list);
 
 /**
  * PUTs an object from `len` bytes at `data` (retried on transient failures) with

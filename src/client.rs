@@ -1089,6 +1089,22 @@ impl Client {
         Ok((out, skew))
     }
 
+    /// One page of a bucket listing (GET on the bucket with `query`), honouring the
+    /// request options' payer flag and cancel token. The paging lives in
+    /// [`ObjectLister`](crate::ObjectLister).
+    pub(crate) fn list_objects_page(
+        &self,
+        bucket: &str,
+        query: Vec<(String, String)>,
+        opts: &RequestOptions,
+    ) -> Result<xml::ObjectsPage> {
+        let mut req = opts.apply(Request::new("GET", bucket, None), false)?;
+        req.query.extend(query);
+        self.transport.execute(&req, Payload::Empty, |mut r| {
+            xml::parse_list_objects(&read_small_body(&mut r)?)
+        })
+    }
+
     /// A presigned URL that lets anyone GET the object for `expires`, signed with the
     /// configured signature version.
     pub fn presign_get(

@@ -29,12 +29,14 @@ mod client;
 mod config;
 mod copy;
 pub mod crc64;
+mod dir;
 mod download;
 mod error;
 // The C ABI: private to Rust users (its functions take raw pointers), its
 // `#[no_mangle]` symbols exported from the shared and static libraries all the same.
 #[allow(unsafe_code)]
 mod ffi;
+mod list;
 mod random;
 #[doc(hidden)]
 pub mod server_auth;
@@ -55,8 +57,10 @@ pub use config::{
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
 pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
+pub use dir::{Compare, DirOptions, DirReport, FileFailure};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
+pub use list::{ListOptions, ListPage, ObjectLister};
 pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use transfer::{
@@ -64,4 +68,4 @@ pub use transfer::{
     MIN_PART_SIZE, Progress, plan_part_size,
 };
 pub use upload::{DEFAULT_MULTIPART_THRESHOLD, UploadOptions, UploadReport, guess_content_type};
-pub use xml::{ListedPart, ListedUpload};
+pub use xml::{ListedObject, ListedPart, ListedUpload};

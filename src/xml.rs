@@ -206,7 +206,7 @@ pub struct ListedUpload {
 }
 
 /// Parses an ISO 8601 UTC time as OSS writes it (`2024-01-31T12:00:00.000Z`).
-fn parse_iso8601(text: &str) -> Option<std::time::SystemTime> {
+pub(crate) fn parse_iso8601(text: &str) -> Option<std::time::SystemTime> {
     let text = text.trim();
     let (main, _fraction) = text
         .strip_suffix('Z')?
@@ -258,6 +258,114 @@ pub fn parse_list_uploads(xml: &[u8]) -> Result<UploadsPage> {
             )
         });
     Ok((uploads, next))
+}
+
+/// An object as a bucket listing reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// The object key (decoded: listings are asked for URL-encoded keys, so keys
+    /// with control characters arrive intact).
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// ETag exactly as the server sent it (quoted).
+    pub etag: String,
+    /// Last-Modified as listed (ISO 8601, e.g. `2024-01-31T12:00:00.000Z`); see
+    /// [`last_modified_time`](Self::last_modified_time).
+    pub last_modified: String,
+    /// Storage class (`Standard`, `IA`, `Archive`, ...), empty when not listed.
+    pub storage_class: String,
+    /// `Normal`, `Multipart`, `Appendable` or `Symlink`, empty when not listed.
+    pub object_type: String,
+}
+
+impl ListedObject {
+    /// [`last_modified`](Self::last_modified) as a time, when it is readable.
+    pub fn last_modified_time(&self) -> Option<std::time::SystemTime> {
+        parse_iso8601(&self.last_modified)
+    }
+}
+
+/// One page of `<ListBucketResult>` (ListObjects or ListObjectsV2).
+#[derive(Debug, Default)]
+pub(crate) struct ObjectsPage {
+    pub objects: Vec<ListedObject>,
+    pub common_prefixes: Vec<String>,
+    /// When truncated: the v2 continuation token, else the v1 next marker.
+    pub next: Option<String>,
+}
+
+/// Fields of a `<Contents>` seen so far.
+#[derive(Default)]
+struct ContentsFields {
+    key: Option<String>,
+    size: Option<u64>,
+    etag: String,
+    last_modified: String,
+    storage_class: String,
+    object_type: String,
+}
+
+/// A listed name, URL-decoded when the answer says `EncodingType` url. Strict: a name
+/// that decodes to bytes that are not UTF-8 is an error, never mangled.
+fn listed_name(url: bool, text: &str) -> Result<String> {
+    if !url {
+        return Ok(text.to_string());
+    }
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .map(|s| s.into_owned())
+        .map_err(|_| {
+            Error::new(
+                ErrorKind::Server,
+                format!("the listing has a name that is not UTF-8 once decoded: {text:?}"),
+            )
+        })
+}
+
+/// One page of `<ListBucketResult>`, v1 or v2.
+pub(crate) fn parse_list_objects(xml: &[u8]) -> Result<ObjectsPage> {
+    let items = flatten(xml)?;
+    let bad = |why: &str| Error::new(ErrorKind::Server, format!("unreadable listing: {why}"));
+    let url = first(&items, "ListBucketResult/EncodingType") == Some("url");
+    let mut page = ObjectsPage::default();
+    let mut current = ContentsFields::default();
+    for (path, value) in &items {
+        let Some(field) = path.strip_prefix("ListBucketResult/") else {
+            continue;
+        };
+        match field {
+            "Contents/Key" => current.key = Some(listed_name(url, value)?),
+            "Contents/Size" => {
+                current.size = Some(value.trim().parse().map_err(|_| bad("bad Size"))?)
+            }
+            "Contents/ETag" => current.etag = value.clone(),
+            "Contents/LastModified" => current.last_modified = value.trim().to_string(),
+            "Contents/StorageClass" => current.storage_class = value.clone(),
+            "Contents/Type" => current.object_type = value.clone(),
+            "Contents" => {
+                let done = std::mem::take(&mut current);
+                page.objects.push(ListedObject {
+                    key: done.key.ok_or_else(|| bad("a Contents without Key"))?,
+                    size: done.size.ok_or_else(|| bad("a Contents without Size"))?,
+                    etag: done.etag,
+                    last_modified: done.last_modified,
+                    storage_class: done.storage_class,
+                    object_type: done.object_type,
+                });
+            }
+            "CommonPrefixes/Prefix" => page.common_prefixes.push(listed_name(url, value)?),
+            _ => {}
+        }
+    }
+    if first(&items, "ListBucketResult/IsTruncated") == Some("true") {
+        let next = first(&items, "ListBucketResult/NextContinuationToken")
+            .or_else(|| first(&items, "ListBucketResult/NextMarker"))
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| bad("truncated without NextContinuationToken or NextMarker"))?;
+        page.next = Some(listed_name(url, next)?);
+    }
+    Ok(page)
 }
 
 /// Escapes text for an XML element.
@@ -373,5 +481,37 @@ mod tests {
         let (uploads, next) = parse_list_uploads(xml).unwrap();
         assert_eq!(uploads[0].key, "a/b c");
         assert_eq!(next, None);
+    }
+    #[test]
+    fn listings_are_read_with_url_encoded_names_and_the_next_token() {
+        let xml = br#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult><Name>b</Name><Prefix>d%2F</Prefix><EncodingType>url</EncodingType>
+<IsTruncated>true</IsTruncated><NextContinuationToken>t%2B1</NextContinuationToken><KeyCount>2</KeyCount>
+<Contents><Key>d%2Fa%01b</Key><LastModified>2024-01-31T12:00:00.000Z</LastModified><ETag>&quot;AB&quot;</ETag>
+<Type>Normal</Type><Size>12</Size><StorageClass>IA</StorageClass></Contents>
+<CommonPrefixes><Prefix>d%2Fsub%2F</Prefix></CommonPrefixes></ListBucketResult>"#;
+        let page = parse_list_objects(xml).unwrap();
+        assert_eq!(page.next.as_deref(), Some("t+1"));
+        assert_eq!(page.common_prefixes, ["d/sub/"]);
+        let o = &page.objects[0];
+        assert_eq!(o.key, "d/a\u{1}b");
+        assert_eq!((o.size, o.etag.as_str()), (12, "\"AB\""));
+        assert_eq!(
+            (o.storage_class.as_str(), o.object_type.as_str()),
+            ("IA", "Normal")
+        );
+        let secs = o
+            .last_modified_time()
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH);
+        assert_eq!(secs.unwrap().as_secs(), 1_706_702_400);
+        // v1: the next marker; a truncated page without one is an error.
+        let v1 = b"<ListBucketResult><IsTruncated>true</IsTruncated><NextMarker>k</NextMarker></ListBucketResult>";
+        assert_eq!(parse_list_objects(v1).unwrap().next.as_deref(), Some("k"));
+        let stuck = b"<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>";
+        assert!(parse_list_objects(stuck).is_err());
+        // A key that is not UTF-8 once decoded is refused, not mangled.
+        let bad = b"<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>%FF</Key><Size>1</Size></Contents></ListBucketResult>";
+        assert!(parse_list_objects(bad).is_err());
     }
 }

@@ -68,7 +68,9 @@ fn programs(build: Build) -> Option<PathBuf> {
         .arg(dir.join("hardening"))
         .arg(dir.join("cancel"))
         .arg(dir.join("copy"))
-        .arg(dir.join("file"));
+        .arg(dir.join("file"))
+        .arg(dir.join("list"))
+        .arg(dir.join("dir"));
     if build == Build::Sanitized {
         make.arg("SANITIZE=1");
     }
@@ -419,6 +421,123 @@ fn every_other_call_and_option_setter_from_c() {
 #[test]
 fn every_other_call_clean_under_sanitizers() {
     other_calls(Build::Sanitized);
+}
+
+/// The C list program's entry lines for a listing, computed with the Rust API, and
+/// the number of pages.
+fn expected_listing(s: &Server, prefix: &str, delimiter: &str, page: u32) -> (Vec<String>, usize) {
+    let mut opts = oss_resume::ListOptions::prefix(prefix);
+    opts.delimiter = delimiter.into();
+    opts.page_size = page;
+    let mut lines = Vec::new();
+    let mut pages = 0;
+    for listed in oss_resume_client(s).list_objects(BUCKET, &opts).unwrap() {
+        let listed = listed.unwrap();
+        pages += 1;
+        for o in &listed.objects {
+            let mtime = o.last_modified_time().unwrap();
+            let secs = mtime
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
+            lines.push(format!(
+                "object {} {} {secs} {} {} {}",
+                o.key, o.size, o.etag, o.object_type, o.storage_class
+            ));
+        }
+        lines.extend(listed.common_prefixes.iter().map(|p| format!("prefix {p}")));
+    }
+    (lines, pages)
+}
+
+fn list_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    for (i, key) in ["l/a", "l/b b", "l/d/1", "l/d/2", "l/e/x/y", "l/中", "m/1"]
+        .iter()
+        .enumerate()
+    {
+        s.put_object(BUCKET, key, &pattern(i * 10, i as u64))
+            .unwrap();
+    }
+    for (delimiter, page) in [("/", 2u32), ("", 1)] {
+        let (want, pages) = expected_listing(&s, "l/", delimiter, page);
+        assert!(want.len() >= 5, "{want:?}");
+        let mut cmd = program(&dir, "list", &s);
+        cmd.arg(BUCKET)
+            .arg("l/")
+            .arg(delimiter)
+            .arg(page.to_string());
+        let out = run_ok(cmd, None);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let got: Vec<&str> = stdout
+            .lines()
+            .filter(|l| l.starts_with("object ") || l.starts_with("prefix "))
+            .collect();
+        assert_eq!(got, want, "{stdout}");
+        assert!(stdout.contains(&format!("# pages {pages}\n")), "{stdout}");
+        assert!(!stdout.contains("not ok"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_bucket_is_listed_page_by_page_from_c() {
+    list_from_c(Build::Plain);
+}
+
+#[test]
+fn listing_from_c_is_clean_under_sanitizers() {
+    list_from_c(Build::Sanitized);
+}
+
+fn dir_from_c(build: Build) {
+    let Some(dir) = programs(build) else {
+        return;
+    };
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    for (i, name) in ["a", "b/c", "b/d e", "f/g/h", "skip.tmp"]
+        .iter()
+        .enumerate()
+    {
+        let path = src.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, pattern(1000 * i, i as u64)).unwrap();
+    }
+    // A hostile key under the prefix: refused by name on the way down.
+    s.put_object(BUCKET, "c-dir/../escape", b"x").unwrap();
+    let dst = work.path().join("dst");
+    let mut cmd = program(&dir, "dir", &s);
+    cmd.arg(BUCKET).arg(&src).arg(&dst);
+    let out = run_ok(cmd, None);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!stdout.contains("not ok"), "{stdout}");
+    assert!(stdout.contains("up 4 0 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("down 4 0 1\nfailed c-dir/../escape\n"),
+        "{stdout}"
+    );
+    for name in ["a", "b/c", "b/d e", "f/g/h"] {
+        assert_eq!(
+            std::fs::read(src.join(name)).unwrap(),
+            std::fs::read(dst.join(name)).unwrap()
+        );
+    }
+    assert!(!dst.join("skip.tmp").exists());
+    assert!(!work.path().join("escape").exists());
+}
+
+#[test]
+fn a_directory_goes_up_and_down_from_c() {
+    dir_from_c(Build::Plain);
+}
+
+#[test]
+fn whole_prefixes_from_c_are_clean_under_sanitizers() {
+    dir_from_c(Build::Sanitized);
 }
 
 #[test]

@@ -33,7 +33,7 @@ fn run_oss2(version: &str) {
         output.status.success(),
         "oss2 {version} interop failed\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
     );
-    assert!(stdout.contains("13 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("15 passed, 0 failed"), "{stdout}");
     // Nothing the SDK started is left behind.
     assert_eq!(
         server.stats().uploads_in_progress,

@@ -2129,3 +2129,153 @@ fn forbid_overwrite_also_guards_put_object_and_complete() {
     assert_eq!(get(&s, "k").body, b"old");
     assert_eq!(complete(&s, "k", &id, &[(1, &etag)]).status, 200);
 }
+
+// ---------------------------------------------------------------------------------
+// Listing: ListObjects (v1) and ListObjectsV2 on the wire.
+// ---------------------------------------------------------------------------------
+
+fn list(s: &Server, query: &[(&str, &str)]) -> Resp {
+    let mut req = Req::bucket_level("GET");
+    for (name, value) in query {
+        req = req.query(name, value);
+    }
+    send(s, req)
+}
+
+#[test]
+fn list_objects_v1_pages_with_next_marker_and_rolls_up_common_prefixes() {
+    let s = server();
+    for key in ["a/1", "a/2", "b", "c/1", "c/2/3", "d"] {
+        put(&s, key, b"x");
+    }
+    let mut marker = String::new();
+    let mut keys = Vec::new();
+    let mut prefixes = Vec::new();
+    let mut pages = 0;
+    loop {
+        let r = list(
+            &s,
+            &[("delimiter", "/"), ("max-keys", "2"), ("marker", &marker)],
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+        let xml = r.text();
+        pages += 1;
+        assert_eq!(xml_one(&xml, "MaxKeys").as_deref(), Some("2"));
+        assert_eq!(xml_one(&xml, "Marker").unwrap(), marker);
+        keys.extend(xml_all(&xml, "Key"));
+        prefixes.extend(
+            xml_all(&xml, "Prefix")
+                .into_iter()
+                .filter(|p| !p.is_empty()),
+        );
+        if xml_one(&xml, "IsTruncated").as_deref() != Some("true") {
+            assert_eq!(xml_one(&xml, "NextMarker"), None);
+            break;
+        }
+        marker = xml_one(&xml, "NextMarker").expect("a truncated page names its NextMarker");
+        assert!(pages < 10);
+    }
+    assert_eq!(keys, ["b", "d"]);
+    assert_eq!(prefixes, ["a/", "c/"]);
+    assert_eq!(pages, 2);
+    assert_eq!(s.stats().requests_with("ListObjects", 200), 2);
+}
+
+#[test]
+fn list_objects_defaults_to_100_keys_and_refuses_max_keys_outside_1_to_1000() {
+    let s = server();
+    for i in 0..101 {
+        s.put_object(BUCKET, &format!("k{i:03}"), b"").unwrap();
+    }
+    let r = list(&s, &[]);
+    let xml = r.text();
+    assert_eq!(xml_all(&xml, "Key").len(), 100);
+    assert_eq!(xml_one(&xml, "IsTruncated").as_deref(), Some("true"));
+    assert_eq!(xml_one(&xml, "NextMarker").as_deref(), Some("k099"));
+    // Owner is listed by v1; ETag, Type, Size, StorageClass for each key.
+    assert_eq!(xml_all(&xml, "Owner").len(), 100);
+    assert_eq!(xml_all(&xml, "StorageClass")[0], "Standard");
+    assert_eq!(xml_all(&xml, "Type")[0], "Normal");
+    assert_eq!(
+        xml_all(&xml, "ETag")[0],
+        "&quot;D41D8CD98F00B204E9800998ECF8427E&quot;"
+    );
+    for bad in ["0", "1001", "x"] {
+        let r = list(&s, &[("max-keys", bad)]);
+        assert_eq!(
+            (r.status, r.code().as_str()),
+            (400, "InvalidArgument"),
+            "{bad}"
+        );
+    }
+    let r = list(&s, &[("encoding-type", "base64")]);
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+}
+
+#[test]
+fn list_objects_url_encoding_covers_keys_prefixes_and_markers() {
+    let s = server();
+    for key in ["p q/a\u{1}", "p q/b&c", "p q/sub/x"] {
+        put(&s, key, b"");
+    }
+    let query = [
+        ("prefix", "p q/"),
+        ("delimiter", "/"),
+        ("encoding-type", "url"),
+        ("max-keys", "1"),
+    ];
+    let xml = list(&s, &query).text();
+    assert_eq!(xml_one(&xml, "EncodingType").as_deref(), Some("url"));
+    assert_eq!(xml_all(&xml, "Key"), ["p%20q/a%01"]);
+    assert_eq!(xml_all(&xml, "Prefix"), ["p%20q/"]);
+    assert_eq!(xml_one(&xml, "NextMarker").as_deref(), Some("p%20q/a%01"));
+    // Without it, text is XML-escaped.
+    let xml = list(&s, &[("prefix", "p q/b")]).text();
+    assert_eq!(xml_all(&xml, "Key"), ["p q/b&amp;c"]);
+}
+
+#[test]
+fn list_objects_v2_pages_by_continuation_token_with_key_count_and_start_after() {
+    let s = server();
+    for key in ["a", "b", "c", "d", "e"] {
+        put(&s, key, b"");
+    }
+    let r = list(
+        &s,
+        &[("list-type", "2"), ("max-keys", "2"), ("start-after", "a")],
+    );
+    let xml = r.text();
+    assert_eq!(xml_all(&xml, "Key"), ["b", "c"]);
+    assert_eq!(xml_one(&xml, "KeyCount").as_deref(), Some("2"));
+    assert_eq!(xml_one(&xml, "StartAfter").as_deref(), Some("a"));
+    assert_eq!(
+        xml_all(&xml, "Owner").len(),
+        0,
+        "no owner unless fetch-owner"
+    );
+    let token = xml_one(&xml, "NextContinuationToken").unwrap();
+    let r = list(
+        &s,
+        &[
+            ("list-type", "2"),
+            ("max-keys", "2"),
+            ("continuation-token", &token),
+            ("fetch-owner", "true"),
+        ],
+    );
+    let xml = r.text();
+    assert_eq!(xml_all(&xml, "Key"), ["d", "e"]);
+    assert_eq!(xml_one(&xml, "ContinuationToken").unwrap(), token);
+    assert_eq!(xml_one(&xml, "IsTruncated").as_deref(), Some("false"));
+    assert_eq!(xml_all(&xml, "Owner").len(), 2);
+    assert_eq!(s.stats().requests_with("ListObjectsV2", 200), 2);
+    let r = list(&s, &[("list-type", "2"), ("continuation-token", "!!")]);
+    assert_eq!((r.status, r.code().as_str()), (400, "InvalidArgument"));
+}
+
+#[test]
+fn a_bucket_get_with_a_sub_resource_is_not_taken_for_a_listing() {
+    let s = server();
+    let r = list(&s, &[("acl", "")]);
+    assert_eq!(r.status, 501, "{}", r.text());
+}

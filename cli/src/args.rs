@@ -189,6 +189,61 @@ pub const FLAGS: &[Flag] = &[
         "return once the server is listening, leaving it running (its pid is printed)",
     ),
     flag("help", None, None, "this help"),
+    // Whole prefixes (ls, recursive cp, sync).
+    flag(
+        "recursive",
+        None,
+        None,
+        "(-r) ls: every key below the prefix, not one level; cp: a whole directory or prefix (see ossr sync --help)",
+    ),
+    flag(
+        "include",
+        Some("GLOB"),
+        None,
+        "only files whose path below the directory matches (* within a name, ** across /, ?; a glob without / matches the file name at any depth; repeatable)",
+    ),
+    flag(
+        "exclude",
+        Some("GLOB"),
+        None,
+        "leave out files that match (kept from --delete too; repeatable)",
+    ),
+    flag(
+        "shard",
+        Some("I/N|auto/N"),
+        None,
+        "move only slice I of N (a stable hash of each name); auto reads I from JOB_COMPLETION_INDEX",
+    ),
+    flag(
+        "report",
+        Some("FILE"),
+        None,
+        "write what was done (counts, bytes, failures with why) to FILE as JSON",
+    ),
+    flag(
+        "dry-run",
+        None,
+        None,
+        "say what would be transferred and deleted; change nothing",
+    ),
+    flag(
+        "follow-symlinks",
+        None,
+        None,
+        "upload what symbolic links point to (default: skip them and say so)",
+    ),
+    flag(
+        "delete",
+        None,
+        None,
+        "delete what the destination has under the prefix and the source does not",
+    ),
+    flag(
+        "mtime",
+        None,
+        None,
+        "unchanged means the same size and a destination not older (default: the same size and CRC-64)",
+    ),
 ];
 
 /// Flags every client command takes.
@@ -284,6 +339,9 @@ impl Command {
         let mut parsed = Args::default();
         while let Some(arg) = parser.next().map_err(|e| usage(e.to_string()))? {
             match arg {
+                Short('r') if self.flags.contains(&"recursive") => {
+                    parsed.switches.push("recursive");
+                }
                 Short('h') | Long("help") => {
                     crate::fail::print(format_args!("{}", self.help()))?;
                     return Ok(None);

@@ -3,8 +3,10 @@
 #![forbid(unsafe_code)]
 
 mod args;
+mod dir;
 mod fail;
 mod get;
+mod list;
 mod object;
 mod progress;
 mod serve;
@@ -19,21 +21,25 @@ use fail::{EXIT_CODES, Failure};
 
 /// Every command: its name, its definition and what runs it.
 type Run = fn(Vec<OsString>) -> Result<(), Failure>;
-pub const COMMANDS: [(&str, Command); 7] = [
+pub const COMMANDS: [(&str, Command); 9] = [
     ("get", get::COMMAND),
     ("cat", stream::CAT),
     ("put", stream::PUT),
     ("cp", stream::CP),
+    ("sync", dir::SYNC),
     ("stat", object::STAT),
+    ("ls", list::LS),
     ("rm", object::RM),
     ("serve", serve::COMMAND),
 ];
-const RUNS: [Run; 7] = [
+const RUNS: [Run; 9] = [
     get::run,
     stream::cat,
     stream::put,
     stream::cp,
+    dir::sync,
     object::stat,
+    list::ls,
     object::rm,
     serve::run,
 ];
@@ -46,8 +52,11 @@ commands:
   get       download an object to a file, resumably
   cat       write an object (or a range) to standard output
   put       upload a file resumably; standard input (-) or a pipe as a stream
-  cp        copy one object into another on the server, resumably
+  cp        copy one object into another on the server, resumably; -r: a whole
+            directory up to a prefix or a prefix down to a directory
+  sync      make a prefix or directory hold what the other holds (skips unchanged)
   stat      print an object's size, ETag, CRC-64, type and content type
+  ls        list the objects under a prefix (one level, or all with -r)
   rm        delete an object
   serve     run the bundled local OSS-compatible server
 

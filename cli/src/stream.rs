@@ -36,7 +36,9 @@ each part's CRC-64 checked. Interrupted, it leaves a checkpoint in
 stopped. With - it sends standard input; a source that is not a regular file (a pipe,
 a FIFO, /dev/stdin, <(command), a /proc file) is sent as a stream the same way, for
 what it really holds: one chunked PutObject, CRC-64 checked, not resumable.
-SIZE takes K, M, G suffixes (powers of 1024).",
+SIZE takes K, M, G suffixes (powers of 1024).
+With -r, copies a whole directory up to a prefix or a prefix down to a directory,
+every selected file (ossr sync skips unchanged ones; ossr sync --help says more).",
     flags: &[
         "threads",
         "part-size",
@@ -53,7 +55,7 @@ SIZE takes K, M, G suffixes (powers of 1024).",
 };
 
 pub const CP: Command = Command {
-    usage: "ossr cp oss://bucket/key oss://bucket/key [options]",
+    usage: "ossr cp oss://bucket/key oss://bucket/key [options]\n       ossr cp -r DIR oss://bucket/prefix/ | oss://bucket/prefix/ DIR [options]",
     about: "\
 Copies one object into another on the server: no object byte passes through this
 machine. Below --threshold (default 1G, OSS's CopyObject limit) one CopyObject;
@@ -64,7 +66,9 @@ network failure) it leaves a checkpoint in ~/.oss_resume/copy/ (or
 copied from the source unless --header or --content-type give the copy's own.
 --through-client copies through a stream instead (the bytes come down and go up
 again, the CRC-64 checked on both sides; not resumable).
-SIZE takes K, M, G suffixes (powers of 1024).",
+SIZE takes K, M, G suffixes (powers of 1024).
+With -r, copies a whole directory up to a prefix or a prefix down to a directory,
+every selected file (ossr sync skips unchanged ones; ossr sync --help says more).",
     flags: &[
         "threads",
         "part-size",
@@ -76,6 +80,13 @@ SIZE takes K, M, G suffixes (powers of 1024).",
         "through-client",
         "progress-interval",
         "quiet",
+        "recursive",
+        "include",
+        "exclude",
+        "shard",
+        "report",
+        "dry-run",
+        "follow-symlinks",
     ],
     connects: true,
     extra: no_extra,
@@ -313,6 +324,9 @@ pub fn cp(args: Vec<OsString>) -> Result<(), Failure> {
     let Some(args) = CP.parse(args)? else {
         return Ok(());
     };
+    if args.has("recursive") {
+        return crate::dir::transfer(&args, &CP, false);
+    }
     let [from, to] = args.positional(&CP, "a source and a destination oss://bucket/key")?;
     let (sb, sk) = parse_oss_url(from)?;
     let (db, dk) = parse_oss_url(to)?;

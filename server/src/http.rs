@@ -382,7 +382,10 @@ pub fn split_target(target: &str) -> Result<(String, Query), &'static str> {
     let path = decode(path)?;
     let mut pairs = Vec::new();
     for part in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = part.split_once('=').unwrap_or((part, ""));
+        // In a query a '+' is a space (form encoding, as Python's requests writes a
+        // listing's marker); a plus itself comes as %2B.
+        let part = part.replace('+', " ");
+        let (k, v) = part.split_once('=').unwrap_or((&part, ""));
         pairs.push((decode(k)?, decode(v)?));
     }
     Ok((path, pairs))
@@ -423,6 +426,14 @@ mod tests {
                 ("acl".to_string(), String::new()),
             ]
         );
+    }
+
+    #[test]
+    fn a_plus_in_the_query_is_a_space_but_not_in_the_path() {
+        let (path, query) = split_target("/b/a+b?marker=z+z&prefix=p%2Bq").unwrap();
+        assert_eq!(path, "/b/a+b");
+        assert_eq!(query[0].1, "z z");
+        assert_eq!(query[1].1, "p+q");
     }
 
     #[test]

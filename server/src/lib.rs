@@ -18,6 +18,7 @@ mod copy;
 mod error;
 mod faults;
 mod http;
+mod list;
 mod ops;
 mod store;
 
@@ -501,6 +502,8 @@ fn handle(
             Op::CompleteMultipartUpload => ops::complete(&ctx, &mut counted),
             Op::AbortMultipartUpload => ops::abort(&ctx),
             Op::ListMultipartUploads => ops::list_uploads(&shared.store, ctx.bucket, &query),
+            Op::ListObjects => list::list_objects(&ctx, false),
+            Op::ListObjectsV2 => list::list_objects(&ctx, true),
             Op::CopyObject | Op::UploadPartCopy => {
                 let mut copied = 0;
                 let response = if op == Op::CopyObject {

@@ -75,6 +75,8 @@ pub enum Op {
     ListMultipartUploads,
     CopyObject,
     UploadPartCopy,
+    ListObjects,
+    ListObjectsV2,
 }
 
 impl Op {
@@ -94,6 +96,8 @@ impl Op {
             Op::ListMultipartUploads => "ListMultipartUploads",
             Op::CopyObject => "CopyObject",
             Op::UploadPartCopy => "UploadPartCopy",
+            Op::ListObjects => "ListObjects",
+            Op::ListObjectsV2 => "ListObjectsV2",
         }
     }
 
@@ -110,7 +114,7 @@ fn has(query: &[(String, String)], name: &str) -> bool {
     query.iter().any(|(k, _)| k == name)
 }
 
-fn value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
     query
         .iter()
         .find(|(k, _)| k == name)
@@ -123,6 +127,17 @@ fn not_implemented(what: &str) -> OssError {
         "NotImplemented",
         &format!("this local server does not implement {what}"),
     )
+}
+
+/// Whether a bucket GET's query parameter belongs to a listing (or to the request's
+/// own signature), rather than to a bucket sub-resource this server lacks.
+fn is_list_param(name: &str) -> bool {
+    crate::list::LIST_PARAMS.contains(&name)
+        || name.starts_with("x-oss-")
+        || matches!(
+            name,
+            "OSSAccessKeyId" | "Expires" | "Signature" | "security-token"
+        )
 }
 
 /// Which operation a request is.
@@ -139,6 +154,13 @@ pub fn operation(
     let Some(_) = key else {
         return match method {
             "GET" if has(query, "uploads") => Ok(Op::ListMultipartUploads),
+            "GET" if query.iter().all(|(k, _)| is_list_param(k)) => {
+                if value(query, "list-type") == Some("2") {
+                    Ok(Op::ListObjectsV2)
+                } else {
+                    Ok(Op::ListObjects)
+                }
+            }
             _ => Err(not_implemented(&format!("{method} on a bucket"))),
         };
     };
@@ -204,7 +226,7 @@ pub fn iso8601(t: SystemTime) -> String {
 }
 
 /// Keys in XML answers: percent-encoded when the request asked for `encoding-type=url`.
-fn xml_key(ctx_query: &[(String, String)], key: &str) -> String {
+pub(crate) fn xml_key(ctx_query: &[(String, String)], key: &str) -> String {
     if value(ctx_query, "encoding-type") == Some("url") {
         percent_encode(key, true)
     } else {

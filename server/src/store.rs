@@ -381,6 +381,35 @@ impl Store {
             .ok_or_else(|| OssError::no_such_key(key))
     }
 
+    /// Visits the objects whose keys start with `prefix` and sort after `after`, in
+    /// key order (UTF-8 byte order), under the store's lock, until `visit` returns
+    /// false.
+    pub fn scan_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: &str,
+        mut visit: impl FnMut(&ObjectMeta) -> bool,
+    ) -> Result<(), OssError> {
+        use std::ops::Bound;
+        let buckets = self.lock();
+        let b = buckets
+            .get(bucket)
+            .ok_or_else(|| OssError::no_such_bucket(bucket))?;
+        // Keys with the prefix sort at or after the prefix itself.
+        let start = if prefix > after {
+            Bound::Included(prefix)
+        } else {
+            Bound::Excluded(after)
+        };
+        for (key, object) in b.objects.range::<str, _>((start, Bound::Unbounded)) {
+            if !key.starts_with(prefix) || !visit(&object.meta) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Deletes an object; deleting a missing object succeeds, as on OSS.
     pub fn delete_object(&self, bucket: &str, key: &str) -> Result<(), OssError> {
         let old = {

@@ -16,7 +16,9 @@
 mod cancel;
 mod client;
 mod copy;
+mod dir;
 mod file;
+mod list;
 mod multipart;
 mod result;
 mod stream;

@@ -308,5 +308,46 @@ def _():
         assert not bucket.object_exists(key), key
 
 
+LIST_KEYS = ["a", "B", "dir/1", "dir/2", "dir/sub/x", "dir/sub/y", "z z", "中文/文件", "é+%"]
+
+
+def put_list_keys():
+    base = prefix + "list/"
+    for name in LIST_KEYS:
+        bucket.put_object(base + name, name.encode("utf-8"))
+    return base, sorted((base + n for n in LIST_KEYS), key=lambda k: k.encode("utf-8"))
+
+
+@check("ObjectIterator (v1) pages in UTF-8 byte order, with and without a delimiter")
+def _():
+    base, expected = put_list_keys()
+    listed = [o.key for o in oss2.ObjectIterator(bucket, prefix=base, max_keys=2)]
+    assert listed == expected, listed
+    infos = {o.key: o for o in oss2.ObjectIterator(bucket, prefix=base)}
+    head = bucket.head_object(base + "a")
+    assert infos[base + "a"].etag == head.etag and infos[base + "a"].size == 1
+    assert infos[base + "a"].type == "Normal" and infos[base + "a"].storage_class == "Standard"
+    top = [(o.key, o.is_prefix()) for o in oss2.ObjectIterator(bucket, prefix=base, delimiter="/", max_keys=1)]
+    want = sorted([(base + "a", False), (base + "B", False), (base + "dir/", True), (base + "z z", False),
+                   (base + "中文/", True), (base + "é+%", False)], key=lambda e: e[0].encode("utf-8"))
+    assert top == want, top
+
+
+@check("ObjectIteratorV2 pages by continuation token, with delimiter, start_after and fetch_owner")
+def _():
+    base, expected = put_list_keys()
+    listed = [o.key for o in oss2.ObjectIteratorV2(bucket, prefix=base, max_keys=3)]
+    assert listed == expected, listed
+    sub = [(o.key, o.is_prefix()) for o in oss2.ObjectIteratorV2(bucket, prefix=base + "dir/", delimiter="/", max_keys=1)]
+    assert sub == [(base + "dir/1", False), (base + "dir/2", False), (base + "dir/sub/", True)], sub
+    after = [o.key for o in oss2.ObjectIteratorV2(bucket, prefix=base, start_after=base + "dir/2")]
+    assert after == [k for k in expected if k.encode("utf-8") > (base + "dir/2").encode("utf-8")], after
+    owned = list(oss2.ObjectIteratorV2(bucket, prefix=base, fetch_owner=True, max_keys=4))
+    assert all(o.owner is not None for o in owned), "fetch_owner"
+    for key in expected:
+        bucket.delete_object(key)
+    assert list(oss2.ObjectIteratorV2(bucket, prefix=base)) == []
+
+
 print(f"{len(passed)} passed, 0 failed")
 sys.exit(0)
