@@ -648,8 +648,10 @@ mod tests {
 
     #[test]
     fn traffic_sums_bytes_into_windows_from_its_origin() {
-        let mut t = Traffic::default();
-        t.origin = Instant::now() - Duration::from_millis(1000);
+        let mut t = Traffic {
+            origin: Instant::now() - Duration::from_millis(1000),
+            ..Traffic::default()
+        };
         Traffic::add(&mut t.sent, 0, 5);
         Traffic::add(&mut t.sent, 24, 7);
         Traffic::add(&mut t.sent, 25, 11);
