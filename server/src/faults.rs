@@ -71,6 +71,11 @@ pub struct Faults {
     pub delay_seed: u64,
     /// The draw, restarted from `delay_seed` whenever a delay switch is set.
     delay_draw: Draw,
+    /// Send buffer (SO_SNDBUF) of each connection accepted from now on, in bytes (0:
+    /// the system's, which grows to megabytes). Small, the bytes a slow client has
+    /// not read wait here rather than in the socket, so the traffic timeline shows
+    /// the client's pace, not the buffers' (bandwidth-cap tests).
+    pub socket_buffer: u64,
 }
 
 /// A seeded random sequence (fastrand's generator), restartable from its seed.
@@ -166,6 +171,10 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
         "... among these operations (default: all; e.g. GetObject)",
     ),
     (
+        "socket_buffer=BYTES",
+        "send buffer (SO_SNDBUF) of connections accepted from now on (default: the system's)",
+    ),
+    (
         "delay_seed=S",
         "seed of the draw that picks delayed requests (default 0; deterministic)",
     ),
@@ -256,6 +265,7 @@ impl Faults {
             "delay_ms" => self.delay = Duration::from_millis(parse(name, value)?),
             "delay_ops" => self.delay_ops = list(value),
             "delay_seed" => self.delay_seed = parse(name, value)?,
+            "socket_buffer" => self.socket_buffer = parse(name, value)?,
             _ => return Err(format!("unknown fault switch {name:?}")),
         }
         if name.starts_with("delay_") {
@@ -376,6 +386,7 @@ impl Faults {
             "delay_ms": self.delay.as_millis() as u64,
             "delay_ops": self.delay_ops,
             "delay_seed": self.delay_seed,
+            "socket_buffer": self.socket_buffer,
         })
     }
 }

@@ -267,6 +267,11 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        let socket_buffer = lock(&shared.faults).socket_buffer;
+        if socket_buffer > 0 {
+            let size = usize::try_from(socket_buffer).unwrap_or(usize::MAX);
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, size);
+        }
         let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             lock(&shared.connections).insert(id, clone);
@@ -783,10 +788,19 @@ fn write_response(
         ResponseBody::Object { blob, offset, len } => {
             let faults = body_faults.unwrap_or_default();
             let mut sent = 0u64;
+            // With a small send buffer (rate tests), small writes too, so the
+            // timeline follows the client's reads closely.
+            let socket_buffer = lock(&shared.faults).socket_buffer;
             let mut out = Sent {
                 stream,
                 stats: &shared.stats,
                 count: &mut sent,
+                slice: match socket_buffer {
+                    0 => FAST_COPY_BUFFER,
+                    n => usize::try_from(n)
+                        .unwrap_or(FAST_COPY_BUFFER)
+                        .clamp(4096, 64 * 1024),
+                },
             };
             let result = send_object(&mut out, blob, offset, len, &faults, throttle);
             lock(&shared.stats).bytes_served += sent;
@@ -801,14 +815,18 @@ struct Sent<'a> {
     stream: &'a TcpStream,
     stats: &'a Mutex<Stats>,
     count: &'a mut u64,
+    /// Largest write: the timeline counts a write once it is accepted whole.
+    slice: usize,
 }
 
 impl Sent<'_> {
     fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
         let mut w = self.stream;
-        w.write_all(bytes)?;
-        *self.count += bytes.len() as u64;
-        lock(self.stats).traffic.note_sent(bytes.len() as u64);
+        for piece in bytes.chunks(self.slice) {
+            w.write_all(piece)?;
+            *self.count += piece.len() as u64;
+            lock(self.stats).traffic.note_sent(piece.len() as u64);
+        }
         Ok(())
     }
 }
