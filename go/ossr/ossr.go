@@ -242,6 +242,11 @@ type Config struct {
 	CAFile           string        // extra PEM CA certificates
 	Proxy            string        // http://[user:password@]host:port or socks5://...
 	UserAgentSuffix  string
+	// Bandwidth cap of the whole client in bytes per second, shared by every call,
+	// goroutine and part using it; 0 for no cap (the default). Change it on a live
+	// client with SetRateLimit. Composes with RequestOptions.TrafficLimit.
+	RateLimitDownload uint64 // bytes received
+	RateLimitUpload   uint64 // bytes sent
 }
 
 // Client is a connection pool with credentials. Safe for concurrent use; Close it
@@ -322,6 +327,11 @@ func NewClient(cfg Config) (*Client, error) {
 				return C.ossr_config_builder_set_user_agent_suffix(b, cs.of(cfg.UserAgentSuffix), e)
 			})
 		}
+		if cfg.RateLimitDownload != 0 || cfg.RateLimitUpload != 0 {
+			step(func() C.ossr_result {
+				return C.ossr_config_builder_set_rate_limit(b, C.uint64_t(cfg.RateLimitDownload), C.uint64_t(cfg.RateLimitUpload), e)
+			})
+		}
 		step(func() C.ossr_result { return C.ossr_client_new(b, &client, e) })
 		return rc
 	})
@@ -353,6 +363,15 @@ func (c *Client) Close() error {
 	C.ossr_client_free(c.ptr)
 	c.ptr = nil
 	return nil
+}
+
+// SetRateLimit changes the client's bandwidth cap in bytes per second (0: no cap)
+// for the calls running on it too, which move at the new cap within about 100 ms.
+// It does not block.
+func (c *Client) SetRateLimit(download, upload uint64) error {
+	return c.with(func(p *C.ossr_client, _ *cstrings, e *C.ossr_error) C.ossr_result {
+		return C.ossr_client_set_rate_limit(p, C.uint64_t(download), C.uint64_t(upload), e)
+	})
 }
 
 // with runs f with the C client held open.
