@@ -88,6 +88,12 @@ pub const FLAGS: &[Flag] = &[
         None,
         "give up a wait on the server after SECS seconds (default 60)",
     ),
+    flag(
+        "limit-rate",
+        Some("RATE"),
+        None,
+        "cap the bandwidth at RATE bytes per second each way, for all the command's connections together: 500K, 4M, 1G (powers of 1024; default no cap)",
+    ),
     // Transfers.
     flag(
         "threads",
@@ -202,6 +208,7 @@ pub const CONNECTION: &[&str] = &[
     "ca-file",
     "connect-timeout",
     "read-timeout",
+    "limit-rate",
 ];
 
 /// A command: its usage line, what it does, and the flags it takes.
