@@ -156,6 +156,44 @@ impl Retry {
     }
 }
 
+thread_local! {
+    /// Raised when a request on this thread is answered 503 or 429 (see
+    /// [`observing_throttle`]).
+    static THROTTLED: std::cell::RefCell<Option<Arc<std::sync::atomic::AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `flag` raised whenever a request `f` makes on this thread is
+/// answered 503 or 429, even one its retries then get past: the server asking for
+/// less load, which a hedging transfer must hear.
+pub(crate) fn observing_throttle<T>(
+    flag: &Arc<std::sync::atomic::AtomicBool>,
+    f: impl FnOnce() -> T,
+) -> T {
+    let previous = THROTTLED.with(|t| t.replace(Some(Arc::clone(flag))));
+    struct Restore(Option<Arc<std::sync::atomic::AtomicBool>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            THROTTLED.with(|t| *t.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Raises this thread's throttle flag, if it is observed, for an answer of
+/// `status` 503 or 429.
+pub(crate) fn note_throttled(status: u16) {
+    if matches!(status, 503 | 429) {
+        THROTTLED.with(|t| {
+            if let Some(flag) = t.borrow().as_ref() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
 /// A positioned reader over part of a file.
 struct FileRange<'a> {
     file: &'a File,
@@ -565,7 +603,12 @@ impl Transport {
             };
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) => retry.again(e).map_err(|e| req.fail(e))?,
+                Err(e) => {
+                    if let Some(status) = e.status() {
+                        note_throttled(status);
+                    }
+                    retry.again(e).map_err(|e| req.fail(e))?
+                }
             }
         }
     }

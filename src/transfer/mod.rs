@@ -6,7 +6,8 @@
 //! ([`progress`]), holds its target against other transfers ([`lock`]), and stops
 //! when cancelled ([`cancel`]). Files are replaced atomically under a durability
 //! policy ([`fsio`]). Retries live in one place, the transport; so does the
-//! bandwidth cap ([`rate`]), which every connection of a client pays into.
+//! bandwidth cap ([`rate`]), which every connection of a client pays into. Slow
+//! requests are hedged by a layer around the request ([`hedge`]).
 //!
 //! Kinds that write an object in parts start their upload through [`multipart`]
 //! (a marker checkpoint before Initiate, the sweep for uploads a crash left).
@@ -16,6 +17,7 @@
 
 pub(crate) mod cancel;
 pub(crate) mod fsio;
+pub(crate) mod hedge;
 pub(crate) mod lock;
 pub(crate) mod multipart;
 pub(crate) mod plan;
