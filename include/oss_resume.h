@@ -543,6 +543,11 @@ typedef struct {
    * The object's ETag, NUL-terminated.
    */
   char etag[OSSR_ETAG_LEN];
+  /**
+   * Parts whose answer was late and which were requested again on another
+   * connection (see `ossr_download_options_set_hedge`); each counts once.
+   */
+  uint64_t parts_hedged;
 } ossr_download_report;
 
 /**
@@ -1661,6 +1666,20 @@ ossr_result ossr_download_options_set_threads(ossr_download_options *opts,
 ossr_result ossr_download_options_set_wait_if_busy(ossr_download_options *opts,
                                                    bool wait,
                                                    ossr_error *err);
+
+/**
+ * Hedges slow parts (true, the default) or not: a part whose answer has not begun
+ * within 3x the 95th percentile of this download's answers so far (at least 1 s,
+ * once 4 parts were answered) is requested again on another connection; the first
+ * answer is used and the other dropped, so nothing is written, checked or counted
+ * twice. At most 2 hedges are out at once, and none once the server answered 503
+ * or 429. The report's `parts_hedged` counts them.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_download_options_set_hedge(ossr_download_options *opts,
+                                            bool hedge,
+                                            ossr_error *err);
 
 /**
  * Chooses what is fsynced before it is relied on. Defaults to false (fsync).

@@ -554,6 +554,12 @@ type DownloadOptions struct {
 	// cut the target is the old file or the whole new one, and a resume loses at
 	// most the parts that were in flight.
 	NoFsync bool
+	// NoHedge turns hedging off. By default a part whose answer has not begun
+	// within 3x the 95th percentile of this download's answers (at least 1 s, once
+	// 4 parts were answered) is requested again on another connection and the
+	// first answer wins; nothing is written or counted twice, at most 2 hedges are
+	// out at once, and none after the server answered 503 or 429.
+	NoHedge bool
 	Request RequestOptions
 	// Progress gets the bytes done and the total; returning false cancels, and the
 	// error then matches ErrCancelled (the checkpoint is kept).
@@ -563,6 +569,7 @@ type DownloadOptions struct {
 // DownloadReport says what Download did.
 type DownloadReport struct {
 	Size, BytesFetched, BytesReused, PartsRetried, Parts, PartSize uint64
+	PartsHedged                                                    uint64 // late parts requested again
 	CRC64                                                          uint64
 	HasCRC64, Verified                                             bool
 	Checkpoint                                                     CheckpointState
@@ -619,6 +626,9 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 		if opts.NoFsync {
 			set(func() C.ossr_result { return C.ossr_download_options_set_no_fsync(o, true, e) })
 		}
+		if opts.NoHedge {
+			set(func() C.ossr_result { return C.ossr_download_options_set_hedge(o, false, e) })
+		}
 		if opts.PartAttempts != 0 {
 			set(func() C.ossr_result {
 				return C.ossr_download_options_set_part_attempts(o, partAttempts, e)
@@ -644,7 +654,7 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 	return DownloadReport{
 		Size: uint64(report.size), BytesFetched: uint64(report.bytes_fetched),
 		BytesReused: uint64(report.bytes_reused), PartsRetried: uint64(report.parts_retried),
-		Parts: uint64(report.parts), PartSize: uint64(report.part_size),
+		Parts: uint64(report.parts), PartSize: uint64(report.part_size), PartsHedged: uint64(report.parts_hedged),
 		CRC64: uint64(report.crc64), HasCRC64: bool(report.has_crc64), Verified: bool(report.verified),
 		Checkpoint:       CheckpointState(report.checkpoint),
 		CheckpointReason: C.GoString(&report.checkpoint_reason[0]),

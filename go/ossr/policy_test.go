@@ -107,3 +107,47 @@ func TestRateLimitFromConfigAndSetRateLimitPaceDownloads(t *testing.T) {
 		t.Fatalf("SetRateLimit did not pace the download: %v", sent)
 	}
 }
+
+// downloadLate downloads a 12 MiB object in 1 MiB parts at 4 threads; once half of
+// it is done (so the download has its own measure of answers), every GET is held
+// back 1.5 s by the server's delay fault.
+func downloadLate(t *testing.T, c *Client, bucket string, noHedge bool) DownloadReport {
+	t.Helper()
+	data := pattern(12<<20, 29)
+	if _, err := c.Put(context.Background(), bucket, "late", bytes.NewReader(data), &PutOptions{Length: int64(len(data))}); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	t.Cleanup(clearFaults)
+	late := false
+	target := filepath.Join(t.TempDir(), "late")
+	report, err := c.Download(context.Background(), bucket, "late", target, &DownloadOptions{
+		Threads: 4, PartSize: 1 << 20, MultigetThreshold: 1 << 20, NoFsync: true, NoHedge: noHedge,
+		Progress: func(done, total uint64) bool {
+			if !late && done >= total/2 {
+				late = true
+				fault(t, "delay_ops", "GetObject")
+				fault(t, "delay_ms", "1500")
+				fault(t, "delay_rate", "1")
+			}
+			return true
+		},
+	})
+	if err != nil {
+		t.Fatalf("Download: %v", err)
+	}
+	got, _ := os.ReadFile(target)
+	if !bytes.Equal(got, data) || !report.Verified {
+		t.Fatal("downloaded bytes differ")
+	}
+	return report
+}
+
+func TestLatePartsAreHedgedUnlessNoHedge(t *testing.T) {
+	c, bucket := testClient(t, "")
+	if r := downloadLate(t, c, bucket, false); r.PartsHedged == 0 || r.BytesFetched != r.Size {
+		t.Fatalf("no part was hedged, or bytes counted twice: %+v", r)
+	}
+	if r := downloadLate(t, c, bucket, true); r.PartsHedged != 0 {
+		t.Fatalf("NoHedge hedged %d parts", r.PartsHedged)
+	}
+}
