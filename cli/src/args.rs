@@ -132,6 +132,12 @@ pub const FLAGS: &[Flag] = &[
         "sync nothing to disk (the page cache's guarantees, as curl and aria2c give): faster; a power cut may cost a re-fetch (recorded parts are re-checked by CRC-64 on resume), never a wrong file",
     ),
     flag(
+        "no-hedge",
+        None,
+        None,
+        "do not hedge slow parts (by default a part whose answer is late by the download's own measure, 3x its 95th percentile and at least 1 s, is asked for again on another connection, and the first answer wins)",
+    ),
+    flag(
         "header",
         Some("'NAME: VALUE'"),
         None,

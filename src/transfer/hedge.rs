@@ -4,7 +4,8 @@
 //!
 //! The measure: the time to each answer's head, over the transfer so far. Once
 //! [`MIN_SAMPLES`] answers came, a request not answered within 3x their 95th
-//! percentile (at least [`FLOOR`]) gets a twin, if fewer than [`MAX_HEDGES`] twins
+//! percentile (at least [`FLOOR`]) gets a twin (a request sent before then is
+//! judged by the measure as it becomes known), if fewer than [`MAX_HEDGES`] twins
 //! of this transfer are out and the server has not answered 503 or 429 (which asks
 //! for less load, not more). The loser is cancelled: its own child token shuts its
 //! socket, so it keeps no worker; only the winner's answer is handed back, so what
@@ -28,6 +29,8 @@ pub(crate) const FLOOR: Duration = Duration::from_secs(1);
 pub(crate) const MAX_HEDGES: usize = 2;
 /// The deadline is this many times the 95th percentile.
 const FACTOR: u32 = 3;
+/// How often a waiting request looks at the deadline again.
+const POLL: Duration = Duration::from_millis(100);
 
 /// One transfer's hedging state, shared by its workers.
 #[derive(Debug, Default)]
@@ -107,13 +110,13 @@ impl Hedger {
         cancel: &CancelToken,
         request: &(dyn Fn(&CancelToken) -> Result<T> + Sync),
     ) -> Result<(T, bool)> {
-        let Some(deadline) = self.deadline() else {
-            // Nothing to race: on this thread, no extra one.
+        if self.throttled.load(Ordering::Relaxed) {
+            // Never to be hedged: on this thread, no extra one.
             let started = Instant::now();
             let answer = observing_throttle(&self.throttled, || request(cancel))?;
             self.note(started.elapsed());
             return Ok((answer, false));
-        };
+        }
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel();
             let send = |role: Role, token: CancelToken| {
@@ -127,13 +130,7 @@ impl Hedger {
             };
             let primary = cancel.child();
             send(Role::Primary, primary.clone());
-            let first = match rx.recv_timeout(deadline) {
-                Ok(first) => Some(first),
-                Err(mpsc::RecvTimeoutError::Timeout) => None,
-                // The thread always sends before it ends.
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            };
-            if let Some((_, answer, latency)) = first {
+            if let Some((_, answer, latency)) = self.wait_for_answer(&rx) {
                 let answer = answer?;
                 self.note(latency);
                 return Ok((answer, false));
@@ -152,6 +149,32 @@ impl Hedger {
             self.out.fetch_sub(1, Ordering::AcqRel);
             result.map(|answer| (answer, true))
         })
+    }
+
+    /// Waits for the primary's answer until the deadline, which is looked at again
+    /// every [`POLL`]: a request sent before the transfer had its measure (or while
+    /// it was lower) is judged by the measure as it is now. `None` when the
+    /// deadline passed first.
+    fn wait_for_answer<T>(
+        &self,
+        rx: &mpsc::Receiver<(Role, Result<T>, Duration)>,
+    ) -> Option<(Role, Result<T>, Duration)> {
+        let started = Instant::now();
+        loop {
+            let wait = match self.deadline() {
+                Some(deadline) => match deadline.checked_sub(started.elapsed()) {
+                    Some(left) if !left.is_zero() => left.min(POLL),
+                    _ => return None,
+                },
+                None => POLL,
+            };
+            match rx.recv_timeout(wait) {
+                Ok(first) => return Some(first),
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                // Not reached: the request's thread sends before it ends.
+                Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            }
+        }
     }
 
     /// Takes the first good answer of the two requests and cancels the other (the
@@ -243,6 +266,27 @@ mod tests {
         let took = started.elapsed();
         assert!(took >= FLOOR && took < Duration::from_secs(10), "{took:?}");
         assert_eq!(h.out.load(Ordering::SeqCst), 0, "the slot is given back");
+    }
+
+    #[test]
+    fn a_request_sent_before_the_measure_is_judged_once_it_is_known() {
+        let h = std::sync::Arc::new(warmed(MIN_SAMPLES - 1, Duration::from_millis(1)));
+        let later = {
+            let h = h.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(300));
+                h.note(Duration::from_millis(1));
+            })
+        };
+        let calls = AtomicUsize::new(0);
+        let (answer, hedged) = h
+            .run(
+                &CancelToken::new(),
+                &slow_first(Duration::from_secs(30), &calls),
+            )
+            .unwrap();
+        assert!(hedged && answer == 1, "hedged once the fourth answer came");
+        later.join().unwrap();
     }
 
     #[test]
