@@ -25,6 +25,16 @@ const WINDOW: Duration = Duration::from_millis(250);
 const JUDGED: std::ops::Range<usize> = 4..20;
 const PART: u64 = 1 << 20;
 
+/// One measured transfer at a time: on a small shared machine two at once starve
+/// each other's threads now and then, and a starved client catches up in a burst
+/// of what the sockets hold (16 connections hold a few MB), which is the machine,
+/// not the cap.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn server() -> Server {
     let mut config = ServerConfig::new("rate-ak", "rate-sk");
     config.buckets = vec![BUCKET.into()];
@@ -90,6 +100,7 @@ fn assert_capped(windows: &[u64], cap: u64, judged: std::ops::Range<usize>) {
 
 /// Downloads a 6-second object at `threads` and checks the server's timeline.
 fn download_holds_the_cap(threads: usize) {
+    let _one = one_at_a_time();
     let s = server();
     let object = data(6 * CAP, threads as u64);
     s.put_object(BUCKET, "obj", &object).unwrap();
@@ -122,6 +133,7 @@ fn a_download_at_16_threads_holds_the_cap() {
 
 #[test]
 fn an_upload_at_4_threads_holds_the_upload_cap() {
+    let _one = one_at_a_time();
     let s = server();
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("up");
@@ -141,6 +153,7 @@ fn an_upload_at_4_threads_holds_the_upload_cap() {
 
 #[test]
 fn two_downloads_on_one_client_share_the_cap() {
+    let _one = one_at_a_time();
     let s = server();
     let a = data(3 * CAP, 1);
     let b = data(3 * CAP, 2);
@@ -165,6 +178,7 @@ fn two_downloads_on_one_client_share_the_cap() {
 
 #[test]
 fn a_stream_and_a_random_access_read_pay_the_same_cap() {
+    let _one = one_at_a_time();
     let s = server();
     let object = data(3 * CAP, 3);
     s.put_object(BUCKET, "obj", &object).unwrap();
@@ -197,6 +211,7 @@ fn a_stream_and_a_random_access_read_pay_the_same_cap() {
 
 #[test]
 fn a_live_change_of_the_cap_takes_effect_within_a_second() {
+    let _one = one_at_a_time();
     let s = server();
     let object = data(10 * CAP, 4);
     s.put_object(BUCKET, "obj", &object).unwrap();
