@@ -875,6 +875,11 @@ typedef struct {
    * The object's ETag, NUL-terminated.
    */
   char etag[OSSR_ETAG_LEN];
+  /**
+   * Parts whose answer was late and which were requested again on another
+   * connection (see `ossr_download_options_set_hedge`); each counts once.
+   */
+  uint64_t parts_hedged;
 } ossr_download_report;
 
 /**
@@ -1077,6 +1082,21 @@ ossr_result ossr_config_builder_set_read_timeout_ms(ossr_config_builder *builder
                                                     ossr_error *err);
 
 /**
+ * Sets the client's bandwidth cap, in bytes per second for each direction (0: no
+ * cap): `download` for bytes received, `upload` for bytes sent. One cap for the
+ * whole client, shared by every call and thread using it (and its parallel parts);
+ * change it later with `ossr_client_set_rate_limit`. It composes with OSS's
+ * per-connection traffic limit (`ossr_request_options_set_traffic_limit`).
+ * Defaults to 0 and 0 (no cap).
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_config_builder_set_rate_limit(ossr_config_builder *builder,
+                                               uint64_t download,
+                                               uint64_t upload,
+                                               ossr_error *err);
+
+/**
  * Sets the retry policy: `max_attempts` in all (the first included; 1 disables
  * retries), and full-jitter exponential backoff from `base_delay_ms` capped at
  * `max_delay_ms`. Defaults to 4 attempts, 200 ms, 20000 ms.
@@ -1154,6 +1174,18 @@ ossr_result ossr_client_new(const ossr_config_builder *builder,
  * Frees a client. NULL is a no-op. No call or stream may be using it.
  */
 void ossr_client_free(ossr_client *client);
+
+/**
+ * Changes a live client's bandwidth cap, in bytes per second for each direction
+ * (0: no cap); the calls running on it move at the new cap within about 100 ms.
+ * Safe to call from any thread while other threads use the client.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_client_set_rate_limit(const ossr_client *client,
+                                       uint64_t download,
+                                       uint64_t upload,
+                                       ossr_error *err);
 
 /**
  * Makes request options with everything off: no version id, no requester-pays, no
@@ -2752,6 +2784,20 @@ ossr_result ossr_download_options_set_threads(ossr_download_options *opts,
 ossr_result ossr_download_options_set_wait_if_busy(ossr_download_options *opts,
                                                    bool wait,
                                                    ossr_error *err);
+
+/**
+ * Hedges slow parts (true, the default) or not: a part whose answer has not begun
+ * within 3x the 95th percentile of this download's answers so far (at least 1 s,
+ * once 4 parts were answered) is requested again on another connection; the first
+ * answer is used and the other dropped, so nothing is written, checked or counted
+ * twice. At most 2 hedges are out at once, and none once the server answered 503
+ * or 429. The report's `parts_hedged` counts them.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_download_options_set_hedge(ossr_download_options *opts,
+                                            bool hedge,
+                                            ossr_error *err);
 
 /**
  * Chooses what is fsynced before it is relied on. Defaults to false (fsync).

@@ -554,6 +554,19 @@ impl Client {
         &self.transport.config
     }
 
+    /// Changes the bandwidth cap of this client and its clones, for the transfers
+    /// running now too: within about 100 ms every connection moves at the new cap.
+    /// 0 lifts a direction's cap. See [`RateLimit`](crate::RateLimit).
+    pub fn set_rate_limit(&self, limit: crate::RateLimit) {
+        self.transport.rate.set(limit);
+    }
+
+    /// The bandwidth cap now (the configured one until
+    /// [`set_rate_limit`](Self::set_rate_limit) changes it).
+    pub fn rate_limit(&self) -> crate::RateLimit {
+        self.transport.rate.get()
+    }
+
     fn check(bucket: &str, key: &str) -> Result<()> {
         validate_bucket(bucket)?;
         validate_key(key).map_err(|e| e.with_object(bucket, None))

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::signing::{Credentials, Signer, percent_encode};
+use crate::transfer::rate::RateLimit;
 
 /// Default connect timeout.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -349,6 +350,7 @@ pub struct Config {
     pub(crate) proxy: Option<String>,
     pub(crate) user_agent: String,
     pub(crate) prefetch_memory: u64,
+    pub(crate) rate_limit: RateLimit,
 }
 
 impl Config {
@@ -367,6 +369,7 @@ impl Config {
             proxy: None,
             user_agent_suffix: None,
             prefetch_memory: crate::random::DEFAULT_PREFETCH_MEMORY,
+            rate_limit: RateLimit::default(),
         }
     }
 
@@ -421,6 +424,7 @@ impl fmt::Debug for Config {
             .field("proxy", &self.proxy.as_ref().map(|p| redact_proxy(p)))
             .field("user_agent", &self.user_agent)
             .field("prefetch_memory", &self.prefetch_memory)
+            .field("rate_limit", &self.rate_limit)
             .finish()
     }
 }
@@ -452,6 +456,7 @@ pub struct ConfigBuilder {
     proxy: Option<String>,
     user_agent_suffix: Option<String>,
     prefetch_memory: u64,
+    rate_limit: RateLimit,
 }
 
 impl fmt::Debug for ConfigBuilder {
@@ -544,6 +549,15 @@ impl ConfigBuilder {
         self
     }
 
+    /// The client's bandwidth cap, each direction in bytes per second (0: none),
+    /// shared by every connection, transfer and thread of the client; change it on
+    /// a live client with [`Client::set_rate_limit`](crate::Client::set_rate_limit).
+    /// Defaults to no cap. See [`RateLimit`].
+    pub fn rate_limit(mut self, limit: RateLimit) -> Self {
+        self.rate_limit = limit;
+        self
+    }
+
     /// Checks everything and builds the configuration.
     ///
     /// # Errors
@@ -608,6 +622,7 @@ impl ConfigBuilder {
             proxy: self.proxy,
             user_agent,
             prefetch_memory: self.prefetch_memory,
+            rate_limit: self.rate_limit,
         })
     }
 }

@@ -12,14 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checkpoint::download::{DownloadCheckpoint, temp_prefix, verdict};
 use crate::checkpoint::{CheckpointState, identity_hash};
-use crate::client::{Client, ObjectInfo, RequestOptions};
+use crate::client::{ByteRange, Client, ObjectInfo, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::error::{Error, ErrorKind, Result};
+use crate::stream::GetStream;
 use crate::transfer::cancel::CancelToken;
 use crate::transfer::fsio::{
     Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, reserve, reserve_failed,
     target_dir, write_atomic,
 };
+use crate::transfer::hedge::Hedger;
 use crate::transfer::lock::TargetLock;
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
 use crate::transfer::pool::{PartRecord, PartWork, Pool, WORKER_BUFFER, with_buffer};
@@ -58,6 +60,17 @@ pub struct DownloadOptions {
     pub part_attempts: u32,
     /// What is fsynced before it is relied on. Defaults to [`Durability::Fsync`].
     pub durability: Durability,
+    /// Hedge slow parts: a part whose answer has not begun within 3x the 95th
+    /// percentile of this download's answers so far (at least 1 s, and only once 4
+    /// parts were answered) is requested again on another connection; the first
+    /// answer is used and the other dropped, so nothing is written, checked or
+    /// counted twice. At most 2 hedges are out at once, and none once the server has
+    /// answered 503 or 429 (it asks for less load). Costs at most a part's bytes per
+    /// hedge, usually none (the late answer is dropped before its body comes).
+    /// [`DownloadReport::parts_hedged`] counts them. Defaults to true: the deadline
+    /// only fires on answers far slower than the download's own, which is where one
+    /// stuck connection would otherwise hold the whole download back.
+    pub hedge: bool,
 }
 
 impl DownloadOptions {
@@ -87,6 +100,7 @@ impl Default for DownloadOptions {
             wait_if_busy: false,
             part_attempts: 5,
             durability: Durability::Fsync,
+            hedge: true,
         }
     }
 }
@@ -102,6 +116,10 @@ pub struct DownloadReport {
     pub bytes_reused: u64,
     /// Times a part's body failed and was continued.
     pub parts_retried: u64,
+    /// Parts whose answer was late and which were requested again on another
+    /// connection ([`DownloadOptions::hedge`]); each counts once, whichever answer
+    /// won.
+    pub parts_hedged: u64,
     /// Recorded parts whose bytes in the temporary file no longer matched their
     /// CRC-64 (a power cut, a damaged disk, another writer), fetched again.
     pub parts_damaged: u64,
@@ -155,6 +173,8 @@ struct FetchPart<'a> {
     file: &'a File,
     temp: &'a Path,
     opts: &'a DownloadOptions,
+    /// This download's hedging, when on.
+    hedger: Option<&'a Hedger>,
 }
 
 /// A finished part: the CRC-64 of its bytes and how often its body was continued.
@@ -182,6 +202,11 @@ impl PartWork for FetchPart<'_> {
             &request,
             self.opts.part_attempts.saturating_sub(1),
         );
+        if let Some(hedger) = self.hedger
+            && end > start
+        {
+            self.open_hedged(hedger, &mut stream, (start, end), cancel)?;
+        }
         with_buffer(|buf| {
             let mut offset = start;
             loop {
@@ -202,6 +227,43 @@ impl PartWork for FetchPart<'_> {
             crc: stream.client_crc(),
             retries: u64::from(stream.resumes()),
         })
+    }
+}
+
+impl FetchPart<'_> {
+    /// Opens the part's first request through the hedger. A failure spends one of
+    /// the stream's own continuations (as its own failed opening would), and the
+    /// stream opens itself again on its first read.
+    fn open_hedged(
+        &self,
+        hedger: &Hedger,
+        stream: &mut GetStream,
+        (start, end): (u64, u64),
+        cancel: &CancelToken,
+    ) -> Result<()> {
+        let open = |token: &CancelToken| {
+            let request = RequestOptions {
+                cancel: Some(token.clone()),
+                ..self.opts.request.clone()
+            };
+            let range = ByteRange::new(start, end - 1);
+            self.client.get_object(
+                self.bucket,
+                self.key,
+                Some(range),
+                Some(self.etag),
+                &request,
+            )
+        };
+        match hedger.run(cancel, &open) {
+            Ok((reader, _)) => {
+                stream.start_with(reader);
+                Ok(())
+            }
+            Err(e) => stream
+                .open_failed(e)
+                .map_err(|e| explain_change(e, self.etag)),
+        }
     }
 }
 
@@ -365,6 +427,7 @@ impl Client {
         let bytes_reused = plan.bytes_of(done.iter().copied());
         let pending: Vec<u64> = (0..plan.parts()).filter(|i| !done.contains(i)).collect();
         let mut reporter = Reporter::new(progress, info.size);
+        let hedger = Hedger::new();
         let work = FetchPart {
             client: self,
             bucket,
@@ -374,6 +437,7 @@ impl Client {
             file: &prepared.file,
             temp: &prepared.ckpt.temp.clone(),
             opts,
+            hedger: opts.hedge.then_some(&hedger),
         };
         let mut record = RecordParts {
             ckpt: &mut prepared.ckpt,
@@ -408,6 +472,7 @@ impl Client {
             bytes_fetched,
             bytes_reused,
             parts_retried,
+            parts_hedged: hedger.hedged(),
             parts_damaged: prepared.damaged,
             parts: plan.parts(),
             part_size: plan.part_size,

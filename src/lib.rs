@@ -65,7 +65,7 @@ pub use random::{FileOptions, FileStats, MemoryUse, ObjectFile};
 pub use stream::{GetOptions, GetStream, StreamProgress, StreamReport};
 pub use transfer::{
     CancelToken, DEFAULT_PART_SIZE, Durability, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS,
-    MIN_PART_SIZE, Progress, plan_part_size,
+    MIN_PART_SIZE, Progress, RateLimit, plan_part_size,
 };
 pub use upload::{DEFAULT_MULTIPART_THRESHOLD, UploadOptions, UploadReport, guess_content_type};
 pub use xml::{ListedObject, ListedPart, ListedUpload};

@@ -122,6 +122,19 @@ impl GetStream {
         self.delivered
     }
 
+    /// Starts the stream on an answer already opened for its first request (a
+    /// download part's hedged open), instead of opening it on the first read.
+    pub(crate) fn start_with(&mut self, reader: ObjectReader) {
+        self.reader = Some(reader);
+    }
+
+    /// Counts a failed first request made for the stream (a hedged open) as its own
+    /// failed reopen counts: one continuation of its budget, after the backoff;
+    /// the error when none is left or trying again is not worth it.
+    pub(crate) fn open_failed(&mut self, e: Error) -> Result<()> {
+        self.retry.again(e)
+    }
+
     /// Records the failure, so that every later read returns it again, and returns it.
     fn fail(&mut self, e: Error) -> io::Error {
         let e = e.with_object(&self.bucket, Some(&self.key));

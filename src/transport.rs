@@ -20,10 +20,21 @@ use crate::config::{Config, RetryPolicy, Scheme};
 use crate::error::{Error, ErrorKind, Result};
 use crate::signing::{percent_encode, sign_headers};
 use crate::transfer::cancel::{CancelToken, Interrupt, current, with_current};
+use crate::transfer::rate::{Direction, Limiter};
 use crate::xml;
 
 /// Largest error body read.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// The most a connection reads from (or writes to) its socket at once: 512 KiB, or
+/// 64 KiB in a direction the client was built with a bandwidth cap for. A read is
+/// paid for after it (its size is known only then), so under a cap it must be small
+/// beside a second's worth, or the server would see a burst each time; a cap set
+/// later on a client built without one holds on average, in bursts of up to 512 KiB
+/// per connection.
+fn io_buffer(cap: u64) -> usize {
+    if cap > 0 { 64 * 1024 } else { 512 * 1024 }
+}
 
 /// What a request sends.
 pub(crate) enum Payload<'a> {
@@ -145,6 +156,44 @@ impl Retry {
     }
 }
 
+thread_local! {
+    /// Raised when a request on this thread is answered 503 or 429 (see
+    /// [`observing_throttle`]).
+    static THROTTLED: std::cell::RefCell<Option<Arc<std::sync::atomic::AtomicBool>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `flag` raised whenever a request `f` makes on this thread is
+/// answered 503 or 429, even one its retries then get past: the server asking for
+/// less load, which a hedging transfer must hear.
+pub(crate) fn observing_throttle<T>(
+    flag: &Arc<std::sync::atomic::AtomicBool>,
+    f: impl FnOnce() -> T,
+) -> T {
+    let previous = THROTTLED.with(|t| t.replace(Some(Arc::clone(flag))));
+    struct Restore(Option<Arc<std::sync::atomic::AtomicBool>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            THROTTLED.with(|t| *t.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(previous);
+    f()
+}
+
+/// Raises this thread's throttle flag, if it is observed, for an answer of
+/// `status` 503 or 429.
+pub(crate) fn note_throttled(status: u16) {
+    if matches!(status, 503 | 429) {
+        THROTTLED.with(|t| {
+            if let Some(flag) = t.borrow().as_ref() {
+                flag.store(true, Ordering::Relaxed);
+            }
+        });
+    }
+}
+
 /// A positioned reader over part of a file.
 struct FileRange<'a> {
     file: &'a File,
@@ -245,8 +294,12 @@ impl Read for ExactReader<'_> {
 /// Makes connections as ureq does, each of which a cancel token can interrupt: while
 /// a call with a token reads or writes on a connection, cancelling the token shuts
 /// the socket down, so the blocked read or write returns at once.
+/// Each connection also pays the client's bandwidth cap for every byte it moves.
 #[derive(Debug)]
-struct Interruptible(DefaultConnector);
+struct Interruptible {
+    inner: DefaultConnector,
+    rate: Arc<Limiter>,
+}
 
 impl Connector<()> for Interruptible {
     type Out = Watched;
@@ -277,11 +330,12 @@ impl Connector<()> for Interruptible {
                 register(handle)
             }),
         };
-        let transport = self.0.connect(&details, chained)?;
+        let transport = self.inner.connect(&details, chained)?;
         let socket = caught.lock().ok().and_then(|mut c| c.take());
         Ok(transport.map(|inner| Watched {
             inner,
             socket: Arc::new(Socket(socket)),
+            rate: Arc::clone(&self.rate),
         }))
     }
 }
@@ -304,11 +358,13 @@ impl Interrupt for Socket {
 }
 
 /// A connection whose blocking reads and writes the thread's current cancel token
-/// can interrupt.
+/// can interrupt, and whose bytes pay the client's bandwidth cap: the one layer every
+/// byte of a client passes, whatever the transfer.
 #[derive(Debug)]
 struct Watched {
     inner: Box<dyn ureq::unversioned::transport::Transport>,
     socket: Arc<Socket>,
+    rate: Arc<Limiter>,
 }
 
 impl Watched {
@@ -330,6 +386,14 @@ impl Watched {
         let _watch = token.watch(Arc::downgrade(&socket));
         f(&mut self.inner)
     }
+
+    /// Pays the cap for `n` bytes, the wait cut short by the thread's current token.
+    fn pay(&self, way: Direction, n: usize) -> std::result::Result<(), ureq::Error> {
+        self.rate
+            .pay(way, n, current().as_ref())
+            // Not ErrorKind::Interrupted, as in `guarded`.
+            .map_err(|e| ureq::Error::Io(io::Error::other(e.message().to_string())))
+    }
 }
 
 impl ureq::unversioned::transport::Transport for Watched {
@@ -342,11 +406,19 @@ impl ureq::unversioned::transport::Transport for Watched {
         amount: usize,
         timeout: NextTimeout,
     ) -> std::result::Result<(), ureq::Error> {
+        // Paid before the bytes go: the server never sees them early.
+        self.pay(Direction::Up, amount)?;
         self.guarded(|t| t.transmit_output(amount, timeout))
     }
 
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
-        self.guarded(|t| t.await_input(timeout))
+        let before = self.inner.buffers().input().len();
+        let more = self.guarded(|t| t.await_input(timeout))?;
+        // Paid after they came (how many is known only then): this connection reads
+        // again only once they are paid for, so the server's sending follows the cap.
+        let arrived = self.inner.buffers().input().len().saturating_sub(before);
+        self.pay(Direction::Down, arrived)?;
+        Ok(more)
     }
 
     fn is_open(&mut self) -> bool {
@@ -362,6 +434,8 @@ impl ureq::unversioned::transport::Transport for Watched {
 pub(crate) struct Transport {
     pub config: Config,
     agent: ureq::Agent,
+    /// The client's bandwidth cap, paid by each of its connections.
+    pub rate: Arc<Limiter>,
     /// Server clock minus ours, in seconds, learned from a clock-skew answer.
     clock_offset: AtomicI64,
 }
@@ -417,8 +491,8 @@ impl Transport {
             .accept_encoding("identity")
             .max_redirects(0)
             .max_idle_connections_per_host(64)
-            .input_buffer_size(512 * 1024)
-            .output_buffer_size(512 * 1024);
+            .input_buffer_size(io_buffer(config.rate_limit.download))
+            .output_buffer_size(io_buffer(config.rate_limit.upload));
         if config.endpoint.scheme() == Scheme::Https {
             builder = builder.tls_config(tls_config(&config)?);
         }
@@ -427,14 +501,19 @@ impl Transport {
                 .map_err(|e| Error::invalid(format!("invalid proxy: {e}")))?;
             builder = builder.proxy(Some(proxy));
         }
+        let rate = Arc::new(Limiter::new(config.rate_limit));
         let agent = ureq::Agent::with_parts(
             builder.build(),
-            Interruptible(DefaultConnector::new()),
+            Interruptible {
+                inner: DefaultConnector::new(),
+                rate: Arc::clone(&rate),
+            },
             DefaultResolver::default(),
         );
         Ok(Transport {
             config,
             agent,
+            rate,
             clock_offset: AtomicI64::new(0),
         })
     }
@@ -524,7 +603,12 @@ impl Transport {
             };
             match result {
                 Ok(v) => return Ok(v),
-                Err(e) => retry.again(e).map_err(|e| req.fail(e))?,
+                Err(e) => {
+                    if let Some(status) = e.status() {
+                        note_throttled(status);
+                    }
+                    retry.again(e).map_err(|e| req.fail(e))?
+                }
             }
         }
     }
@@ -795,6 +879,7 @@ mod tests {
         Watched {
             inner: Box::new(Silent(LazyBuffers::new(1024, 1024))),
             socket: Arc::new(Socket(None)),
+            rate: Arc::default(),
         }
     }
 

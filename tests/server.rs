@@ -2279,3 +2279,63 @@ fn a_bucket_get_with_a_sub_resource_is_not_taken_for_a_listing() {
     let r = list(&s, &[("acl", "")]);
     assert_eq!(r.status, 501, "{}", r.text());
 }
+
+// ---------------------------------------------------------------------------------
+// The delay fault and the traffic timeline (engine policies, issue 17).
+// ---------------------------------------------------------------------------------
+
+/// Which of `n` GETs took at least `delay`.
+fn slow_gets(s: &Server, n: usize, delay: Duration) -> Vec<bool> {
+    (0..n)
+        .map(|_| {
+            let started = Instant::now();
+            assert_eq!(get(s, "k").status, 200);
+            started.elapsed() >= delay
+        })
+        .collect()
+}
+
+#[test]
+fn delay_fault_holds_back_a_seeded_fraction_of_matching_requests_and_counts_them() {
+    let s = server();
+    s.put_object(BUCKET, "k", b"some bytes").unwrap();
+    let set = "/_ossr/faults?delay_rate=0.2&delay_ms=250&delay_ops=GetObject&delay_seed=9";
+    assert_eq!(control(&s, "POST", set).status, 200);
+    let delay = Duration::from_millis(250);
+    let first = slow_gets(&s, 30, delay);
+    let delayed = first.iter().filter(|d| **d).count() as u64;
+    assert!(delayed > 0 && delayed < 30, "{delayed} of 30 delayed");
+    assert_eq!(s.stats().faults_of("delay"), delayed, "each delay counted");
+    let started = Instant::now();
+    assert_eq!(head(&s, "k").status, 200);
+    assert!(started.elapsed() < delay, "HEAD is not among delay_ops");
+    // The same seed, set again, holds back the same requests.
+    assert_eq!(control(&s, "POST", set).status, 200);
+    assert_eq!(slow_gets(&s, 30, delay), first);
+    let json = control(&s, "GET", "/_ossr/faults").text();
+    assert_eq!(json_member(&json, "delay_ms"), Some("250"), "{json}");
+}
+
+#[test]
+fn traffic_endpoint_reports_body_bytes_sent_and_received_over_time() {
+    let s = server();
+    let data = pattern(1_000_000);
+    s.put_object(BUCKET, "big", &data).unwrap();
+    assert_eq!(control(&s, "DELETE", "/_ossr/stats").status, 200);
+    s.set_fault("bandwidth", "2000000").unwrap();
+    assert_eq!(get(&s, "big").body, data);
+    let sent = s.traffic().sent_per(Duration::from_millis(100));
+    assert_eq!(sent.iter().sum::<u64>(), data.len() as u64);
+    let busy = sent.iter().filter(|n| **n > 0).count();
+    assert!(busy >= 4, "1 MB at 2 MB/s spreads over windows: {sent:?}");
+    assert!(
+        sent.iter().all(|n| *n <= 400_000),
+        "no 100 ms window holds twice its share: {sent:?}"
+    );
+    s.clear_faults();
+    put(&s, "up", &data[..300_000]);
+    let json = control(&s, "GET", "/_ossr/traffic?window_ms=100").text();
+    assert_eq!(json_member(&json, "window_ms"), Some("100"), "{json}");
+    let received = s.traffic().received_per(Duration::from_secs(60));
+    assert_eq!(received.iter().sum::<u64>(), 300_000);
+}

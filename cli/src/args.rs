@@ -88,6 +88,12 @@ pub const FLAGS: &[Flag] = &[
         None,
         "give up a wait on the server after SECS seconds (default 60)",
     ),
+    flag(
+        "limit-rate",
+        Some("RATE"),
+        None,
+        "cap the bandwidth at RATE bytes per second each way, for all the command's connections together: 500K, 4M, 1G (powers of 1024; default no cap)",
+    ),
     // Transfers.
     flag(
         "threads",
@@ -124,6 +130,12 @@ pub const FLAGS: &[Flag] = &[
         None,
         None,
         "sync nothing to disk (the page cache's guarantees, as curl and aria2c give): faster; a power cut may cost a re-fetch (recorded parts are re-checked by CRC-64 on resume), never a wrong file",
+    ),
+    flag(
+        "no-hedge",
+        None,
+        None,
+        "do not hedge slow parts (by default a part whose answer is late by the download's own measure, 3x its 95th percentile and at least 1 s, is asked for again on another connection, and the first answer wins)",
     ),
     flag(
         "header",
@@ -257,6 +269,7 @@ pub const CONNECTION: &[&str] = &[
     "ca-file",
     "connect-timeout",
     "read-timeout",
+    "limit-rate",
 ];
 
 /// A command: its usage line, what it does, and the flags it takes.

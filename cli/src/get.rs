@@ -27,6 +27,7 @@ SIZE takes K, M, G suffixes (powers of 1024).",
         "checkpoint-dir",
         "wait",
         "no-fsync",
+        "no-hedge",
         "progress-interval",
         "quiet",
     ],
@@ -64,6 +65,7 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
     if args.has("no-fsync") {
         opts.durability = Durability::NoFsync;
     }
+    opts.hedge = !args.has("no-hedge");
     let client = client(&args)?;
 
     let mut bar = Bar::new(&args)?;
@@ -77,12 +79,13 @@ pub fn run(args: Vec<OsString>) -> Result<(), Failure> {
         _ => Failure::from(e),
     })?;
     out!(
-        "downloaded {} bytes to {path} in {secs:.2}s ({}/s): fetched {}, reused {}, {} part retries, {}, crc64 {}",
+        "downloaded {} bytes to {path} in {secs:.2}s ({}/s): fetched {}, reused {}, {} part retries, {} parts hedged, {}, crc64 {}",
         report.size,
         human(report.bytes_fetched as f64 / secs.max(0.001)),
         report.bytes_fetched,
         report.bytes_reused,
         report.parts_retried,
+        report.parts_hedged,
         checkpoint_text(&report.checkpoint),
         match (report.crc64, report.verified) {
             (Some(c), true) => format!("{c} verified"),

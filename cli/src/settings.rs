@@ -1,6 +1,6 @@
 //! The client every client command shares: from flags, else from the environment.
 
-use oss_resume::{Client, Config, SignatureVersion};
+use oss_resume::{Client, Config, RateLimit, SignatureVersion};
 
 use crate::args::Args;
 use crate::fail::Failure;
@@ -55,6 +55,11 @@ pub fn client(args: &Args) -> Result<Client, Failure> {
     }
     if let Some(t) = args.seconds("read-timeout")? {
         builder = builder.read_timeout(t);
+    }
+    if let Some(rate) = args.get("limit-rate")? {
+        let rate = RateLimit::parse_rate(&rate)
+            .map_err(|e| Failure::Usage(format!("--limit-rate: {}", e.message())))?;
+        builder = builder.rate_limit(RateLimit::new(rate, rate));
     }
     let config = builder.build().map_err(|e| Failure::Usage(e.to_string()))?;
     Ok(Client::new(config)?)

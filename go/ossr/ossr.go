@@ -246,6 +246,11 @@ type Config struct {
 	// caller's buffer.
 	PrefetchMemory   uint64
 	NoPrefetchMemory bool
+	// Bandwidth cap of the whole client in bytes per second, shared by every call,
+	// goroutine and part using it; 0 for no cap (the default). Change it on a live
+	// client with SetRateLimit. Composes with RequestOptions.TrafficLimit.
+	RateLimitDownload uint64 // bytes received
+	RateLimitUpload   uint64 // bytes sent
 }
 
 // Client is a connection pool with credentials. Safe for concurrent use; Close it
@@ -335,6 +340,11 @@ func NewClient(cfg Config) (*Client, error) {
 				return C.ossr_config_builder_set_prefetch_memory(b, C.uint64_t(bytes), e)
 			})
 		}
+		if cfg.RateLimitDownload != 0 || cfg.RateLimitUpload != 0 {
+			step(func() C.ossr_result {
+				return C.ossr_config_builder_set_rate_limit(b, C.uint64_t(cfg.RateLimitDownload), C.uint64_t(cfg.RateLimitUpload), e)
+			})
+		}
 		step(func() C.ossr_result { return C.ossr_client_new(b, &client, e) })
 		return rc
 	})
@@ -366,6 +376,15 @@ func (c *Client) Close() error {
 	C.ossr_client_free(c.ptr)
 	c.ptr = nil
 	return nil
+}
+
+// SetRateLimit changes the client's bandwidth cap in bytes per second (0: no cap)
+// for the calls running on it too, which move at the new cap within about 100 ms.
+// It does not block.
+func (c *Client) SetRateLimit(download, upload uint64) error {
+	return c.with(func(p *C.ossr_client, _ *cstrings, e *C.ossr_error) C.ossr_result {
+		return C.ossr_client_set_rate_limit(p, C.uint64_t(download), C.uint64_t(upload), e)
+	})
 }
 
 // with runs f with the C client held open.
@@ -548,6 +567,12 @@ type DownloadOptions struct {
 	// cut the target is the old file or the whole new one, and a resume loses at
 	// most the parts that were in flight.
 	NoFsync bool
+	// NoHedge turns hedging off. By default a part whose answer has not begun
+	// within 3x the 95th percentile of this download's answers (at least 1 s, once
+	// 4 parts were answered) is requested again on another connection and the
+	// first answer wins; nothing is written or counted twice, at most 2 hedges are
+	// out at once, and none after the server answered 503 or 429.
+	NoHedge bool
 	Request RequestOptions
 	// Progress gets the bytes done and the total; returning false cancels, and the
 	// error then matches ErrCancelled (the checkpoint is kept).
@@ -560,6 +585,7 @@ type DownloadReport struct {
 	// PartsDamaged counts the parts of a resumed checkpoint whose bytes no longer
 	// matched their recorded CRC-64 and were fetched again.
 	PartsDamaged       uint64
+	PartsHedged        uint64 // late parts requested again
 	CRC64              uint64
 	HasCRC64, Verified bool
 	Checkpoint         CheckpointState
@@ -617,6 +643,9 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 		if opts.NoFsync {
 			set(func() C.ossr_result { return C.ossr_download_options_set_no_fsync(o, true, e) })
 		}
+		if opts.NoHedge {
+			set(func() C.ossr_result { return C.ossr_download_options_set_hedge(o, false, e) })
+		}
 		if opts.PartAttempts != 0 {
 			set(func() C.ossr_result {
 				return C.ossr_download_options_set_part_attempts(o, partAttempts, e)
@@ -642,8 +671,8 @@ func (c *Client) Download(ctx context.Context, bucket, key, target string, opts 
 	return DownloadReport{
 		Size: uint64(report.size), BytesFetched: uint64(report.bytes_fetched),
 		BytesReused: uint64(report.bytes_reused), PartsRetried: uint64(report.parts_retried),
-		PartsDamaged: uint64(report.parts_damaged),
-		Parts:        uint64(report.parts), PartSize: uint64(report.part_size),
+		PartsDamaged: uint64(report.parts_damaged), PartsHedged: uint64(report.parts_hedged),
+		Parts: uint64(report.parts), PartSize: uint64(report.part_size),
 		CRC64: uint64(report.crc64), HasCRC64: bool(report.has_crc64), Verified: bool(report.verified),
 		Checkpoint:       CheckpointState(report.checkpoint),
 		CheckpointReason: C.GoString(&report.checkpoint_reason[0]),

@@ -5,7 +5,7 @@
 //! ("the next K GETs") count down and switch themselves off.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The fault switches, with their current values. All off by default.
 #[derive(Debug, Clone, Default)]
@@ -60,6 +60,32 @@ pub struct Faults {
     /// Leave `x-oss-hash-crc64ecma` out of object answers (like older objects or a
     /// plain HTTP server).
     pub omit_crc: bool,
+    /// Fraction (0..=1) of matching requests whose answer is held back ...
+    pub delay_rate: f64,
+    /// ... this long before its first byte ...
+    pub delay: Duration,
+    /// ... among these operations (empty: all).
+    pub delay_ops: Vec<String>,
+    /// Seed of the draw that picks the delayed requests (set with `delay_seed`, which
+    /// restarts the draw): the same seed and request order pick the same requests.
+    pub delay_seed: u64,
+    /// The draw, restarted from `delay_seed` whenever a delay switch is set.
+    delay_draw: Draw,
+    /// Send buffer (SO_SNDBUF) of each connection accepted from now on, in bytes (0:
+    /// the system's, which grows to megabytes). Small, the bytes a slow client has
+    /// not read wait here rather than in the socket, so the traffic timeline shows
+    /// the client's pace, not the buffers' (bandwidth-cap tests).
+    pub socket_buffer: u64,
+}
+
+/// A seeded random sequence (fastrand's generator), restartable from its seed.
+#[derive(Debug, Clone)]
+struct Draw(fastrand::Rng);
+
+impl Default for Draw {
+    fn default() -> Self {
+        Draw(fastrand::Rng::with_seed(0))
+    }
 }
 
 /// The names accepted by [`Faults::apply`], for help texts.
@@ -134,6 +160,23 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
     (
         "omit_crc=1",
         "leave x-oss-hash-crc64ecma out of answers (like older objects)",
+    ),
+    (
+        "delay_rate=F",
+        "hold back the answer of a fraction F (0..1) of matching requests ...",
+    ),
+    ("delay_ms=N", "... by N ms before its first byte ..."),
+    (
+        "delay_ops=Op,Op",
+        "... among these operations (default: all; e.g. GetObject)",
+    ),
+    (
+        "socket_buffer=BYTES",
+        "send buffer (SO_SNDBUF) of connections accepted from now on (default: the system's)",
+    ),
+    (
+        "delay_seed=S",
+        "seed of the draw that picks delayed requests (default 0; deterministic)",
     ),
 ];
 
@@ -212,9 +255,36 @@ impl Faults {
                     other => return Err(format!("fault omit_crc: {other:?} is not 0 or 1")),
                 }
             }
+            "delay_rate" => {
+                let rate: f64 = parse(name, value)?;
+                if !(0.0..=1.0).contains(&rate) {
+                    return Err(format!("fault delay_rate: {rate} is not within 0..1"));
+                }
+                self.delay_rate = rate;
+            }
+            "delay_ms" => self.delay = Duration::from_millis(parse(name, value)?),
+            "delay_ops" => self.delay_ops = list(value),
+            "delay_seed" => self.delay_seed = parse(name, value)?,
+            "socket_buffer" => self.socket_buffer = parse(name, value)?,
             _ => return Err(format!("unknown fault switch {name:?}")),
         }
+        if name.starts_with("delay_") {
+            // Any change of the delay switches restarts the draw, so a test that sets
+            // them sees the same requests delayed every run.
+            self.delay_draw = Draw(fastrand::Rng::with_seed(self.delay_seed));
+        }
         Ok(())
+    }
+
+    /// How long to hold back this operation's answer, if the delay fault picks it.
+    pub fn take_delay(&mut self, op: &str) -> Option<Duration> {
+        if self.delay_rate <= 0.0 || self.delay.is_zero() {
+            return None;
+        }
+        if !self.delay_ops.is_empty() && !self.delay_ops.iter().any(|o| o == op) {
+            return None;
+        }
+        (self.delay_draw.0.f64() < self.delay_rate).then_some(self.delay)
     }
 
     /// Parses and applies `name=value`.
@@ -312,6 +382,11 @@ impl Faults {
             "drop_request_after_bytes": self.drop_request_after_bytes,
             "drop_request_count": self.drop_request_count,
             "omit_crc": self.omit_crc,
+            "delay_rate": self.delay_rate,
+            "delay_ms": self.delay.as_millis() as u64,
+            "delay_ops": self.delay_ops,
+            "delay_seed": self.delay_seed,
+            "socket_buffer": self.socket_buffer,
         })
     }
 }
@@ -357,10 +432,106 @@ pub struct Stats {
     pub faults_injected: u64,
     /// Every fault that took effect, by kind: `error_<status>`, `drop_after_bytes` (a GET
     /// body cut), `flip_count`, `stall_count`, `lose_response`,
-    /// `drop_request_after_bytes`.
+    /// `drop_request_after_bytes`, `delay` (an answer held back).
     pub faults: BTreeMap<String, u64>,
     /// Multipart uploads initiated and neither completed nor aborted (filled on read).
     pub uploads_in_progress: u64,
+    /// Bytes sent and received over time, since the counters were last zeroed.
+    pub traffic: Traffic,
+}
+
+/// Resolution of the traffic timeline.
+pub const TRAFFIC_TICK: Duration = Duration::from_millis(10);
+/// Length of the traffic timeline: bytes moved later than this after the counters
+/// were zeroed are not in it (they are still in `bytes_served`/`bytes_received`).
+const TRAFFIC_SPAN: Duration = Duration::from_secs(600);
+
+/// Body bytes the server wrote to and read from sockets, in ticks of
+/// [`TRAFFIC_TICK`] since the counters were zeroed: what a client's bandwidth looks
+/// like from the server's side. Response bodies are counted as each chunk (at most
+/// 1 MiB) is written, request bodies as each read returns.
+#[derive(Debug, Clone)]
+pub struct Traffic {
+    origin: Instant,
+    sent: Vec<u64>,
+    received: Vec<u64>,
+}
+
+impl Default for Traffic {
+    fn default() -> Self {
+        Traffic {
+            origin: Instant::now(),
+            sent: Vec::new(),
+            received: Vec::new(),
+        }
+    }
+}
+
+impl Traffic {
+    fn tick_of(&self, at: Instant) -> Option<usize> {
+        let since = at.saturating_duration_since(self.origin);
+        (since < TRAFFIC_SPAN).then(|| (since.as_nanos() / TRAFFIC_TICK.as_nanos()) as usize)
+    }
+
+    fn add(series: &mut Vec<u64>, tick: usize, n: u64) {
+        if series.len() <= tick {
+            series.resize(tick + 1, 0);
+        }
+        series[tick] += n;
+    }
+
+    /// Counts `n` response body bytes written now.
+    pub fn note_sent(&mut self, n: u64) {
+        if let Some(tick) = self.tick_of(Instant::now()) {
+            Self::add(&mut self.sent, tick, n);
+        }
+    }
+
+    /// Counts `n` request body bytes read now.
+    pub fn note_received(&mut self, n: u64) {
+        if let Some(tick) = self.tick_of(Instant::now()) {
+            Self::add(&mut self.received, tick, n);
+        }
+    }
+
+    /// When the timeline starts (the counters were zeroed).
+    pub fn origin(&self) -> Instant {
+        self.origin
+    }
+
+    /// Bytes sent, per window of `window` (rounded to whole ticks, at least one)
+    /// from the origin up to now.
+    pub fn sent_per(&self, window: Duration) -> Vec<u64> {
+        self.per(&self.sent, window)
+    }
+
+    /// Bytes received, per window of `window` from the origin up to now.
+    pub fn received_per(&self, window: Duration) -> Vec<u64> {
+        self.per(&self.received, window)
+    }
+
+    fn per(&self, series: &[u64], window: Duration) -> Vec<u64> {
+        let ticks = ((window.as_nanos() / TRAFFIC_TICK.as_nanos()) as usize).max(1);
+        let now = self.tick_of(Instant::now()).unwrap_or(series.len());
+        let len = now.max(series.len()) + 1;
+        (0..len.div_ceil(ticks))
+            .map(|w| {
+                let from = (w * ticks).min(series.len());
+                let to = ((w + 1) * ticks).min(series.len());
+                series[from..to].iter().sum()
+            })
+            .collect()
+    }
+
+    /// The timeline as JSON, in windows of `window`.
+    pub fn to_json(&self, window: Duration) -> serde_json::Value {
+        let ticks = (window.as_nanos() / TRAFFIC_TICK.as_nanos()).max(1) as u64;
+        serde_json::json!({
+            "window_ms": ticks * TRAFFIC_TICK.as_millis() as u64,
+            "sent": self.sent_per(window),
+            "received": self.received_per(window),
+        })
+    }
 }
 
 impl Stats {
@@ -458,5 +629,54 @@ mod tests {
         assert_eq!(first.drop_after, Some(10));
         assert_eq!(first.flip_at, Some(50));
         assert!(f.take_body_faults(100).is_clean());
+    }
+
+    #[test]
+    fn delay_picks_the_same_requests_for_the_same_seed_and_only_its_ops() {
+        let picks = |f: &mut Faults| {
+            (0..200)
+                .map(|_| f.take_delay("GetObject").is_some())
+                .collect::<Vec<_>>()
+        };
+        let mut f = Faults::default();
+        f.apply_pair("delay_ms=5000").unwrap();
+        f.apply_pair("delay_ops=GetObject").unwrap();
+        f.apply_pair("delay_seed=42").unwrap();
+        f.apply_pair("delay_rate=0.05").unwrap();
+        let first = picks(&mut f);
+        let delayed = first.iter().filter(|d| **d).count();
+        assert!((3..=20).contains(&delayed), "{delayed} of 200 at 1 in 20");
+        assert_eq!(f.take_delay("HeadObject"), None, "not among delay_ops");
+        f.apply_pair("delay_seed=42").unwrap();
+        assert_eq!(picks(&mut f), first, "setting the seed restarts the draw");
+        f.apply_pair("delay_seed=43").unwrap();
+        assert_ne!(picks(&mut f), first, "another seed picks other requests");
+        let held = (0..200).find_map(|_| f.take_delay("GetObject"));
+        assert_eq!(held, Some(Duration::from_millis(5000)), "by delay_ms");
+        assert!(f.apply("delay_rate", "1.5").is_err());
+        assert!(f.apply("delay_ms", "soon").is_err());
+    }
+
+    #[test]
+    fn traffic_sums_bytes_into_windows_from_its_origin() {
+        let mut t = Traffic {
+            origin: Instant::now() - Duration::from_millis(1000),
+            ..Traffic::default()
+        };
+        Traffic::add(&mut t.sent, 0, 5);
+        Traffic::add(&mut t.sent, 24, 7);
+        Traffic::add(&mut t.sent, 25, 11);
+        t.note_received(3);
+        let sent = t.sent_per(Duration::from_millis(250));
+        assert_eq!(&sent[..2], &[12, 11]);
+        assert_eq!(sent.iter().sum::<u64>(), 23);
+        assert!(sent.len() >= 4, "windows up to now: {sent:?}");
+        let received = t.received_per(Duration::from_millis(250));
+        assert_eq!(received.iter().sum::<u64>(), 3);
+        assert_eq!(
+            received[received.len() - 1],
+            3,
+            "counted in the latest window"
+        );
     }
 }

@@ -10,6 +10,8 @@
 //! - `GET /_ossr/faults`: the switches as JSON; `POST /_ossr/faults?name=value&...`
 //!   sets switches; `DELETE /_ossr/faults` switches everything off.
 //! - `GET /_ossr/stats`: counters as JSON; `DELETE /_ossr/stats` zeroes them.
+//! - `GET /_ossr/traffic?window_ms=N`: body bytes sent and received per window of N
+//!   ms (default 250) since the counters were zeroed, as JSON ([`Traffic`]).
 
 #![forbid(unsafe_code)]
 
@@ -33,7 +35,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 
-pub use faults::{FAULT_SWITCHES, Faults, Stats};
+pub use faults::{FAULT_SWITCHES, Faults, Stats, TRAFFIC_TICK, Traffic};
 
 use auth::Account;
 use error::OssError;
@@ -185,7 +187,12 @@ impl Server {
         snapshot_stats(&self.shared)
     }
 
-    /// Zeroes the counters.
+    /// Body bytes sent and received over time since the counters were zeroed.
+    pub fn traffic(&self) -> Traffic {
+        lock(&self.shared.stats).traffic.clone()
+    }
+
+    /// Zeroes the counters (and restarts the traffic timeline).
     pub fn reset_stats(&self) {
         *lock(&self.shared.stats) = Stats::default();
     }
@@ -261,6 +268,11 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        let socket_buffer = lock(&shared.faults).socket_buffer;
+        if socket_buffer > 0 {
+            let size = usize::try_from(socket_buffer).unwrap_or(usize::MAX);
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&stream, size);
+        }
         let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
             lock(&shared.connections).insert(id, clone);
@@ -530,6 +542,9 @@ fn handle(
         }
     }
 
+    if let Ok(op) = &op {
+        hold_back(shared, op.name());
+    }
     match result {
         Ok((response, ranged)) => {
             let op_ok = op.clone().ok();
@@ -584,6 +599,15 @@ fn handle(
             Ok(keep)
         }
     }
+}
+
+/// Sleeps before an answer when the delay fault picks this request, and counts it.
+fn hold_back(shared: &Shared, op: &str) {
+    let Some(delay) = lock(&shared.faults).take_delay(op) else {
+        return;
+    };
+    lock(&shared.stats).note_fault("delay");
+    std::thread::sleep(delay);
 }
 
 fn injected_error(status: u16) -> OssError {
@@ -654,7 +678,10 @@ impl<R: Read> Read for CountingReader<'_, R> {
         }
         let n = self.inner.read(&mut buf[..want])?;
         self.read += n as u64;
-        lock(self.stats).bytes_received += n as u64;
+        let mut stats = lock(self.stats);
+        stats.bytes_received += n as u64;
+        stats.traffic.note_received(n as u64);
+        drop(stats);
         self.throttle.pace(self.recv_bandwidth, n as u64);
         Ok(n)
     }
@@ -764,23 +791,59 @@ fn write_response(
         ResponseBody::Object { blob, offset, len } => {
             let faults = body_faults.unwrap_or_default();
             let mut sent = 0u64;
-            let result = send_object(stream, blob, offset, len, &faults, &mut sent, throttle);
+            // With a small send buffer (rate tests), small writes too, so the
+            // timeline follows the client's reads closely.
+            let socket_buffer = lock(&shared.faults).socket_buffer;
+            let mut out = Sent {
+                stream,
+                stats: &shared.stats,
+                count: &mut sent,
+                slice: match socket_buffer {
+                    0 => FAST_COPY_BUFFER,
+                    n => usize::try_from(n)
+                        .unwrap_or(FAST_COPY_BUFFER)
+                        .clamp(4096, 64 * 1024),
+                },
+            };
+            let result = send_object(&mut out, blob, offset, len, &faults, throttle);
             lock(&shared.stats).bytes_served += sent;
             result
         }
     }
 }
 
+/// A response body's way to its socket: each write is counted as it is made, in
+/// `count` and in the traffic timeline.
+struct Sent<'a> {
+    stream: &'a TcpStream,
+    stats: &'a Mutex<Stats>,
+    count: &'a mut u64,
+    /// Largest write: the timeline counts a write once it is accepted whole.
+    slice: usize,
+}
+
+impl Sent<'_> {
+    fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let mut w = self.stream;
+        for piece in bytes.chunks(self.slice) {
+            w.write_all(piece)?;
+            *self.count += piece.len() as u64;
+            lock(self.stats).traffic.note_sent(piece.len() as u64);
+        }
+        Ok(())
+    }
+}
+
 /// Streams `len` bytes of an object from `offset`, applying body faults.
 fn send_object(
-    stream: &TcpStream,
+    out: &mut Sent<'_>,
     blob: OpenBlob,
     offset: u64,
     len: u64,
     faults: &faults::BodyFaults,
-    sent: &mut u64,
     throttle: &mut Throttle,
 ) -> io::Result<()> {
+    let stream = out.stream;
     let mut w = stream;
     match blob {
         OpenBlob::Disk(file) if faults.is_clean() => {
@@ -788,27 +851,28 @@ fn send_object(
             // here, which caps a GET well below loopback speed.
             use std::os::unix::fs::FileExt;
             let mut buf = vec![0u8; FAST_COPY_BUFFER];
-            while *sent < len {
+            while *out.count < len {
                 let want = buf
                     .len()
-                    .min(usize::try_from(len - *sent).unwrap_or(buf.len()));
-                let n = file.read_at(&mut buf[..want], offset + *sent)?;
+                    .min(usize::try_from(len - *out.count).unwrap_or(buf.len()));
+                let n = file.read_at(&mut buf[..want], offset + *out.count)?;
                 if n == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
                         "object file shorter than recorded",
                     ));
                 }
-                w.write_all(&buf[..n])?;
-                *sent += n as u64;
+                out.send(&buf[..n])?;
             }
             Ok(())
         }
         OpenBlob::Memory(data) if faults.is_clean() => {
             let start = usize::try_from(offset).unwrap_or(usize::MAX);
             let end = start + usize::try_from(len).unwrap_or(0);
-            w.write_all(&data[start..end])?;
-            *sent = len;
+            // In chunks, so the traffic timeline follows the socket.
+            for chunk in data[start..end].chunks(FAST_COPY_BUFFER) {
+                out.send(chunk)?;
+            }
             Ok(())
         }
         blob => {
@@ -830,10 +894,10 @@ fn send_object(
             };
             let mut buf = vec![0u8; chunk];
             let mut stalled = false;
-            while *sent < len {
-                let mut want = chunk.min(usize::try_from(len - *sent).unwrap_or(chunk));
+            while *out.count < len {
+                let mut want = chunk.min(usize::try_from(len - *out.count).unwrap_or(chunk));
                 if let Some(cut) = faults.drop_after {
-                    if *sent >= cut {
+                    if *out.count >= cut {
                         w.flush()?;
                         let _ = stream.shutdown(Shutdown::Both);
                         return Err(io::Error::new(
@@ -841,13 +905,13 @@ fn send_object(
                             "connection dropped by fault",
                         ));
                     }
-                    want = want.min(usize::try_from(cut - *sent).unwrap_or(want));
+                    want = want.min(usize::try_from(cut - *out.count).unwrap_or(want));
                 }
                 if let Some((after, _)) = faults.stall
                     && !stalled
-                    && *sent < after
+                    && *out.count < after
                 {
-                    want = want.min(usize::try_from(after - *sent).unwrap_or(want));
+                    want = want.min(usize::try_from(after - *out.count).unwrap_or(want));
                 }
                 let n = source.read(&mut buf[..want])?;
                 if n == 0 {
@@ -857,17 +921,16 @@ fn send_object(
                     ));
                 }
                 if let Some(at) = faults.flip_at
-                    && at >= *sent
-                    && at < *sent + n as u64
+                    && at >= *out.count
+                    && at < *out.count + n as u64
                 {
-                    buf[(at - *sent) as usize] ^= 0x01;
+                    buf[(at - *out.count) as usize] ^= 0x01;
                 }
-                w.write_all(&buf[..n])?;
-                *sent += n as u64;
+                out.send(&buf[..n])?;
                 throttle.pace(faults.bandwidth, n as u64);
                 if let Some((after, pause)) = faults.stall
                     && !stalled
-                    && *sent >= after
+                    && *out.count >= after
                 {
                     w.flush()?;
                     stalled = true;
@@ -875,7 +938,7 @@ fn send_object(
                 }
             }
             if let Some(cut) = faults.drop_after
-                && *sent >= cut
+                && *out.count >= cut
                 && cut < len
             {
                 let _ = stream.shutdown(Shutdown::Both);
@@ -918,6 +981,15 @@ fn control_endpoint(
         ("DELETE", "stats") => {
             *lock(&shared.stats) = Stats::default();
             json(200, snapshot_stats(shared).to_json())
+        }
+        ("GET", "traffic") => {
+            let window = query
+                .iter()
+                .find(|(n, _)| n == "window_ms")
+                .and_then(|(_, v)| v.parse::<u64>().ok())
+                .unwrap_or(250);
+            let traffic = lock(&shared.stats).traffic.clone();
+            json(200, traffic.to_json(Duration::from_millis(window)))
         }
         ("GET", "health") => json(200, serde_json::json!({ "ok": true })),
         _ => json(

@@ -7,7 +7,7 @@ use super::{
     write_opt, write_out,
 };
 use crate::{
-    Addressing, Client, Config, ConfigBuilder, ObjectInfo, RequestOptions, RetryPolicy,
+    Addressing, Client, Config, ConfigBuilder, ObjectInfo, RateLimit, RequestOptions, RetryPolicy,
     SignatureVersion,
 };
 use std::ffi::{c_char, c_uint};
@@ -229,6 +229,26 @@ pub extern "C" fn ossr_config_builder_set_read_timeout_ms(
     })
 }
 
+/// Sets the client's bandwidth cap, in bytes per second for each direction (0: no
+/// cap): `download` for bytes received, `upload` for bytes sent. One cap for the
+/// whole client, shared by every call and thread using it (and its parallel parts);
+/// change it later with `ossr_client_set_rate_limit`. It composes with OSS's
+/// per-connection traffic limit (`ossr_request_options_set_traffic_limit`).
+/// Defaults to 0 and 0 (no cap).
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_config_builder_set_rate_limit(
+    builder: *mut ossr_config_builder,
+    download: u64,
+    upload: u64,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit(builder, err, |b| {
+        Ok(b.rate_limit(RateLimit::new(download, upload)))
+    })
+}
+
 fn positive_ms(millis: u64, what: &str) -> FfiResult<Duration> {
     if millis == 0 {
         return Err(Failure::Invalid(format!("{what} must be more than 0 ms")));
@@ -357,6 +377,27 @@ pub extern "C" fn ossr_client_new(
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_client_free(client: *mut ossr_client) {
     guard_value((), || free_handle(client))
+}
+
+/// Changes a live client's bandwidth cap, in bytes per second for each direction
+/// (0: no cap); the calls running on it move at the new cap within about 100 ms.
+/// Safe to call from any thread while other threads use the client.
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_client_set_rate_limit(
+    client: *const ossr_client,
+    download: u64,
+    upload: u64,
+    err: *mut ossr_error,
+) -> ossr_result {
+    guard(err, || {
+        let client = arg_ref(client, "client")?;
+        client
+            .inner
+            .set_rate_limit(RateLimit::new(download, upload));
+        Ok(())
+    })
 }
 
 /// Makes request options with everything off: no version id, no requester-pays, no

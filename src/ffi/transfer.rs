@@ -77,6 +77,9 @@ pub struct ossr_download_report {
     pub checkpoint_reason: [c_char; OSSR_REASON_LEN],
     /// The object's ETag, NUL-terminated.
     pub etag: [c_char; OSSR_ETAG_LEN],
+    /// Parts whose answer was late and which were requested again on another
+    /// connection (see `ossr_download_options_set_hedge`); each counts once.
+    pub parts_hedged: u64,
 }
 
 /// What `ossr_client_upload` did. Filled only on success.
@@ -269,6 +272,26 @@ pub extern "C" fn ossr_download_options_set_wait_if_busy(
 ) -> ossr_result {
     edit_download(opts, err, |o| {
         o.wait_if_busy = wait;
+        Ok(())
+    })
+}
+
+/// Hedges slow parts (true, the default) or not: a part whose answer has not begun
+/// within 3x the 95th percentile of this download's answers so far (at least 1 s,
+/// once 4 parts were answered) is requested again on another connection; the first
+/// answer is used and the other dropped, so nothing is written, checked or counted
+/// twice. At most 2 hedges are out at once, and none once the server answered 503
+/// or 429. The report's `parts_hedged` counts them.
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_download_options_set_hedge(
+    opts: *mut ossr_download_options,
+    hedge: bool,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit_download(opts, err, |o| {
+        o.hedge = hedge;
         Ok(())
     })
 }
@@ -593,6 +616,7 @@ fn download_report(r: &DownloadReport) -> ossr_download_report {
         checkpoint,
         checkpoint_reason: [0; OSSR_REASON_LEN],
         etag: [0; OSSR_ETAG_LEN],
+        parts_hedged: r.parts_hedged,
     };
     fill_array(&mut out.checkpoint_reason, reason);
     fill_array(&mut out.etag, &r.etag);

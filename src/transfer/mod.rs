@@ -5,7 +5,9 @@
 //! ([`crate::checkpoint`]) on the caller's thread, reports progress there
 //! ([`progress`]), holds its target against other transfers ([`lock`]), and stops
 //! when cancelled ([`cancel`]). Files are replaced atomically under a durability
-//! policy ([`fsio`]). Retries live in one place, the transport.
+//! policy ([`fsio`]). Retries live in one place, the transport; so does the
+//! bandwidth cap ([`rate`]), which every connection of a client pays into. Slow
+//! requests are hedged by a layer around the request ([`hedge`]).
 //!
 //! Kinds that write an object in parts start their upload through [`multipart`]
 //! (a marker checkpoint before Initiate, the sweep for uploads a crash left).
@@ -15,11 +17,13 @@
 
 pub(crate) mod cancel;
 pub(crate) mod fsio;
+pub(crate) mod hedge;
 pub(crate) mod lock;
 pub(crate) mod multipart;
 pub(crate) mod plan;
 pub(crate) mod pool;
 pub(crate) mod progress;
+pub(crate) mod rate;
 
 pub use cancel::CancelToken;
 pub use fsio::Durability;
@@ -27,3 +31,4 @@ pub use plan::{
     DEFAULT_PART_SIZE, MAX_PART_SIZE, MAX_PARTS, MAX_THREADS, MIN_PART_SIZE, plan_part_size,
 };
 pub use progress::Progress;
+pub use rate::RateLimit;

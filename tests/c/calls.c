@@ -301,7 +301,13 @@ int main(int argc, char **argv) {
                    OSSR_ERR_INVALID_ARGUMENT, "a base delay above the cap", err);
         check_code(ossr_config_builder_set_user_agent_suffix(b2, "calls-test", err), OSSR_OK,
                    "user agent", err);
+        check_code(ossr_config_builder_set_rate_limit(b2, 1 << 30, 0, err), OSSR_OK,
+                   "a bandwidth cap", err);
         check_code(ossr_client_new(b2, &c2, err), OSSR_OK, "a V4 path-style client", err);
+        check_code(ossr_client_set_rate_limit(c2, 0, 1 << 30, err), OSSR_OK,
+                   "a live client's cap changed", err);
+        check_code(ossr_client_set_rate_limit(NULL, 0, 0, err), OSSR_ERR_NULL_ARGUMENT,
+                   "no client to cap", err);
         check_code(ossr_config_builder_set_ca_file(b2, "/no/such/ca.pem", err), OSSR_OK,
                    "a CA file", err);
         check_code(ossr_client_new(b2, &c3, err), OSSR_ERR_IO, "an unreadable CA file", err);
@@ -321,12 +327,13 @@ int main(int argc, char **argv) {
                    "0 part attempts", err);
         check_code(ossr_download_options_set_part_attempts(d, 3, err), OSSR_OK, "attempts", err);
         check_code(ossr_download_options_set_request(d, req, err), OSSR_OK, "request", err);
+        check_code(ossr_download_options_set_hedge(d, false, err), OSSR_OK, "no hedging", err);
         snprintf(path, sizeof path, "%s/multi.bin", argv[2]);
         check_code(ossr_client_download(c2, bucket, "m/multi", path, d, NULL, NULL, &dr, err),
                    OSSR_OK, "a download with every option", err);
         check(dr.size == sizeof data && dr.parts == 3 && dr.verified && dr.has_crc64 &&
                   dr.crc64 == crc_all && dr.checkpoint == OSSR_CHECKPOINT_NOT_FOUND &&
-                  dr.checkpoint_reason[0] == '\0',
+                  dr.checkpoint_reason[0] == '\0' && dr.parts_hedged == 0,
               "its report");
 
         check_code(ossr_upload_options_new(&u, err), OSSR_OK, "upload options", err);
