@@ -132,12 +132,13 @@ fn put_from_stdin_is_stored_and_errors_are_clear() {
 }
 
 /// Peak resident memory of a running child, sampled from /proc until it exits.
-fn run_measuring_peak_rss(mut cmd: Command) -> (Output, u64) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+fn run_measuring_peak_rss(cmd: Command) -> (Output, u64) {
+    run_measuring_peak_rss_to(cmd, Stdio::piped())
+}
+
+/// [`run_measuring_peak_rss`] with the child's standard output sent to `stdout`.
+fn run_measuring_peak_rss_to(mut cmd: Command, stdout: Stdio) -> (Output, u64) {
+    let mut child = cmd.stdout(stdout).stderr(Stdio::piped()).spawn().unwrap();
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak_kib = 0u64;
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -204,5 +205,38 @@ fn a_1_gib_stream_copy_through_the_client_stays_under_32_mib_of_memory() {
     assert_eq!(
         crc_line(&text),
         crc_line(&String::from_utf8_lossy(&src.stdout))
+    );
+}
+
+/// Reading a 256 MiB object front to back through random access (`cat --range`,
+/// an ObjectFile with the default 64 MiB prefetch budget) keeps the process's peak
+/// resident memory under that budget plus 16 MiB (the program, its connections' and
+/// its output's buffers), and the bytes are the object's.
+#[test]
+fn a_256_mib_range_read_stays_within_the_prefetch_budget() {
+    let s = start(None);
+    let size = 256usize << 20;
+    let data = bytes(size);
+    s.put_object("cat-bucket", "big", &data).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let whole = dir.path().join("whole");
+    let (out, peak_kib) = run_measuring_peak_rss_to(
+        ossr(&s, &["cat", "oss://cat-bucket/big", "--range", "0-"]),
+        Stdio::from(std::fs::File::create(&whole).unwrap()),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("cat --range of 256 MiB: peak RSS {peak_kib} KiB");
+    assert!(peak_kib > 1024, "no memory sample: {peak_kib} KiB");
+    assert!(
+        std::fs::read(&whole).unwrap() == data,
+        "the bytes are the object's"
+    );
+    assert!(
+        peak_kib <= (64 + 16) * 1024,
+        "peak RSS {peak_kib} KiB is over the 64 MiB budget plus 16 MiB"
     );
 }
