@@ -368,7 +368,7 @@ impl Config {
             ca_file: None,
             proxy: None,
             user_agent_suffix: None,
-            prefetch_memory: crate::random::DEFAULT_PREFETCH_MEMORY,
+            prefetch_memory: crate::transfer::budget::DEFAULT_PREFETCH_MEMORY,
             rate_limit: RateLimit::default(),
         }
     }

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use crate::error::{OssError, xml_escape};
 use crate::ops::{
     Ctx, RangeOutcome, Response, check_conditions_named, check_key, check_upload_part,
-    content_type, iso8601, resolve_range, stored_headers, upload_id,
+    content_type, forbid_overwrite, iso8601, resolve_range, stored_headers, upload_id,
 };
 use crate::store::{ObjectMeta, OpenBlob, StoredObject};
 
@@ -91,23 +91,6 @@ impl Read for MemoryRange {
         self.pos += n;
         Ok(n)
     }
-}
-
-/// `x-oss-forbid-overwrite: true` on a key that exists: 409 `FileAlreadyExists`
-/// (CopyObject, PutObject, CompleteMultipartUpload).
-pub(crate) fn forbid_overwrite(ctx: &Ctx<'_>) -> Result<(), OssError> {
-    let forbidden = ctx
-        .head
-        .header("x-oss-forbid-overwrite")
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
-    if forbidden && ctx.store.object_meta(ctx.bucket, ctx.key).is_ok() {
-        return Err(OssError::new(
-            409,
-            "FileAlreadyExists",
-            "The object you specified already exists and can not be overwritten.",
-        ));
-    }
-    Ok(())
 }
 
 /// The metadata of the copy: the source's (`COPY`, the default) or the request's

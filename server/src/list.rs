@@ -19,20 +19,6 @@ const MAX_MAX_KEYS: usize = 1000;
 /// Owner reported for every object (the server has one account).
 const OWNER: &str = "ossr-local";
 
-/// Query parameters a listing takes; a GET on a bucket with any other (an ACL, a
-/// lifecycle...) is not a listing.
-pub const LIST_PARAMS: &[&str] = &[
-    "prefix",
-    "delimiter",
-    "marker",
-    "max-keys",
-    "encoding-type",
-    "list-type",
-    "continuation-token",
-    "start-after",
-    "fetch-owner",
-];
-
 /// One listed entry: an object, or a common prefix standing for several.
 enum Entry {
     Object(ObjectMeta),

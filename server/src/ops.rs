@@ -132,7 +132,7 @@ fn not_implemented(what: &str) -> OssError {
 /// Whether a bucket GET's query parameter belongs to a listing (or to the request's
 /// own signature), rather than to a bucket sub-resource this server lacks.
 fn is_list_param(name: &str) -> bool {
-    crate::list::LIST_PARAMS.contains(&name)
+    LIST_PARAMS.contains(&name)
         || name.starts_with("x-oss-")
         || matches!(
             name,
@@ -554,7 +554,7 @@ fn md5_header(md5: &[u8; 16]) -> String {
 /// PutObject: the body becomes the object, or nothing does.
 pub fn put_object(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError> {
     check_key(ctx.key)?;
-    crate::copy::forbid_overwrite(ctx)?;
+    forbid_overwrite(ctx)?;
     let received = ctx
         .store
         .receive(ctx.bucket, body)
@@ -812,7 +812,7 @@ pub fn complete(ctx: &Ctx<'_>, body: &mut dyn Read) -> Result<Response, OssError
     } else {
         parse_complete_body(&xml)?
     };
-    crate::copy::forbid_overwrite(ctx)?;
+    forbid_overwrite(ctx)?;
     let object = ctx
         .store
         .complete_upload(ctx.bucket, ctx.key, id, &listed, ctx.now)?;
@@ -909,6 +909,37 @@ pub fn list_uploads(
     xml.push_str("</ListMultipartUploadsResult>\n");
     Ok(Response::xml(xml))
 }
+
+/// `x-oss-forbid-overwrite: true` on a key that exists: 409 `FileAlreadyExists`
+/// (CopyObject, PutObject, CompleteMultipartUpload).
+pub(crate) fn forbid_overwrite(ctx: &Ctx<'_>) -> Result<(), OssError> {
+    let forbidden = ctx
+        .head
+        .header("x-oss-forbid-overwrite")
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if forbidden && ctx.store.object_meta(ctx.bucket, ctx.key).is_ok() {
+        return Err(OssError::new(
+            409,
+            "FileAlreadyExists",
+            "The object you specified already exists and can not be overwritten.",
+        ));
+    }
+    Ok(())
+}
+
+/// Query parameters a listing takes; a GET on a bucket with any other (an ACL, a
+/// lifecycle...) is not a listing.
+pub const LIST_PARAMS: &[&str] = &[
+    "prefix",
+    "delimiter",
+    "marker",
+    "max-keys",
+    "encoding-type",
+    "list-type",
+    "continuation-token",
+    "start-after",
+    "fetch-owner",
+];
 
 #[cfg(test)]
 mod tests {

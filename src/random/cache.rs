@@ -16,10 +16,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::budget::{Budget, Reservation};
 use super::prefetch::Streams;
 use crate::client::{Client, RequestOptions};
 use crate::error::{Error, ErrorKind, Result};
+use crate::transfer::budget::{Budget, Reservation};
 use crate::transfer::cancel::CancelToken;
 use crate::transport::map_io_error;
 

@@ -6,7 +6,6 @@
 //! - [`cache`]: one file's pages and the workers that fetch them.
 //! - [`budget`]: the client-wide memory limit all open files share.
 
-mod budget;
 mod cache;
 mod prefetch;
 
@@ -14,9 +13,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-pub(crate) use budget::Budget;
-pub(crate) use budget::DEFAULT_PREFETCH_MEMORY;
-pub use budget::MemoryUse;
+pub use crate::transfer::budget::MemoryUse;
 use cache::{Cache, Object};
 
 use crate::client::{Client, RequestOptions};

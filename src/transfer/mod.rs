@@ -7,7 +7,8 @@
 //! when cancelled ([`cancel`]). Files are replaced atomically under a durability
 //! policy ([`fsio`]). Retries live in one place, the transport; so does the
 //! bandwidth cap ([`rate`]), which every connection of a client pays into. Slow
-//! requests are hedged by a layer around the request ([`hedge`]).
+//! requests are hedged by a layer around the request ([`hedge`]). Memory held for
+//! random-access reads is bounded by one budget per client ([`budget`]).
 //!
 //! Kinds that write an object in parts start their upload through [`multipart`]
 //! (a marker checkpoint before Initiate, the sweep for uploads a crash left).
@@ -15,6 +16,7 @@
 //! A transfer kind (download, upload, copy) only says what one part is
 //! ([`pool::PartWork`]) and how a finished part is recorded ([`pool::PartRecord`]).
 
+pub(crate) mod budget;
 pub(crate) mod cancel;
 pub(crate) mod fsio;
 pub(crate) mod hedge;
