@@ -28,9 +28,9 @@ use crate::stream::GetOptions;
 use crate::transfer::cancel::CancelToken;
 use crate::transfer::fsio::remove_stale_atomic_temps;
 use crate::transfer::lock::TargetLock;
-use crate::transfer::multipart::RecordParts;
+use crate::transfer::multipart::run_missing_parts;
 use crate::transfer::plan::{Plan, check_threads, part_number, plan_part_size};
-use crate::transfer::pool::{PartWork, Pool};
+use crate::transfer::pool::PartWork;
 use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
@@ -601,12 +601,6 @@ impl Client {
         cancel: &CancelToken,
         reporter: &mut Reporter<'_, '_>,
     ) -> Result<()> {
-        let done: Vec<u64> = ckpt
-            .done
-            .iter()
-            .map(|(n, _, _)| u64::from(*n) - 1)
-            .collect();
-        let pending: Vec<u64> = (0..plan.parts()).filter(|i| !done.contains(i)).collect();
         let snapshot = ckpt.clone();
         let work = CopyPart {
             client: self,
@@ -614,17 +608,13 @@ impl Client {
             plan,
             request: &opts.request,
         };
-        let pool = Pool {
-            plan,
-            threads: opts.threads,
-            cancel,
-            reused: plan.bytes_of(done),
-        };
-        let mut record = RecordParts {
+        run_missing_parts(
             ckpt,
-            path: ckpt_path,
-        };
-        pool.run(&work, &mut record, pending, reporter).map(|_| ())
+            ckpt_path,
+            &work,
+            (plan, opts.threads, cancel),
+            reporter,
+        )
     }
 
     /// Aborts the uploads of the destination key that an earlier run of this copy

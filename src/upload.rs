@@ -25,9 +25,9 @@ use crate::transfer::fsio::{
     write_atomic,
 };
 use crate::transfer::lock::TargetLock;
-use crate::transfer::multipart::{Begun, RecordParts, unix_secs};
+use crate::transfer::multipart::{Begun, run_missing_parts, unix_secs};
 use crate::transfer::plan::{Plan, check_threads, part_number, plan_part_size};
-use crate::transfer::pool::{PartWork, Pool, with_buffer};
+use crate::transfer::pool::{PartWork, with_buffer};
 use crate::transfer::progress::{Progress, Reporter};
 use crate::xml::ListedPart;
 
@@ -552,12 +552,6 @@ impl Client {
         cancel: &CancelToken,
         reporter: &mut Reporter<'_, '_>,
     ) -> Result<()> {
-        let done: Vec<u64> = ckpt
-            .done
-            .iter()
-            .map(|(n, _, _)| u64::from(*n) - 1)
-            .collect();
-        let pending: Vec<u64> = (0..plan.parts()).filter(|i| !done.contains(i)).collect();
         let snapshot = ckpt.clone();
         let work = SendPart {
             client: self,
@@ -566,17 +560,13 @@ impl Client {
             file,
             request: &opts.request,
         };
-        let pool = Pool {
-            plan,
-            threads: opts.threads,
-            cancel,
-            reused: plan.bytes_of(done),
-        };
-        let mut record = RecordParts {
+        run_missing_parts(
             ckpt,
-            path: ckpt_path,
-        };
-        pool.run(&work, &mut record, pending, reporter).map(|_| ())
+            ckpt_path,
+            &work,
+            (plan, opts.threads, cancel),
+            reporter,
+        )
     }
 
     /// Completes the upload once the file is known unchanged: the parts in order,

@@ -164,6 +164,10 @@ impl MultipartCheckpoint for CopyCheckpoint {
     fn add_done(&mut self, number: u32, (etag, crc): Self::Done) {
         self.done.push((number, etag, crc));
     }
+
+    fn done_numbers(&self) -> Vec<u32> {
+        self.done.iter().map(|(n, _, _)| *n).collect()
+    }
 }
 
 #[cfg(test)]

@@ -182,6 +182,8 @@ pub(crate) trait MultipartCheckpoint: Sized {
     fn set_marker(&mut self, upload_id: String, initiate_started: u64);
     /// Records finished part `number` (from 1).
     fn add_done(&mut self, number: u32, done: Self::Done);
+    /// The numbers (from 1) of the parts recorded as finished.
+    fn done_numbers(&self) -> Vec<u32>;
 }
 
 /// What a multipart checkpoint's bytes allow this run to do.

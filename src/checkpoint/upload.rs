@@ -184,6 +184,10 @@ impl MultipartCheckpoint for UploadCheckpoint {
     fn add_done(&mut self, number: u32, (etag, crc): Self::Done) {
         self.done.push((number, etag, crc));
     }
+
+    fn done_numbers(&self) -> Vec<u32> {
+        self.done.iter().map(|(n, _, _)| *n).collect()
+    }
 }
 
 /// The start times (seconds, our clock) of stopped Initiates of one key that may

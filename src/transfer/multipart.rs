@@ -9,9 +9,11 @@ use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
+use super::cancel::CancelToken;
 use super::fsio::{Durability, read_checkpoint, write_atomic};
-use super::plan::part_number;
-use super::pool::PartRecord;
+use super::plan::{Plan, part_number};
+use super::pool::{PartRecord, PartWork, Pool};
+use super::progress::Reporter;
 use crate::checkpoint::{
     CheckpointState, MultipartCheckpoint, MultipartVerdict, multipart_verdict,
 };
@@ -55,6 +57,45 @@ pub(crate) fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// Runs the parts of `plan` that `ckpt` does not record yet on the engine's pool
+/// (`threads` workers, stopped by `cancel`), each recorded in `ckpt` at `ckpt_path`
+/// as it finishes; progress starts from the recorded parts' bytes. `work` is the
+/// kind's part.
+pub(crate) fn run_missing_parts<C, W>(
+    ckpt: &mut C,
+    ckpt_path: &Path,
+    work: &W,
+    (plan, threads, cancel): (Plan, usize, &CancelToken),
+    reporter: &mut Reporter<'_, '_>,
+) -> Result<()>
+where
+    C: MultipartCheckpoint,
+    W: PartWork<Done = C::Done>,
+{
+    let mut recorded = vec![false; usize::try_from(plan.parts()).unwrap_or(0)];
+    for n in ckpt.done_numbers() {
+        if let Some(slot) = (n as usize)
+            .checked_sub(1)
+            .and_then(|i| recorded.get_mut(i))
+        {
+            *slot = true;
+        }
+    }
+    let (done, pending): (Vec<u64>, Vec<u64>) =
+        (0..plan.parts()).partition(|&i| recorded[i as usize]);
+    let pool = Pool {
+        plan,
+        threads,
+        cancel,
+        reused: plan.bytes_of(done),
+    };
+    let mut record = RecordParts {
+        ckpt,
+        path: ckpt_path,
+    };
+    pool.run(work, &mut record, pending, reporter).map(|_| ())
 }
 
 impl Client {
