@@ -108,9 +108,9 @@ func TestRateLimitFromConfigAndSetRateLimitPaceDownloads(t *testing.T) {
 	}
 }
 
-// downloadLate downloads a 12 MiB object in 1 MiB parts at 4 threads; once half of
-// it is done (so the download has its own measure of answers), every GET is held
-// back 1.5 s by the server's delay fault.
+// downloadLate downloads a 12 MiB object in 1 MiB parts at 4 threads; the server's
+// delay fault spares the first 8 GETs (so the download has its own measure of
+// answers) and holds back every later one 1.5 s.
 func downloadLate(t *testing.T, c *Client, bucket string, noHedge bool) DownloadReport {
 	t.Helper()
 	data := pattern(12<<20, 29)
@@ -118,19 +118,13 @@ func downloadLate(t *testing.T, c *Client, bucket string, noHedge bool) Download
 		t.Fatalf("Put: %v", err)
 	}
 	t.Cleanup(clearFaults)
-	late := false
+	fault(t, "delay_ops", "GetObject")
+	fault(t, "delay_ms", "1500")
+	fault(t, "delay_after", "8")
+	fault(t, "delay_rate", "1")
 	target := filepath.Join(t.TempDir(), "late")
 	report, err := c.Download(context.Background(), bucket, "late", target, &DownloadOptions{
 		Threads: 4, PartSize: 1 << 20, MultigetThreshold: 1 << 20, NoFsync: true, NoHedge: noHedge,
-		Progress: func(done, total uint64) bool {
-			if !late && done >= total/2 {
-				late = true
-				fault(t, "delay_ops", "GetObject")
-				fault(t, "delay_ms", "1500")
-				fault(t, "delay_rate", "1")
-			}
-			return true
-		},
 	})
 	if err != nil {
 		t.Fatalf("Download: %v", err)

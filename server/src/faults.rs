@@ -66,6 +66,10 @@ pub struct Faults {
     pub delay: Duration,
     /// ... among these operations (empty: all).
     pub delay_ops: Vec<String>,
+    /// ... sparing the first N of them (counted from when a delay switch was last set).
+    pub delay_after: u64,
+    /// Matching requests seen since a delay switch was last set.
+    delay_seen: u64,
     /// Seed of the draw that picks the delayed requests (set with `delay_seed`, which
     /// restarts the draw): the same seed and request order pick the same requests.
     pub delay_seed: u64,
@@ -171,6 +175,10 @@ pub const FAULT_SWITCHES: &[(&str, &str)] = &[
         "... among these operations (default: all; e.g. GetObject)",
     ),
     (
+        "delay_after=N",
+        "... sparing the first N of them (default 0; counted from the last delay switch)",
+    ),
+    (
         "socket_buffer=BYTES",
         "send buffer (SO_SNDBUF) of connections accepted from now on (default: the system's)",
     ),
@@ -265,6 +273,7 @@ impl Faults {
             "delay_ms" => self.delay = Duration::from_millis(parse(name, value)?),
             "delay_ops" => self.delay_ops = list(value),
             "delay_seed" => self.delay_seed = parse(name, value)?,
+            "delay_after" => self.delay_after = parse(name, value)?,
             "socket_buffer" => self.socket_buffer = parse(name, value)?,
             _ => return Err(format!("unknown fault switch {name:?}")),
         }
@@ -272,6 +281,7 @@ impl Faults {
             // Any change of the delay switches restarts the draw, so a test that sets
             // them sees the same requests delayed every run.
             self.delay_draw = Draw(fastrand::Rng::with_seed(self.delay_seed));
+            self.delay_seen = 0;
         }
         Ok(())
     }
@@ -282,6 +292,10 @@ impl Faults {
             return None;
         }
         if !self.delay_ops.is_empty() && !self.delay_ops.iter().any(|o| o == op) {
+            return None;
+        }
+        self.delay_seen += 1;
+        if self.delay_seen <= self.delay_after {
             return None;
         }
         (self.delay_draw.0.f64() < self.delay_rate).then_some(self.delay)
@@ -386,6 +400,7 @@ impl Faults {
             "delay_ms": self.delay.as_millis() as u64,
             "delay_ops": self.delay_ops,
             "delay_seed": self.delay_seed,
+            "delay_after": self.delay_after,
             "socket_buffer": self.socket_buffer,
         })
     }
@@ -653,6 +668,27 @@ mod tests {
         assert_ne!(picks(&mut f), first, "another seed picks other requests");
         let held = (0..200).find_map(|_| f.take_delay("GetObject"));
         assert_eq!(held, Some(Duration::from_millis(5000)), "by delay_ms");
+        f.apply_pair("delay_rate=1").unwrap();
+        f.apply_pair("delay_after=3").unwrap();
+        let spared: Vec<bool> = (0..5)
+            .map(|_| f.take_delay("GetObject").is_some())
+            .collect();
+        assert_eq!(
+            spared,
+            [false, false, false, true, true],
+            "the first 3 spared"
+        );
+        assert_eq!(
+            f.take_delay("HeadObject"),
+            None,
+            "other ops are not counted"
+        );
+        f.apply_pair("delay_ms=5000").unwrap();
+        assert_eq!(
+            f.take_delay("GetObject"),
+            None,
+            "a delay switch restarts the count"
+        );
         assert!(f.apply("delay_rate", "1.5").is_err());
         assert!(f.apply("delay_ms", "soon").is_err());
     }
