@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::client::{ByteRange, Client, ObjectReader, PutResult, PutSource, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
-use crate::crc64::Crc64;
+use crate::crc64;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::fsio::{Durability, commit, reserve, reserve_failed, target_dir};
 use crate::transfer::progress::Throttle;
@@ -66,7 +66,10 @@ pub struct GetStream {
     whole: bool,
     reader: Option<ObjectReader>,
     delivered: u64,
-    crc: Crc64,
+    /// CRC-64 of the bytes delivered by the readers before the current one. Each
+    /// reader hashes what it hands over, so the stream's CRC is this continued by
+    /// the current reader's, combined (never a second pass over the bytes).
+    prior_crc: u64,
     /// Decides (and waits before) each continuation of a failed body.
     retry: Retry,
     finished: bool,
@@ -99,7 +102,16 @@ impl GetStream {
 
     /// CRC-64 of the bytes read so far.
     pub fn client_crc(&self) -> u64 {
-        self.crc.value()
+        match &self.reader {
+            Some(r) => crc64::combine(self.prior_crc, r.client_crc(), r.bytes_read()),
+            None => self.prior_crc,
+        }
+    }
+
+    /// Ends the current reader, keeping the CRC of the bytes it delivered.
+    fn drop_reader(&mut self) {
+        self.prior_crc = self.client_crc();
+        self.reader = None;
     }
 
     /// The whole object's CRC-64 as the server reported it.
@@ -139,7 +151,7 @@ impl GetStream {
     fn fail(&mut self, e: Error) -> io::Error {
         let e = e.with_object(&self.bucket, Some(&self.key));
         self.failed = Some(e.duplicate());
-        self.reader = None;
+        self.drop_reader();
         io::Error::other(e)
     }
 
@@ -187,7 +199,7 @@ impl Read for GetStream {
         }
         loop {
             if self.delivered == self.length {
-                self.check_whole(self.crc.value())?;
+                self.check_whole(self.client_crc())?;
                 return Ok(0);
             }
             if self.reader.is_none()
@@ -201,14 +213,16 @@ impl Read for GetStream {
                 }
                 continue;
             }
-            let reader = self.reader.as_mut().expect("opened just above");
             let want = buf
                 .len()
                 .min(usize::try_from(self.length - self.delivered).unwrap_or(usize::MAX));
+            // The CRC before a read that may complete the stream, for withholding it.
+            let before = (want as u64 == self.length - self.delivered).then(|| self.client_crc());
+            let reader = self.reader.as_mut().expect("opened just above");
             match reader.read(&mut buf[..want]) {
                 Ok(0) => {
                     // Our own end check; the response's was done by the reader.
-                    self.reader = None;
+                    self.drop_reader();
                     if self.delivered != self.length {
                         let e = Error::new(ErrorKind::Network, "the body ended early");
                         if let Err(e) = self.retry.again(e) {
@@ -217,22 +231,22 @@ impl Read for GetStream {
                     }
                 }
                 Ok(n) => {
-                    let mut crc = self.crc.clone();
-                    crc.update(&buf[..n]);
                     let delivered = self.delivered + n as u64;
-                    if delivered == self.length {
+                    if delivered == self.length
+                        && let Err(e) = self.check_whole(self.client_crc())
+                    {
                         // Checked on the read that completes the stream, and those
                         // bytes withheld (and not counted) on a mismatch: a consumer
                         // that stops at the known length (a put of the stream) still
                         // sees the failure.
-                        self.check_whole(crc.value())?;
+                        self.prior_crc = before.unwrap_or(self.prior_crc);
+                        return Err(e);
                     }
-                    self.crc = crc;
                     self.delivered = delivered;
                     return Ok(n);
                 }
                 Err(e) => {
-                    self.reader = None;
+                    self.drop_reader();
                     if let Err(e) = self.retry.again(map_io_error(e)) {
                         return Err(self.fail(e));
                     }
@@ -324,7 +338,7 @@ impl Client {
             whole: opts.range.is_none(),
             reader: Some(reader),
             delivered: 0,
-            crc: Crc64::new(),
+            prior_crc: 0,
             retry: self.body_retry(opts.resume_attempts, &opts.request),
             finished: false,
             failed: None,
@@ -367,7 +381,7 @@ impl Client {
             whole: false,
             reader: None,
             delivered: 0,
-            crc: Crc64::new(),
+            prior_crc: 0,
             retry: self.body_retry(resumes, request),
             finished: false,
             failed: None,

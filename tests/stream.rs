@@ -110,6 +110,32 @@ fn dropped_connection_is_resumed_from_the_byte_reached() {
 }
 
 #[test]
+fn a_byte_flipped_before_a_resume_fails_the_whole_objects_check() {
+    // The first answer carries the flipped byte and is cut after it, so only the
+    // stream's own check, over the CRCs of its two answers, can see the damage.
+    let s = server();
+    let c = client(&s);
+    let bytes = data(1_000_000, 5);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.set_fault("flip_offset", "100000").unwrap();
+    s.set_fault("flip_count", "1").unwrap();
+    s.set_fault("drop_after_bytes", "200000").unwrap();
+    s.set_fault("drop_count", "1").unwrap();
+    let mut stream = c.open_get(BUCKET, "k", &GetOptions::default()).unwrap();
+    let mut got = Vec::new();
+    let err = stream.read_to_end(&mut got).unwrap_err();
+    assert_eq!(kind_of(&err), Some(ErrorKind::CrcMismatch), "{err}");
+    assert_eq!(stream.resumes(), 1);
+    assert!(got.len() < bytes.len(), "the last bytes are withheld");
+    assert_ne!(got[100_000], bytes[100_000], "the flip was delivered");
+    assert_eq!(
+        stream.client_crc(),
+        oss_resume::crc64::checksum(&got),
+        "the CRC counts exactly the bytes handed over"
+    );
+}
+
+#[test]
 fn object_changed_mid_stream_is_reported() {
     let s = server();
     let c = client(&s);
