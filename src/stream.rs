@@ -108,6 +108,17 @@ impl GetStream {
         }
     }
 
+    /// Ends the current reader once it has delivered its last byte: one more read
+    /// sees the end of its body (no I/O), which is what hands the connection back to
+    /// the client's pool. A reader dropped before that closes its connection, and
+    /// the next request pays a new one (a TCP and TLS handshake per part).
+    fn finish_reader(&mut self) {
+        if let Some(r) = self.reader.as_mut() {
+            let _ = r.read(&mut [0u8; 1]);
+        }
+        self.drop_reader();
+    }
+
     /// Ends the current reader, keeping the CRC of the bytes it delivered.
     fn drop_reader(&mut self) {
         self.prior_crc = self.client_crc();
@@ -243,6 +254,9 @@ impl Read for GetStream {
                         return Err(e);
                     }
                     self.delivered = delivered;
+                    if delivered == self.length {
+                        self.finish_reader();
+                    }
                     return Ok(n);
                 }
                 Err(e) => {

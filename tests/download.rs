@@ -73,6 +73,29 @@ fn download(
 }
 
 #[test]
+fn parts_keep_their_workers_connections_alive() {
+    // A part's answer is read to its exact length; its connection must still go
+    // back to the pool (not be closed) so the next part needs no new handshake.
+    let s = server();
+    let c = client(&s);
+    let bytes = data(30 * PART, 40);
+    s.put_object(BUCKET, "reuse", &bytes).unwrap();
+    s.reset_stats();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("reuse");
+    let report = download(&c, "reuse", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(report.parts, 30);
+    let stats = s.stats();
+    assert!(
+        stats.connections_accepted <= opts().threads as u64,
+        "{} connections for a HEAD and 30 GETs at {} threads",
+        stats.connections_accepted,
+        opts().threads
+    );
+}
+
+#[test]
 fn every_size_edge_downloads_byte_identical_with_nothing_left_behind() {
     let s = server();
     let c = client(&s);

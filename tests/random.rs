@@ -309,12 +309,22 @@ fn without_prefetch_memory_every_read_is_fetched_straight() {
     let c = client(&s, 0);
     let bytes = data(MIB, 7);
     s.put_object(BUCKET, "k", &bytes).unwrap();
+    s.reset_stats();
     let mut file = open(&c, "k");
     let mut read = Vec::new();
     file.read_to_end(&mut read).unwrap();
     assert!(read == bytes);
     assert!(file.crc_verified());
     assert_eq!(c.prefetch_memory().peak, 0);
+    // Each read is its own exact-length GET, one after the other on this thread:
+    // all of them on one kept-alive connection.
+    let stats = s.stats();
+    let gets: u64 = stats.requests["GetObject"].values().sum();
+    assert!(gets > 2, "{gets} GETs");
+    assert_eq!(
+        stats.connections_accepted, 1,
+        "for the HEAD and {gets} GETs"
+    );
 }
 
 #[test]

@@ -443,6 +443,8 @@ pub struct Stats {
     pub bytes_copied: u64,
     /// 206 responses sent.
     pub ranges_served: u64,
+    /// Connections accepted: fewer than requests when clients keep theirs alive.
+    pub connections_accepted: u64,
     /// Error answers injected by `error_rate` and `error_burst`.
     pub faults_injected: u64,
     /// Every fault that took effect, by kind: `error_<status>`, `drop_after_bytes` (a GET
@@ -603,6 +605,7 @@ impl Stats {
             "bytes_received": self.bytes_received,
             "bytes_copied": self.bytes_copied,
             "ranges_served": self.ranges_served,
+            "connections_accepted": self.connections_accepted,
             "faults_injected": self.faults_injected,
             "faults": self.faults,
             "uploads_in_progress": self.uploads_in_progress,

@@ -268,6 +268,7 @@ fn accept_loop(shared: Arc<Shared>, listener: TcpListener) {
             break;
         }
         let Ok(stream) = stream else { continue };
+        lock(&shared.stats).connections_accepted += 1;
         let socket_buffer = lock(&shared.faults).socket_buffer;
         if socket_buffer > 0 {
             let size = usize::try_from(socket_buffer).unwrap_or(usize::MAX);
