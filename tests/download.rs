@@ -93,6 +93,18 @@ fn parts_keep_their_workers_connections_alive() {
         stats.connections_accepted,
         opts().threads
     );
+    // Under a download cap each part takes a new connection instead: a kept one's
+    // receive buffer grows into a reservoir the server fills in bursts beyond the
+    // cap (tests/rate.rs reads the bursts off the server's timeline).
+    c.set_rate_limit(oss_resume::RateLimit::new(1 << 30, 0));
+    s.reset_stats();
+    download(&c, "reuse", &target, &opts()).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert!(
+        s.stats().connections_accepted >= 20,
+        "{} connections for 30 capped parts (uncapped: at most 3)",
+        s.stats().connections_accepted
+    );
 }
 
 #[test]
