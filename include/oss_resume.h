@@ -627,6 +627,54 @@ typedef struct {
 } ossr_copy_report;
 
 /**
+ * Where a whole-prefix transfer stands, given to an `ossr_dir_progress_cb`.
+ *
+ * The totals are what the plan decided to transfer (unchanged files are not in
+ * them), plus, in `files_total`, the files the plan refused (unsafe names, ...),
+ * which count as done from the first call: at the end of a run `files_total` is
+ * `ossr_dir_counts.files_transferred + ossr_dir_counts.failed`.
+ */
+typedef struct {
+  /**
+   * Set by the library to the size of the struct it filled. Fields may be added
+   * at the end in later versions; a program reads the ones its header declares.
+   */
+  size_t struct_size;
+  /**
+   * Files finished, transferred or failed.
+   */
+  uint64_t files_done;
+  /**
+   * Files to finish.
+   */
+  uint64_t files_total;
+  /**
+   * Bytes moved: those of the finished files (a failed file's count in full)
+   * and the part of a large file moved so far.
+   */
+  uint64_t bytes_done;
+  /**
+   * Bytes of the files to transfer.
+   */
+  uint64_t bytes_total;
+} ossr_dir_progress;
+
+/**
+ * The progress callback of `ossr_client_upload_dir` and
+ * `ossr_client_download_prefix`. `progress` is valid only during the call (copy
+ * what you keep). Return 0 to go on; any other value cancels the transfer, which
+ * then fails with `OSSR_ERR_CANCELLED`.
+ *
+ * It runs on the thread that made the call, one call at a time: once when the
+ * plan is made, once per finished file, and while a large file moves in parts at
+ * least every 1% of that file or 100 ms; only when a value changed (the first call
+ * excepted). Values never decrease and never exceed the totals; unless the call
+ * fails or is cancelled, the last call is at both totals, failed files included.
+ */
+typedef int (*ossr_dir_progress_cb)(void *userdata,
+                                    const ossr_dir_progress *progress);
+
+/**
  * The counts of a report, filled by `ossr_dir_report_counts`.
  */
 typedef struct {
@@ -1562,7 +1610,8 @@ ossr_result ossr_client_copy_object(const ossr_client *client,
 /**
  * Makes whole-prefix options with the defaults: 4 connections, no globs, compare
  * by size and CRC-64, symlinks not followed, no dry run, no deletion, large files
- * from 10 MiB, automatic part size, the single-file checkpoint places, no shard.
+ * from 10 MiB, automatic part size, the single-file checkpoint places, no shard,
+ * downloads fsynced.
  *
  * - `out`: receives the handle; the caller frees it with `ossr_dir_options_free`.
  *
@@ -1664,6 +1713,27 @@ ossr_result ossr_dir_options_set_checkpoint_dir(ossr_dir_options *opts,
                                                 ossr_error *err);
 
 /**
+ * Chooses what a download syncs to disk, for each file as
+ * `ossr_download_options_set_no_fsync` does. Defaults to false (fsync):
+ *
+ * - false (fsync): each large file's parts are recorded in its checkpoint only
+ *   once fsynced, and every file is fsynced before its rename into place (and its
+ *   directory after): after a power cut a file is the old one or the whole new
+ *   one.
+ * - true (no fsync): nothing is fsynced, the page cache's guarantees (as curl and
+ *   aria2c give): a power cut may cost re-fetched parts or files, never a wrong
+ *   file.
+ *
+ * The batch journal is never fsynced. Uploads ignore this: they write no local
+ * file, and their checkpoints are always fsynced.
+ *
+ * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ */
+ossr_result ossr_dir_options_set_no_fsync(ossr_dir_options *opts,
+                                          bool no_fsync,
+                                          ossr_error *err);
+
+/**
  * Copies request options (requester-pays, traffic limit, cancel token) into the
  * options; `req` may be freed afterwards. A version id is refused when the
  * transfer starts. Defaults to none.
@@ -1682,8 +1752,10 @@ ossr_result ossr_dir_options_set_request(ossr_dir_options *opts,
  *
  * - `dir`, `bucket`, `prefix`: borrowed for the call.
  * - `opts`: options, or NULL for the defaults.
- * - `progress`, `userdata`: as for `ossr_client_download`, over the bytes of all
- *   files to transfer.
+ * - `progress`, `userdata`: optional progress callback (NULL for none), with files
+ *   and bytes done and their totals: see `ossr_dir_progress_cb`. A non-zero return
+ *   cancels: the call returns `OSSR_ERR_CANCELLED`, and each large file's
+ *   checkpoint is kept, so calling again resumes.
  * - `out`: receives the report, freed with `ossr_dir_report_free`. Written only on
  *   success, which includes files failing: see `ossr_dir_counts.failed`.
  *
@@ -1696,7 +1768,7 @@ ossr_result ossr_client_upload_dir(const ossr_client *client,
                                    const char *bucket,
                                    const char *prefix,
                                    const ossr_dir_options *opts,
-                                   ossr_progress_cb progress,
+                                   ossr_dir_progress_cb progress,
                                    void *userdata,
                                    ossr_dir_report **out,
                                    ossr_error *err);
@@ -1714,7 +1786,7 @@ ossr_result ossr_client_download_prefix(const ossr_client *client,
                                         const char *prefix,
                                         const char *dir,
                                         const ossr_dir_options *opts,
-                                        ossr_progress_cb progress,
+                                        ossr_dir_progress_cb progress,
                                         void *userdata,
                                         ossr_dir_report **out,
                                         ossr_error *err);

@@ -57,7 +57,7 @@ pub use config::{
     RetryPolicy, Scheme, SignatureVersion, credentials_from_env, validate_bucket, validate_key,
 };
 pub use copy::{CopyMetadata, CopyOptions, CopyPath, CopyReport};
-pub use dir::{Compare, DirOptions, DirReport, FileFailure};
+pub use dir::{Compare, DirOptions, DirProgress, DirProgressFn, DirReport, FileFailure};
 pub use download::{DEFAULT_MULTIGET_THRESHOLD, DownloadOptions, DownloadReport};
 pub use error::{Error, ErrorKind, OssErrorDetails, Result};
 pub use list::{ListOptions, ListPage, ObjectLister};

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use oss_resume::{
-    Client, Compare, Config, DirOptions, DirReport, PutSource, RequestOptions, RetryPolicy,
-    SignatureVersion,
+    Client, Compare, Config, DirOptions, DirProgress, DirReport, ErrorKind, PutSource,
+    RequestOptions, RetryPolicy, SignatureVersion,
 };
 use oss_resume_server::{Server, ServerConfig};
 
@@ -92,6 +92,29 @@ fn transferred(r: &DirReport) -> (u64, u64, u64) {
     (r.files_transferred, r.files_unchanged, r.files_failed())
 }
 
+/// Checks a finished run's progress calls: the totals never change, files and bytes
+/// never step back nor pass the totals, the last call is at both totals, and the
+/// file total is what the report counts as transferred or failed.
+fn check_progress(calls: &[DirProgress], r: &DirReport) {
+    let first = calls.first().expect("at least one progress call");
+    let totals = (first.files_total, first.bytes_total);
+    for (i, p) in calls.iter().enumerate() {
+        assert_eq!((p.files_total, p.bytes_total), totals, "call {i}: {p:?}");
+        assert!(p.files_done <= p.files_total && p.bytes_done <= p.bytes_total);
+        if i > 0 {
+            let before = &calls[i - 1];
+            assert!(
+                p.files_done >= before.files_done && p.bytes_done >= before.bytes_done,
+                "call {i} steps back: {before:?} then {p:?}"
+            );
+            assert_ne!(p, before, "call {i} repeats the one before");
+        }
+    }
+    let last = calls.last().unwrap();
+    assert_eq!((last.files_done, last.bytes_done), totals, "{last:?}");
+    assert_eq!(last.files_total, r.files_transferred + r.files_failed());
+}
+
 #[test]
 fn two_thousand_small_files_and_three_large_ones_go_up_and_down_byte_identical() {
     let s = server();
@@ -100,15 +123,9 @@ fn two_thousand_small_files_and_three_large_ones_go_up_and_down_byte_identical()
     let src = work.path().join("src");
     make_tree(&src, 2000, 3);
     let total: u64 = tree(&src).values().map(|v| v.len() as u64).sum();
-    let mut last = (0, 0);
-    let mut calls = 0;
-    let mut progress = |done: u64, all: u64| {
-        assert!(
-            done >= last.0 && done <= all,
-            "progress {done}/{all} after {last:?}"
-        );
-        last = (done, all);
-        calls += 1;
+    let mut calls = Vec::new();
+    let mut progress = |p: &DirProgress| {
+        calls.push(*p);
         true
     };
     let up = c
@@ -116,9 +133,17 @@ fn two_thousand_small_files_and_three_large_ones_go_up_and_down_byte_identical()
         .unwrap();
     assert_eq!(transferred(&up), (2003, 0, 0), "{:?}", up.failed);
     assert_eq!(up.bytes_transferred, total);
-    assert_eq!(last, (total, total));
-    // One call per finished file, and more while each large file moves in parts.
-    assert!(calls > 2003 + 3, "{calls} progress calls");
+    check_progress(&calls, &up);
+    assert_eq!((calls[0].files_done, calls[0].bytes_done), (0, 0));
+    assert_eq!(calls[0].bytes_total, total);
+    // One call for the plan, one per finished file, and more while each large file
+    // moves in parts: its bytes grow within the whole while no file finishes.
+    assert!(calls.len() > 1 + 2003 + 3, "{} progress calls", calls.len());
+    let within = calls
+        .windows(2)
+        .filter(|w| w[1].files_done == w[0].files_done && w[1].bytes_done > w[0].bytes_done)
+        .count();
+    assert!(within >= 3, "{within} calls inside the large files");
     // The large files went in parts: 12+ parts each.
     assert!(s.stats().requests_of("UploadPart") >= 36);
     assert_eq!(s.stats().requests_of("PutObject"), 2000);
@@ -266,6 +291,110 @@ fn one_failing_file_does_not_stop_the_others_and_is_reported_with_why() {
             data(100, i)
         );
     }
+}
+
+/// Refused keys count as done from the first call and a file that fails counts
+/// when it ends: the file total is transferred + failed, and the run still ends at
+/// both totals.
+#[test]
+fn progress_counts_refused_and_failed_files_as_done_and_ends_at_both_totals() {
+    let s = server();
+    let c = client(&s);
+    for i in 0..20 {
+        s.put_object(BUCKET, &format!("p/{i:02}"), &data(100, i))
+            .unwrap();
+    }
+    for key in ["p/../up", "p/a//b"] {
+        s.put_object(BUCKET, key, b"x").unwrap();
+    }
+    let work = tempfile::tempdir().unwrap();
+    fs::create_dir_all(work.path().join("07/inside")).unwrap();
+    let mut calls = Vec::new();
+    let mut progress = |p: &DirProgress| {
+        calls.push(*p);
+        true
+    };
+    let r = c
+        .download_prefix(BUCKET, "p/", work.path(), &opts(), Some(&mut progress))
+        .unwrap();
+    assert_eq!(transferred(&r), (19, 0, 3), "{:?}", r.failed);
+    check_progress(&calls, &r);
+    let first = calls[0];
+    assert_eq!(
+        (first.files_done, first.files_total, first.bytes_done),
+        (2, 22, 0),
+        "{first:?}"
+    );
+    assert_eq!(first.bytes_total, 20 * 100);
+}
+
+/// A `false` from the callback cancels: among small files (the pool stops taking
+/// files) and inside a large one (its parts stop; its checkpoint lets a rerun
+/// finish it). No call follows the `false`.
+#[test]
+fn a_false_from_the_progress_callback_cancels_the_run() {
+    let s = server();
+    let c = client(&s);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src, 60, 1);
+    let ckpt = work.path().join("ckpt");
+    let mut o = opts();
+    o.threads = 2;
+    o.checkpoint_dir = Some(ckpt.clone());
+
+    // One thread: the next file is in flight when the callback says stop.
+    let mut one = o.clone();
+    one.threads = 1;
+    let mut after_false = 0;
+    let mut stopped = false;
+    let mut progress = |p: &DirProgress| {
+        after_false += u32::from(stopped);
+        stopped = p.files_done >= 5;
+        !stopped
+    };
+    let err = c
+        .upload_dir(&src, BUCKET, "stop/", &one, Some(&mut progress))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(after_false, 0, "a call after the false");
+    let puts = s.stats().requests_of("PutObject");
+    assert!(puts < 60, "{puts} of 60 small files were sent");
+    assert_eq!(
+        s.stats().requests_of("UploadPart"),
+        0,
+        "the large file never began"
+    );
+
+    // Now stop inside the large file, which moves after every small one: once 1 MiB
+    // of it went (with 2 parts of 256 KiB at most in flight, 2 are recorded).
+    let (mut after_false, mut stopped) = (0, false);
+    let mut large_from = None;
+    let mut progress = |p: &DirProgress| {
+        after_false += u32::from(stopped);
+        if p.files_done + 1 == p.files_total {
+            large_from.get_or_insert(p.bytes_done);
+        }
+        stopped = large_from.is_some_and(|b| p.bytes_done >= b + 1024 * 1024);
+        !stopped
+    };
+    let err = c
+        .upload_dir(&src, BUCKET, "stop/", &o, Some(&mut progress))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_eq!(after_false, 0, "a call after the false");
+    assert!(stopped);
+    assert!(
+        c.head_object(BUCKET, "stop/large0.bin", &RequestOptions::default())
+            .is_err()
+    );
+    let parts_before = s.stats().requests_of("UploadPart");
+    let r = c.upload_dir(&src, BUCKET, "stop/", &o, None).unwrap();
+    assert_eq!(transferred(&r), (1, 60, 0), "{:?}", r.failed);
+    assert!(
+        s.stats().requests_of("UploadPart") - parts_before < 12,
+        "the rerun resumed the large file"
+    );
 }
 
 #[test]

@@ -129,7 +129,7 @@ pub const FLAGS: &[Flag] = &[
         "no-fsync",
         None,
         None,
-        "sync nothing to disk (the page cache's guarantees, as curl and aria2c give): faster; a power cut may cost a re-fetch (recorded parts are re-checked by CRC-64 on resume), never a wrong file",
+        "downloads (get, cp -r and sync down): sync nothing to disk (the page cache's guarantees, as curl and aria2c give): faster; a power cut may cost a re-fetch (recorded parts are re-checked by CRC-64 on resume), never a wrong file",
     ),
     flag(
         "no-hedge",

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use oss_resume::{Compare, DirOptions, DirReport};
+use oss_resume::{Compare, DirOptions, DirProgress, DirReport, Durability};
 
 use crate::args::{Args, Command, no_extra};
 use crate::fail::Failure;
@@ -25,7 +25,9 @@ parts with their own checkpoints; one failing file is reported and the rest go o
 segments, ...) and local names that are not UTF-8 are refused by name. --shard
 INDEX/COUNT moves only this task's slice (a stable hash of each name), so COUNT
 tasks of any batch scheduler move everything exactly once; --shard auto/COUNT reads
-INDEX from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).",
+INDEX from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job). --no-fsync (downloads
+only) syncs nothing to disk, for each file as ossr get --no-fsync. The progress
+shows bytes and files done of those to transfer.",
     flags: &[
         "threads",
         "part-size",
@@ -39,6 +41,7 @@ INDEX from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job).",
         "report",
         "dry-run",
         "follow-symlinks",
+        "no-fsync",
         "progress-interval",
         "quiet",
     ],
@@ -134,6 +137,9 @@ fn options(args: &Args, skip_unchanged: bool) -> Result<DirOptions, Failure> {
     opts.dry_run = args.has("dry-run");
     opts.follow_symlinks = args.has("follow-symlinks");
     opts.delete_extraneous = args.has("delete");
+    if args.has("no-fsync") {
+        opts.durability = Durability::NoFsync;
+    }
     opts.compare = match (skip_unchanged, args.has("mtime")) {
         (false, _) => Compare::Never,
         (true, true) => Compare::SizeAndMtime,
@@ -152,11 +158,16 @@ fn options(args: &Args, skip_unchanged: bool) -> Result<DirOptions, Failure> {
 pub fn transfer(args: &Args, cmd: &Command, skip_unchanged: bool) -> Result<(), Failure> {
     let [src, dst] = args.positional(cmd, "a source and a destination")?;
     let way = way(src, dst)?;
+    if matches!(way, Way::Up { .. }) && args.has("no-fsync") {
+        return Err(Failure::Usage(
+            "--no-fsync applies to downloads only (an upload writes no local file)".into(),
+        ));
+    }
     let opts = options(args, skip_unchanged)?;
     opts.validate().map_err(|e| Failure::Usage(e.to_string()))?;
     let client = client(args)?;
     let mut bar = Bar::new(args)?;
-    let mut progress = |done: u64, total: u64| bar.update(done, Some(total));
+    let mut progress = |p: &DirProgress| bar.update_files(p);
     let result = match &way {
         Way::Up {
             dir,

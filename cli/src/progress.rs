@@ -7,7 +7,7 @@ use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use oss_resume::CancelToken;
+use oss_resume::{CancelToken, DirProgress};
 
 use crate::args::Args;
 use crate::fail::Failure;
@@ -102,8 +102,21 @@ impl Bar {
     /// Shows the progress when it is time to; false once Ctrl-C was pressed.
     /// `total` is `None` while unknown (standard input).
     pub fn update(&mut self, done: u64, total: Option<u64>) -> bool {
+        self.show(done, total, None)
+    }
+
+    /// [`Bar::update`] for a whole-prefix transfer: bytes, and files done of all.
+    pub fn update_files(&mut self, p: &DirProgress) -> bool {
+        self.show(
+            p.bytes_done,
+            Some(p.bytes_total),
+            Some((p.files_done, p.files_total)),
+        )
+    }
+
+    fn show(&mut self, done: u64, total: Option<u64>, files: Option<(u64, u64)>) -> bool {
         let base = *self.first.get_or_insert(done);
-        let end = total == Some(done);
+        let end = total == Some(done) && files.is_none_or(|(d, t)| d == t);
         let due = |every: Duration| match self.last_draw {
             None => true,
             Some(t) => t.elapsed() >= every || (end && !self.drew_end),
@@ -116,7 +129,7 @@ impl Bar {
         if draw {
             self.last_draw = Some(Instant::now());
             self.drew_end |= end;
-            let line = self.line(done, base, total);
+            let line = self.line(done, base, total, files);
             let mut err = std::io::stderr().lock();
             let _ = match self.mode {
                 Mode::Bar => write!(err, "\r{line}   "),
@@ -127,24 +140,29 @@ impl Bar {
         !interrupted()
     }
 
-    fn line(&self, done: u64, base: u64, total: Option<u64>) -> String {
+    fn line(&self, done: u64, base: u64, total: Option<u64>, files: Option<(u64, u64)>) -> String {
         let secs = self.started.elapsed().as_secs_f64().max(0.001);
         let rate = (done - base) as f64 / secs;
         let Some(total) = total else {
             return format!("{} sent  {}/s", human(done as f64), human(rate));
         };
-        let pct = if total == 0 {
-            100.0
-        } else {
-            done as f64 * 100.0 / total as f64
+        let pct = match (total, files) {
+            // Only empty files to move: how many are done is all there is to show.
+            (0, Some((d, t))) if t > 0 => d as f64 * 100.0 / t as f64,
+            (0, _) => 100.0,
+            _ => done as f64 * 100.0 / total as f64,
         };
         let eta = if rate > 0.0 {
             format!("{:.0}s", total.saturating_sub(done) as f64 / rate)
         } else {
             "?".into()
         };
+        let files = match files {
+            Some((d, t)) => format!("  files {d}/{t}"),
+            None => String::new(),
+        };
         let amounts = format!(
-            "{pct:5.1}% {} / {}  {}/s  eta {eta}",
+            "{pct:5.1}% {} / {}{files}  {}/s  eta {eta}",
             human(done as f64),
             human(total as f64),
             human(rate)

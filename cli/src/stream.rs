@@ -87,6 +87,7 @@ every selected file (ossr sync skips unchanged ones; ossr sync --help says more)
         "report",
         "dry-run",
         "follow-symlinks",
+        "no-fsync",
     ],
     connects: true,
     extra: no_extra,
@@ -326,6 +327,11 @@ pub fn cp(args: Vec<OsString>) -> Result<(), Failure> {
     };
     if args.has("recursive") {
         return crate::dir::transfer(&args, &CP, false);
+    }
+    if args.has("no-fsync") {
+        return Err(Failure::Usage(
+            "--no-fsync applies to downloads only (cp -r oss://bucket/prefix/ DIR); a server-side copy writes no local file".into(),
+        ));
     }
     let [from, to] = args.positional(&CP, "a source and a destination oss://bucket/key")?;
     let (sb, sk) = parse_oss_url(from)?;

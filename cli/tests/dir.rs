@@ -1,5 +1,9 @@
 //! `ossr cp -r` and `ossr sync` against the local server: trees both ways, exactly
-//! the changed files, shards in separate processes, a SIGKILL mid-upload.
+//! the changed files, shards in separate processes, a SIGKILL mid-upload, progress
+//! in files and bytes, `--no-fsync`.
+
+#[path = "../../tests/common/mod.rs"]
+mod lib_common;
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -19,8 +23,30 @@ fn server() -> Server {
 
 fn ossr(s: &Server, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ossr"));
-    cmd.args(args)
-        .env("OSS_ENDPOINT", s.endpoint())
+    cmd.args(args);
+    with_env(cmd, s)
+}
+
+/// `ossr` with `args` under `strace -f`, its fsync-like calls written to `trace`.
+fn ossr_traced(s: &Server, trace: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new("strace");
+    cmd.args([
+        "-f",
+        "-qq",
+        "-e",
+        "trace=fsync,fdatasync,syncfs,sync_file_range",
+        "-o",
+    ])
+    .arg(trace)
+    .arg("--")
+    .arg(env!("CARGO_BIN_EXE_ossr"))
+    .args(args);
+    with_env(cmd, s)
+}
+
+/// The connection to `s` in the environment, and nothing else from it.
+fn with_env(mut cmd: Command, s: &Server) -> Command {
+    cmd.env("OSS_ENDPOINT", s.endpoint())
         .env("OSS_ACCESS_KEY_ID", "sy-ak")
         .env("OSS_ACCESS_KEY_SECRET", "sy-sk")
         .env_remove("OSS_REGION")
@@ -29,6 +55,15 @@ fn ossr(s: &Server, args: &[&str]) -> Command {
         .env_remove("JOB_COMPLETION_INDEX")
         .env("HOME", std::env::temp_dir());
     cmd
+}
+
+/// How many fsync-like calls an strace output file holds.
+fn syncs(trace: &Path) -> usize {
+    fs::read_to_string(trace)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.contains("resumed>"))
+        .count()
 }
 
 fn run_ok(mut cmd: Command) -> String {
@@ -299,4 +334,153 @@ fn bad_directions_and_shards_are_usage_errors() {
         let out = ossr(&s, args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
     }
+}
+
+/// Progress lines `ossr` wrote to a non-terminal stderr.
+fn progress_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect()
+}
+
+/// The `done/total` after `files ` in a progress line.
+fn files_of(line: &str) -> (u64, u64) {
+    let at = line.find(" files ").expect("a file count") + 7;
+    let text = line[at..].split_whitespace().next().unwrap();
+    let (done, total) = text.split_once('/').unwrap();
+    (done.parse().unwrap(), total.parse().unwrap())
+}
+
+/// To a log (not a terminal) `cp -r` writes whole progress lines with the files
+/// done of all beside the bytes, never stepping back, the last one at both totals.
+#[test]
+fn cp_r_progress_to_a_log_counts_files_and_bytes() {
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src, 40);
+    let out = ossr(
+        &s,
+        &[
+            "cp",
+            "-r",
+            src.to_str().unwrap(),
+            "oss://sync-bucket/prog/",
+            "--threads",
+            "1",
+            "--progress-interval",
+            "0",
+        ],
+    )
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains('\r'), "{stderr:?}");
+    let lines = progress_lines(&stderr);
+    assert!(lines.len() > 2, "{stderr}");
+    let counts: Vec<(u64, u64)> = lines.iter().map(|l| files_of(l)).collect();
+    assert!(counts.windows(2).all(|w| w[1].0 >= w[0].0), "{counts:?}");
+    assert!(counts.iter().all(|c| c.1 == 40), "{counts:?}");
+    assert_eq!(counts[0].0, 0, "{stderr}");
+    let last = lines.last().unwrap();
+    assert_eq!(files_of(last), (40, 40), "{stderr}");
+    assert!(last.contains("100.0%"), "{stderr}");
+    // --quiet: none.
+    let out = ossr(
+        &s,
+        &[
+            "cp",
+            "-r",
+            src.to_str().unwrap(),
+            "oss://sync-bucket/prog/",
+            "--quiet",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert!(out.status.success());
+    assert!(progress_lines(&String::from_utf8_lossy(&out.stderr)).is_empty());
+}
+
+/// `--no-fsync` reaches every file of a download: traced, `cp -r` down syncs at
+/// least once per file by default and never with it (`sync` too). An upload, and
+/// a server-side `cp`, refuse it as a usage error: they write no local file.
+#[test]
+fn no_fsync_reaches_each_file_of_a_download_and_is_refused_for_an_upload() {
+    let s = server();
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src, 12);
+    let big = data(3 << 20, 99);
+    fs::write(src.join("big"), &big).unwrap();
+    let up = |extra: &[&str]| {
+        let mut args = vec!["cp", "-r", src.to_str().unwrap(), "oss://sync-bucket/nf/"];
+        args.extend(extra);
+        ossr(&s, &args).output().unwrap()
+    };
+    let refused = up(&["--no-fsync"]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("downloads only"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    assert_eq!(s.stats().requests_of("PutObject"), 0, "nothing sent");
+    assert!(up(&["--quiet"]).status.success());
+    let out = ossr(
+        &s,
+        &[
+            "cp",
+            "oss://sync-bucket/nf/big",
+            "oss://sync-bucket/nf2",
+            "--no-fsync",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+
+    if !lib_common::have_tools(&["strace"]) {
+        return;
+    }
+    // 13 files; the large one in parts (a checkpoint beside it).
+    let down = |dir: &str, extra: &[&str]| {
+        let dst = work.path().join(dir);
+        let trace = work.path().join(format!("{dir}.strace"));
+        let mut args = vec![
+            "cp",
+            "-r",
+            "oss://sync-bucket/nf/",
+            dst.to_str().unwrap(),
+            "--threshold",
+            "1M",
+            "--part-size",
+            "256K",
+            "--quiet",
+        ];
+        args.extend(extra);
+        run_ok(ossr_traced(&s, &trace, &args));
+        assert!(tree(&src) == tree(&dst), "{dir}: the trees differ");
+        syncs(&trace)
+    };
+    let fsynced = down("fsync", &[]);
+    assert!(fsynced >= 13, "{fsynced} syncs for 13 files");
+    assert_eq!(down("nofsync", &["--no-fsync"]), 0);
+    let trace = work.path().join("sync.strace");
+    let dst = work.path().join("sync");
+    run_ok(ossr_traced(
+        &s,
+        &trace,
+        &[
+            "sync",
+            "oss://sync-bucket/nf/",
+            dst.to_str().unwrap(),
+            "--no-fsync",
+            "--quiet",
+        ],
+    ));
+    assert!(tree(&src) == tree(&dst));
+    assert_eq!(syncs(&trace), 0);
 }

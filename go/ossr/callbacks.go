@@ -15,9 +15,11 @@ import (
 	"unsafe"
 )
 
-// progressState carries a progress func through the C userdata pointer.
+// progressState carries a progress func through the C userdata pointer: fn for
+// the byte callback, dir for the whole-prefix one.
 type progressState struct {
 	fn       func(done, total uint64) bool
+	dir      func(p DirProgress) bool
 	panicked interface{}
 }
 
@@ -41,6 +43,26 @@ func ossrGoProgress(userdata unsafe.Pointer, done C.uint64_t, total C.uint64_t) 
 		}
 	}()
 	if st.fn(uint64(done), uint64(total)) {
+		return 0
+	}
+	return 1
+}
+
+//export ossrGoDirProgress
+func ossrGoDirProgress(userdata unsafe.Pointer, filesDone, filesTotal, bytesDone, bytesTotal C.uint64_t) (cancel C.int) {
+	st := cgo.Handle(uintptr(userdata)).Value().(*progressState)
+	defer func() {
+		// A panic must not unwind through C: record it, cancel, re-raise later.
+		if r := recover(); r != nil {
+			st.panicked = r
+			cancel = 1
+		}
+	}()
+	p := DirProgress{
+		FilesDone: uint64(filesDone), FilesTotal: uint64(filesTotal),
+		BytesDone: uint64(bytesDone), BytesTotal: uint64(bytesTotal),
+	}
+	if st.dir(p) {
 		return 0
 	}
 	return 1

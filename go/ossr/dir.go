@@ -32,7 +32,31 @@ type DirOptions struct {
 	ShardCount       int
 	CheckpointDir    string // where each large file's checkpoint is kept (default: the single-file places)
 	Request          RequestOptions
-	Progress         func(done, total uint64) bool // bytes over all files; false cancels
+	// NoFsync skips every fsync of a download, for each file as
+	// DownloadOptions.NoFsync does: a power cut may cost re-fetched parts or
+	// files, never a wrong file. By default each large file's parts are recorded
+	// only once fsynced and every file is fsynced before its rename into place.
+	// Uploads ignore it: they write no local file, and their checkpoints are
+	// always fsynced.
+	NoFsync bool
+	// Progress gets the files and bytes done and their totals (see DirProgress),
+	// on the calling goroutine, one call at a time: once when the plan is made,
+	// once per finished file, and while a large file moves in parts at least every
+	// 1% of it or 100 ms. Values never decrease; unless the call fails or is
+	// cancelled, the last call is at both totals. Returning false cancels (the
+	// call returns an error matching ErrCancelled).
+	Progress func(p DirProgress) bool
+}
+
+// DirProgress is where UploadDir or DownloadPrefix stands. The totals are what
+// the plan decided to transfer (unchanged files are not in them), plus, in
+// FilesTotal, the files the plan refused (unsafe names, ...), which count as done
+// from the first call: at the end FilesTotal is FilesTransferred + len(Failed).
+type DirProgress struct {
+	FilesDone  uint64 // files finished, transferred or failed
+	FilesTotal uint64
+	BytesDone  uint64 // bytes of the finished files and of the large file moving
+	BytesTotal uint64
 }
 
 // FileFailure is a file that was not transferred, and why.
@@ -54,7 +78,7 @@ type DirReport struct {
 // a resumable upload with its own checkpoint, a failing file is reported and the
 // others go on. When ctx ends the call returns an error matching ErrCancelled.
 func (c *Client) UploadDir(ctx context.Context, dir, bucket, prefix string, opts *DirOptions) (DirReport, error) {
-	return c.dirTransfer(ctx, opts, func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result {
+	return c.dirTransfer(ctx, opts, func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_dir_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result {
 		return C.ossr_client_upload_dir(p, cs.of(dir), cs.of(bucket), cs.of(prefix), o, cb, ud, out, e)
 	})
 }
@@ -64,12 +88,12 @@ func (c *Client) UploadDir(ctx context.Context, dir, bucket, prefix string, opts
 // colliding keys, paths through a local symbolic link, ...) are refused by name in
 // the report and nothing is written for them. Otherwise as UploadDir.
 func (c *Client) DownloadPrefix(ctx context.Context, bucket, prefix, dir string, opts *DirOptions) (DirReport, error) {
-	return c.dirTransfer(ctx, opts, func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result {
+	return c.dirTransfer(ctx, opts, func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_dir_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result {
 		return C.ossr_client_download_prefix(p, cs.of(bucket), cs.of(prefix), cs.of(dir), o, cb, ud, out, e)
 	})
 }
 
-type dirCall func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result
+type dirCall func(p *C.ossr_client, cs *cstrings, o *C.ossr_dir_options, cb C.ossr_dir_progress_cb, ud unsafe.Pointer, out **C.ossr_dir_report, e *C.ossr_error) C.ossr_result
 
 func (c *Client) dirTransfer(ctx context.Context, opts *DirOptions, call dirCall) (DirReport, error) {
 	if opts == nil {
@@ -88,7 +112,7 @@ func (c *Client) dirTransfer(ctx context.Context, opts *DirOptions, call dirCall
 		return DirReport{}, err
 	}
 	var report DirReport
-	cb, ud, done := progress(opts.Progress)
+	cb, ud, done := dirProgress(opts.Progress)
 	err = c.run(ctx, func(p *C.ossr_client, cs *cstrings, w *canceller, e *C.ossr_error) C.ossr_result {
 		var o *C.ossr_dir_options
 		rc := C.ossr_dir_options_new(&o, e)
@@ -119,6 +143,9 @@ func (c *Client) dirTransfer(ctx context.Context, opts *DirOptions, call dirCall
 			})
 		}
 		set(func() C.ossr_result { return C.ossr_dir_options_set_shard(o, index, count, e) })
+		if opts.NoFsync {
+			set(func() C.ossr_result { return C.ossr_dir_options_set_no_fsync(o, true, e) })
+		}
 		if opts.CheckpointDir != "" {
 			set(func() C.ossr_result { return C.ossr_dir_options_set_checkpoint_dir(o, cs.of(opts.CheckpointDir), e) })
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -23,15 +24,16 @@ func TestUploadDirAndDownloadPrefixRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var last uint64
-	opts := &DirOptions{Threads: 2, Exclude: []string{"*.tmp"}, Progress: func(done, total uint64) bool { last = done; return true }}
+	var calls []DirProgress
+	opts := &DirOptions{Threads: 2, Exclude: []string{"*.tmp"}, Progress: func(p DirProgress) bool { calls = append(calls, p); return true }}
 	up, err := c.UploadDir(ctx, src, bucket, "godir/", opts)
 	if err != nil {
 		t.Fatalf("UploadDir: %v", err)
 	}
-	if up.FilesTransferred != 3 || up.BytesTransferred != 2010 || last != 2010 || len(up.Failed) != 0 {
-		t.Fatalf("up: %+v (progress %d)", up, last)
+	if up.FilesTransferred != 3 || up.BytesTransferred != 2010 || len(up.Failed) != 0 {
+		t.Fatalf("up: %+v", up)
 	}
+	checkDirProgress(t, calls, DirProgress{FilesDone: 3, FilesTotal: 3, BytesDone: 2010, BytesTotal: 2010})
 	again, err := c.UploadDir(ctx, src, bucket, "godir/", opts)
 	if err != nil || again.FilesTransferred != 0 || again.FilesUnchanged != 3 {
 		t.Fatalf("again: %+v %v", again, err)
@@ -40,12 +42,18 @@ func TestUploadDirAndDownloadPrefixRoundTrip(t *testing.T) {
 	if _, err := c.PutObject(ctx, bucket, "godir/../escape", []byte("x"), nil); err != nil {
 		t.Fatal(err)
 	}
-	down, err := c.DownloadPrefix(ctx, bucket, "godir/", dst, &DirOptions{})
+	calls = nil
+	down, err := c.DownloadPrefix(ctx, bucket, "godir/", dst, &DirOptions{NoFsync: true, Progress: opts.Progress})
 	if err != nil {
 		t.Fatalf("DownloadPrefix: %v", err)
 	}
 	if down.FilesTransferred != 3 || len(down.Failed) != 1 || down.Failed[0].Name != "godir/../escape" {
 		t.Fatalf("down: %+v", down)
+	}
+	// The refused key counts as done from the first call.
+	checkDirProgress(t, calls, DirProgress{FilesDone: 4, FilesTotal: 4, BytesDone: 2010, BytesTotal: 2010})
+	if calls[0].FilesDone != 1 || calls[0].BytesDone != 0 {
+		t.Fatalf("first call %+v", calls[0])
 	}
 	for name, data := range files {
 		got, err := os.ReadFile(filepath.Join(dst, name))
@@ -76,4 +84,57 @@ func TestDirTransfersRefuseBadShardsAndEndedContexts(t *testing.T) {
 	if !errors.Is(err, ErrCancelled) || !errors.Is(err, context.Canceled) {
 		t.Fatalf("an ended context gave %v", err)
 	}
+}
+
+// checkDirProgress checks that the calls never step back, keep their totals and
+// end at want.
+func checkDirProgress(t *testing.T, calls []DirProgress, want DirProgress) {
+	t.Helper()
+	if len(calls) == 0 {
+		t.Fatal("no progress call")
+	}
+	for i := 1; i < len(calls); i++ {
+		a, b := calls[i-1], calls[i]
+		if b.FilesDone < a.FilesDone || b.BytesDone < a.BytesDone || b.FilesTotal != a.FilesTotal || b.BytesTotal != a.BytesTotal {
+			t.Fatalf("call %d: %+v after %+v", i, b, a)
+		}
+	}
+	if last := calls[len(calls)-1]; last != want {
+		t.Fatalf("last call %+v, want %+v", last, want)
+	}
+}
+
+func TestDirProgressFalseCancelsAndAPanicIsReRaised(t *testing.T) {
+	ctx := context.Background()
+	c, bucket := testClient(t, "")
+	src := t.TempDir()
+	for i := 0; i < 30; i++ {
+		if err := os.WriteFile(filepath.Join(src, fmt.Sprintf("f%02d", i)), pattern(100, byte(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	calls := 0
+	_, err := c.UploadDir(ctx, src, bucket, "gostop/", &DirOptions{Threads: 1, Progress: func(p DirProgress) bool {
+		calls++
+		return p.FilesDone < 2
+	}})
+	if !errors.Is(err, ErrCancelled) {
+		t.Fatalf("a false from Progress gave %v", err)
+	}
+	listed := 0
+	err = c.List(ctx, bucket, &ListOptions{Prefix: "gostop/"}, func(p ListPage) bool { listed += len(p.Objects); return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plan's call, then one per file until the false at the second.
+	if calls != 3 || listed >= 30 {
+		t.Fatalf("%d calls, %d of 30 files sent after the cancel", calls, listed)
+	}
+	defer func() {
+		if r := recover(); r != "dir boom" {
+			t.Fatalf("want the callback's panic re-raised, got %v", r)
+		}
+	}()
+	_, _ = c.UploadDir(ctx, src, bucket, "gostop/", &DirOptions{Progress: func(DirProgress) bool { panic("dir boom") }})
+	t.Fatal("UploadDir returned instead of re-raising the panic")
 }

@@ -37,11 +37,21 @@ package ossr
 #include "oss_resume.h"
 
 extern int ossrGoProgress(void *userdata, uint64_t done, uint64_t total);
+extern int ossrGoDirProgress(void *userdata, uint64_t files_done, uint64_t files_total,
+                             uint64_t bytes_done, uint64_t bytes_total);
 extern int ossrGoRead(void *userdata, uint8_t *buf, size_t len, size_t *out_n);
+
+// The directory progress struct handed to Go as plain numbers: Go never holds
+// the library's pointer.
+static int ossr_go_dir_progress(void *userdata, const ossr_dir_progress *p) {
+	return ossrGoDirProgress(userdata, p->files_done, p->files_total, p->bytes_done,
+	                         p->bytes_total);
+}
 
 // cgo handles are integers; C wants a pointer. Converting here keeps go vet quiet.
 static inline void *ossr_go_handle(uintptr_t h) { return (void *)h; }
 static inline ossr_progress_cb ossr_go_progress_cb(void) { return ossrGoProgress; }
+static inline ossr_dir_progress_cb ossr_go_dir_progress_cb(void) { return ossr_go_dir_progress; }
 static inline ossr_read_cb ossr_go_read_cb(void) { return ossrGoRead; }
 */
 import "C"
@@ -513,9 +523,24 @@ func progress(fn func(done, total uint64) bool) (C.ossr_progress_cb, unsafe.Poin
 	if fn == nil {
 		return nil, nil, func() {}
 	}
-	st := &progressState{fn: fn}
+	ud, done := progressHandle(&progressState{fn: fn})
+	return C.ossr_go_progress_cb(), ud, done
+}
+
+// dirProgress is progress for the whole-prefix callback.
+func dirProgress(fn func(p DirProgress) bool) (C.ossr_dir_progress_cb, unsafe.Pointer, func()) {
+	if fn == nil {
+		return nil, nil, func() {}
+	}
+	ud, done := progressHandle(&progressState{dir: fn})
+	return C.ossr_go_dir_progress_cb(), ud, done
+}
+
+// progressHandle passes st as C userdata until done, which re-raises a panic the
+// callback recorded.
+func progressHandle(st *progressState) (unsafe.Pointer, func()) {
 	h := cgo.NewHandle(st)
-	return C.ossr_go_progress_cb(), C.ossr_go_handle(C.uintptr_t(h)), func() {
+	return C.ossr_go_handle(C.uintptr_t(h)), func() {
 		h.Delete()
 		if st.panicked != nil {
 			panic(st.panicked)

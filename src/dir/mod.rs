@@ -13,6 +13,7 @@ mod glob;
 mod journal;
 mod names;
 mod plan;
+mod progress;
 
 use std::path::{Path, PathBuf};
 
@@ -21,6 +22,7 @@ use crate::config::validate_bucket;
 use crate::download::DownloadOptions;
 use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::cancel::CancelToken;
+use crate::transfer::fsio::Durability;
 use crate::transfer::plan::{Plan, check_threads};
 use crate::transfer::pool::{PartRecord, PartWork, Pool};
 use crate::transfer::progress::{Progress, Reporter};
@@ -28,6 +30,8 @@ use crate::upload::UploadOptions;
 
 use glob::Glob;
 use journal::{Entry, Journal, mtime_ns};
+use progress::Meter;
+pub use progress::{DirProgress, DirProgressFn};
 
 /// How a file that is already at the destination is found unchanged (and skipped).
 #[non_exhaustive]
@@ -93,6 +97,17 @@ pub struct DirOptions {
     /// move everything exactly once with no coordinator; deletion too stays within
     /// the slice. Defaults to none (everything).
     pub shard: Option<(u32, u32)>,
+    /// What a download syncs to disk, for each file as
+    /// [`DownloadOptions::durability`] does: under [`Durability::Fsync`] each
+    /// large file's parts are recorded only once fsynced, and every file is fsynced
+    /// before its rename into place (and its directory after), so after a power cut
+    /// a file is the old one or the whole new one; under [`Durability::NoFsync`]
+    /// nothing is fsynced (the page cache's guarantees): a power cut may cost
+    /// re-fetched parts or files, never a wrong file. The batch journal is never
+    /// fsynced (losing it costs a HEAD and a CRC-64 per file on the next run).
+    /// Uploads ignore it: they write no local file, and their checkpoints are
+    /// always fsynced. Defaults to [`Durability::Fsync`].
+    pub durability: Durability,
     /// Request options for every request (payer flag, traffic limit, cancel token;
     /// a version id is refused: a prefix has no one version).
     pub request: RequestOptions,
@@ -112,6 +127,7 @@ impl Default for DirOptions {
             part_size: None,
             checkpoint_dir: None,
             shard: None,
+            durability: Durability::Fsync,
             request: RequestOptions::default(),
         }
     }
@@ -285,6 +301,7 @@ impl FileWork<'_> {
                     multiget_threshold: self.opts.large_threshold,
                     part_size: self.opts.part_size,
                     checkpoint_dir: self.opts.checkpoint_dir.clone(),
+                    durability: self.opts.durability,
                     request,
                     ..DownloadOptions::default()
                 };
@@ -331,15 +348,15 @@ impl PartWork for FileWork<'_> {
     }
 }
 
-/// Counts finished files into the report and reports progress in bytes, on the
-/// caller's thread.
+/// Counts finished files into the report and reports progress in files and
+/// bytes, on the caller's thread.
 struct Tally<'a, 'p, 'q> {
     jobs: &'a [Job],
     report: &'a mut DirReport,
     journal: Option<&'a mut Journal>,
-    done: u64,
-    total: u64,
-    progress: Option<&'p mut Progress<'q>>,
+    files_done: u64,
+    bytes_done: u64,
+    meter: Meter<'p, 'q>,
 }
 
 impl Tally<'_, '_, '_> {
@@ -362,20 +379,23 @@ impl Tally<'_, '_, '_> {
             }
             Err(why) => self.report.fail(&job.name, why),
         }
-        self.done += job.size;
-        let go_on = match self.progress.as_mut() {
-            Some(p) => p(self.done, self.total),
-            None => true,
-        };
-        if go_on {
+        self.files_done += 1;
+        self.bytes_done += job.size;
+        self.show()
+    }
+
+    /// Reports where the run stands; the callback's `false` is a cancel.
+    fn show(&mut self) -> Result<()> {
+        if self.meter.report(self.files_done, self.bytes_done) {
             Ok(())
         } else {
-            Err(Error::new(
-                ErrorKind::Cancelled,
-                "cancelled by the progress callback",
-            ))
+            Err(cancelled_by_callback())
         }
     }
+}
+
+fn cancelled_by_callback() -> Error {
+    Error::new(ErrorKind::Cancelled, "cancelled by the progress callback")
 }
 
 impl PartRecord<std::result::Result<Moved, String>> for Tally<'_, '_, '_> {
@@ -390,26 +410,30 @@ impl PartRecord<std::result::Result<Moved, String>> for Tally<'_, '_, '_> {
 
 impl Client {
     /// Moves the planned files: small ones many at a time on the pool, then large
-    /// ones one at a time on every thread.
+    /// ones one at a time on every thread. Files the plan refused (already in the
+    /// report) count as done from the first progress call.
     fn run_jobs(
         &self,
         work: &FileWork<'_>,
         report: &mut DirReport,
         journal: Option<&mut Journal>,
-        progress: Option<&mut Progress<'_>>,
+        progress: Option<&mut DirProgressFn<'_>>,
     ) -> Result<()> {
         let opts = work.opts;
-        let total = work.jobs.iter().map(|j| j.size).sum();
+        let refused = report.files_failed();
+        let bytes_total = work.jobs.iter().map(|j| j.size).sum();
+        let files_total = work.jobs.len() as u64 + refused;
         let (small, large): (Vec<u64>, Vec<u64>) = (0..work.jobs.len() as u64)
             .partition(|i| work.jobs[*i as usize].size < opts.large_threshold);
         let mut tally = Tally {
             jobs: work.jobs,
             report,
             journal,
-            done: 0,
-            total,
-            progress,
+            files_done: refused,
+            bytes_done: 0,
+            meter: Meter::new(progress, files_total, bytes_total),
         };
+        tally.show()?;
         let root = opts.request.cancel.clone().unwrap_or_default();
         let pool = Pool {
             plan: Plan::new(work.jobs.len() as u64, 1),
@@ -417,18 +441,18 @@ impl Client {
             cancel: &root,
             reused: 0,
         };
-        // The pool's own progress counts files; bytes are reported by the tally.
+        // The pool's own progress counts files; the tally reports files and bytes.
         pool.run(work, &mut tally, small, &mut Reporter::new(None, 0))?;
         for index in large {
             let job = &work.jobs[index as usize];
             // A large file's own progress, shown within the whole's.
-            let (base, total) = (tally.done, tally.total);
-            let moved = match tally.progress.as_deref_mut() {
-                Some(p) => {
-                    let mut inner = |done: u64, _: u64| p(base + done, total);
-                    work.transfer(job, opts.threads, Some(root.clone()), Some(&mut inner))
-                }
-                None => work.transfer(job, opts.threads, Some(root.clone()), None),
+            let (files, base) = (tally.files_done, tally.bytes_done);
+            let meter = &mut tally.meter;
+            let moved = if meter.wanted() {
+                let mut inner = |done: u64, _: u64| meter.report(files, base + done);
+                work.transfer(job, opts.threads, Some(root.clone()), Some(&mut inner))
+            } else {
+                work.transfer(job, opts.threads, Some(root.clone()), None)
             };
             let outcome = match moved {
                 Ok(n) => Ok(n),
@@ -444,17 +468,23 @@ impl Client {
     /// (`/`-separated): see [`DirOptions`] for selection, skipping unchanged files,
     /// symlinks, deletion and dry runs. Files move under one thread budget; each
     /// large one is a resumable upload with its own checkpoint. `progress` gets the
-    /// bytes done and the total over all files to transfer, on the calling thread;
-    /// returning false cancels.
+    /// files and bytes done and their totals ([`DirProgress`]), on the calling
+    /// thread; returning false cancels (see [`DirProgressFn`]).
     ///
     /// ```no_run
     /// # fn main() -> Result<(), oss_resume::Error> {
     /// # let client = oss_resume::Client::new(oss_resume::Config::builder("http://127.0.0.1:9000").build()?)?;
-    /// use oss_resume::DirOptions;
+    /// use oss_resume::{DirOptions, DirProgress};
     ///
     /// let mut opts = DirOptions::default();
     /// opts.exclude = vec!["*.tmp".into()];
-    /// let report = client.upload_dir("checkpoints", "examplebucket", "runs/7/", &opts, None)?;
+    /// let mut progress = |p: &DirProgress| {
+    ///     eprint!("\r{}/{} files, {}/{} bytes",
+    ///         p.files_done, p.files_total, p.bytes_done, p.bytes_total);
+    ///     true // false cancels
+    /// };
+    /// let report = client.upload_dir("checkpoints", "examplebucket", "runs/7/", &opts,
+    ///     Some(&mut progress))?;
     /// println!("{} sent, {} unchanged, {} failed",
     ///     report.files_transferred, report.files_unchanged, report.files_failed());
     /// for f in &report.failed {
@@ -475,7 +505,7 @@ impl Client {
         bucket: &str,
         prefix: &str,
         opts: &DirOptions,
-        progress: Option<&mut Progress<'_>>,
+        progress: Option<&mut DirProgressFn<'_>>,
     ) -> Result<DirReport> {
         validate_bucket(bucket)?;
         opts.validate()?;
@@ -520,7 +550,7 @@ impl Client {
         prefix: &str,
         dir: impl AsRef<Path>,
         opts: &DirOptions,
-        progress: Option<&mut Progress<'_>>,
+        progress: Option<&mut DirProgressFn<'_>>,
     ) -> Result<DirReport> {
         validate_bucket(bucket)?;
         opts.validate()?;
@@ -555,7 +585,7 @@ impl Client {
         direction: Direction,
         opts: &DirOptions,
         (mut report, mut journal): (DirReport, Option<Journal>),
-        progress: Option<&mut Progress<'_>>,
+        progress: Option<&mut DirProgressFn<'_>>,
     ) -> Result<DirReport> {
         if opts.dry_run {
             report.files_transferred = jobs.len() as u64;

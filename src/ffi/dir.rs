@@ -2,14 +2,12 @@
 //! `ossr_client_download_prefix`, their options, and the report they make.
 
 use super::client::{ossr_client, ossr_request_options};
-use super::transfer::with_progress;
 use super::{
     Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, copy_str, free_handle, guard,
-    guard_value, into_handle, opt_ref, ossr_error, ossr_progress_cb, ossr_result, out_ptr,
-    write_given, write_out,
+    guard_value, into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_given, write_out,
 };
-use crate::{Compare, DirOptions, DirReport};
-use std::ffi::{c_char, c_uint, c_void};
+use crate::{Compare, DirOptions, DirProgress, DirProgressFn, DirReport, Durability};
+use std::ffi::{c_char, c_int, c_uint, c_void};
 
 /// How unchanged files are recognised, for `ossr_dir_options_set_compare`.
 #[repr(u32)]
@@ -60,9 +58,72 @@ pub struct ossr_dir_counts {
     pub dry_run: bool,
 }
 
+/// Where a whole-prefix transfer stands, given to an `ossr_dir_progress_cb`.
+///
+/// The totals are what the plan decided to transfer (unchanged files are not in
+/// them), plus, in `files_total`, the files the plan refused (unsafe names, ...),
+/// which count as done from the first call: at the end of a run `files_total` is
+/// `ossr_dir_counts.files_transferred + ossr_dir_counts.failed`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ossr_dir_progress {
+    /// Set by the library to the size of the struct it filled. Fields may be added
+    /// at the end in later versions; a program reads the ones its header declares.
+    pub struct_size: usize,
+    /// Files finished, transferred or failed.
+    pub files_done: u64,
+    /// Files to finish.
+    pub files_total: u64,
+    /// Bytes moved: those of the finished files (a failed file's count in full)
+    /// and the part of a large file moved so far.
+    pub bytes_done: u64,
+    /// Bytes of the files to transfer.
+    pub bytes_total: u64,
+}
+
+/// The progress callback of `ossr_client_upload_dir` and
+/// `ossr_client_download_prefix`. `progress` is valid only during the call (copy
+/// what you keep). Return 0 to go on; any other value cancels the transfer, which
+/// then fails with `OSSR_ERR_CANCELLED`.
+///
+/// It runs on the thread that made the call, one call at a time: once when the
+/// plan is made, once per finished file, and while a large file moves in parts at
+/// least every 1% of that file or 100 ms; only when a value changed (the first call
+/// excepted). Values never decrease and never exceed the totals; unless the call
+/// fails or is cancelled, the last call is at both totals, failed files included.
+pub type ossr_dir_progress_cb = Option<
+    unsafe extern "C" fn(userdata: *mut c_void, progress: *const ossr_dir_progress) -> c_int,
+>;
+
+/// Runs `f` with the Rust progress closure for a C directory callback (or none).
+fn with_dir_progress<T>(
+    progress: ossr_dir_progress_cb,
+    userdata: *mut c_void,
+    f: impl FnOnce(Option<&mut DirProgressFn<'_>>) -> T,
+) -> T {
+    let Some(cb) = progress else {
+        return f(None);
+    };
+    let mut closure = move |p: &DirProgress| {
+        let c = ossr_dir_progress {
+            struct_size: std::mem::size_of::<ossr_dir_progress>(),
+            files_done: p.files_done,
+            files_total: p.files_total,
+            bytes_done: p.bytes_done,
+            bytes_total: p.bytes_total,
+        };
+        // SAFETY: the caller gave us this function pointer and userdata for this
+        // call; we call it on the calling thread, as the header promises, with a
+        // pointer to a struct that lives until it returns.
+        unsafe { cb(userdata, &c) == 0 }
+    };
+    f(Some(&mut closure))
+}
+
 /// Makes whole-prefix options with the defaults: 4 connections, no globs, compare
 /// by size and CRC-64, symlinks not followed, no dry run, no deletion, large files
-/// from 10 MiB, automatic part size, the single-file checkpoint places, no shard.
+/// from 10 MiB, automatic part size, the single-file checkpoint places, no shard,
+/// downloads fsynced.
 ///
 /// - `out`: receives the handle; the caller frees it with `ossr_dir_options_free`.
 ///
@@ -258,6 +319,37 @@ pub extern "C" fn ossr_dir_options_set_checkpoint_dir(
     })
 }
 
+/// Chooses what a download syncs to disk, for each file as
+/// `ossr_download_options_set_no_fsync` does. Defaults to false (fsync):
+///
+/// - false (fsync): each large file's parts are recorded in its checkpoint only
+///   once fsynced, and every file is fsynced before its rename into place (and its
+///   directory after): after a power cut a file is the old one or the whole new
+///   one.
+/// - true (no fsync): nothing is fsynced, the page cache's guarantees (as curl and
+///   aria2c give): a power cut may cost re-fetched parts or files, never a wrong
+///   file.
+///
+/// The batch journal is never fsynced. Uploads ignore this: they write no local
+/// file, and their checkpoints are always fsynced.
+///
+/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+#[unsafe(no_mangle)]
+pub extern "C" fn ossr_dir_options_set_no_fsync(
+    opts: *mut ossr_dir_options,
+    no_fsync: bool,
+    err: *mut ossr_error,
+) -> ossr_result {
+    edit(opts, err, |o| {
+        o.durability = if no_fsync {
+            Durability::NoFsync
+        } else {
+            Durability::Fsync
+        };
+        Ok(())
+    })
+}
+
 /// Copies request options (requester-pays, traffic limit, cancel token) into the
 /// options; `req` may be freed afterwards. A version id is refused when the
 /// transfer starts. Defaults to none.
@@ -282,8 +374,10 @@ pub extern "C" fn ossr_dir_options_set_request(
 ///
 /// - `dir`, `bucket`, `prefix`: borrowed for the call.
 /// - `opts`: options, or NULL for the defaults.
-/// - `progress`, `userdata`: as for `ossr_client_download`, over the bytes of all
-///   files to transfer.
+/// - `progress`, `userdata`: optional progress callback (NULL for none), with files
+///   and bytes done and their totals: see `ossr_dir_progress_cb`. A non-zero return
+///   cancels: the call returns `OSSR_ERR_CANCELLED`, and each large file's
+///   checkpoint is kept, so calling again resumes.
 /// - `out`: receives the report, freed with `ossr_dir_report_free`. Written only on
 ///   success, which includes files failing: see `ossr_dir_counts.failed`.
 ///
@@ -298,7 +392,7 @@ pub extern "C" fn ossr_client_upload_dir(
     bucket: *const c_char,
     prefix: *const c_char,
     opts: *const ossr_dir_options,
-    progress: ossr_progress_cb,
+    progress: ossr_dir_progress_cb,
     userdata: *mut c_void,
     out: *mut *mut ossr_dir_report,
     err: *mut ossr_error,
@@ -311,7 +405,7 @@ pub extern "C" fn ossr_client_upload_dir(
         let out = out_ptr(out, "out")?;
         let defaults = DirOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
-        let report = with_progress(progress, userdata, |p| {
+        let report = with_dir_progress(progress, userdata, |p| {
             client.inner.upload_dir(&dir, bucket, prefix, opts, p)
         })?;
         write_out(out, into_handle(ossr_dir_report { inner: report }));
@@ -333,7 +427,7 @@ pub extern "C" fn ossr_client_download_prefix(
     prefix: *const c_char,
     dir: *const c_char,
     opts: *const ossr_dir_options,
-    progress: ossr_progress_cb,
+    progress: ossr_dir_progress_cb,
     userdata: *mut c_void,
     out: *mut *mut ossr_dir_report,
     err: *mut ossr_error,
@@ -346,7 +440,7 @@ pub extern "C" fn ossr_client_download_prefix(
         let out = out_ptr(out, "out")?;
         let defaults = DirOptions::default();
         let opts = opt_ref(opts).map(|o| &o.inner).unwrap_or(&defaults);
-        let report = with_progress(progress, userdata, |p| {
+        let report = with_dir_progress(progress, userdata, |p| {
             client.inner.download_prefix(bucket, prefix, &dir, opts, p)
         })?;
         write_out(out, into_handle(ossr_dir_report { inner: report }));

@@ -1,13 +1,16 @@
 /*
  * Whole prefixes from C: a directory up to a prefix and back down, options set
- * through their setters, progress, the report's counts and names.
+ * through their setters, progress in files and bytes, a cancel from the progress
+ * callback, the report's counts and names.
  *
  *   usage: dir BUCKET SRCDIR DSTDIR
  *   env:   OSS_ENDPOINT, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET
  *
- * Prints "up T U F" and "down T U F" (transferred, unchanged, failed), then
- * "failed NAME" per failed file of the download, and "ok"/"not ok" lines for the
- * checks. Exits non-zero if any check failed.
+ * Prints "up T U F" and "down T U F" (transferred, unchanged, failed), each
+ * followed by "progress FILES/FILES_TOTAL BYTES/BYTES_TOTAL FIRST_FILES" (the last
+ * call, and the first call's files done), then "failed NAME" per failed file of
+ * the download, and "ok"/"not ok" lines for the checks. Exits non-zero if any
+ * check failed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,13 +25,37 @@ static void check(int ok, const char *what) {
     printf("%s - %s\n", ok ? "ok" : "not ok", what);
 }
 
-static int count_progress(void *userdata, uint64_t done, uint64_t total) {
-    uint64_t *seen = (uint64_t *)userdata;
-    if (done > total) {
-        seen[1] = 1;
+/* What the progress callback saw: the first call and the last. */
+typedef struct {
+    uint64_t calls;
+    int bad; /* a call stepped back, passed a total, changed one, or had a wrong size */
+    uint64_t cancel_at_call; /* 0: never cancel */
+    ossr_dir_progress first;
+    ossr_dir_progress last;
+} seen_progress;
+
+static int watch_progress(void *userdata, const ossr_dir_progress *p) {
+    seen_progress *seen = (seen_progress *)userdata;
+    if (p->struct_size != sizeof(ossr_dir_progress) || p->files_done > p->files_total ||
+        p->bytes_done > p->bytes_total) {
+        seen->bad = 1;
     }
-    seen[0] = done;
-    return 0;
+    if (seen->calls == 0) {
+        seen->first = *p;
+    } else if (p->files_done < seen->last.files_done || p->bytes_done < seen->last.bytes_done ||
+               p->files_total != seen->last.files_total ||
+               p->bytes_total != seen->last.bytes_total) {
+        seen->bad = 1;
+    }
+    seen->last = *p;
+    seen->calls++;
+    return seen->calls == seen->cancel_at_call;
+}
+
+static void print_progress(const seen_progress *seen) {
+    printf("progress %llu/%llu %llu/%llu %llu\n", (unsigned long long)seen->last.files_done,
+           (unsigned long long)seen->last.files_total, (unsigned long long)seen->last.bytes_done,
+           (unsigned long long)seen->last.bytes_total, (unsigned long long)seen->first.files_done);
 }
 
 int main(int argc, char **argv) {
@@ -38,7 +65,7 @@ int main(int argc, char **argv) {
     ossr_dir_options *opts = NULL;
     ossr_dir_report *report = NULL;
     ossr_dir_counts counts;
-    uint64_t seen[2] = {0, 0};
+    seen_progress seen;
     char name[1024];
     uint64_t i;
 
@@ -68,23 +95,44 @@ int main(int argc, char **argv) {
     check(ossr_dir_options_set_shard(opts, 2, 2, err) == OSSR_ERR_INVALID_ARGUMENT,
           "a shard index not below its count refused");
     check(ossr_dir_options_set_shard(opts, 0, 0, err) == OSSR_OK, "no shard");
+    check(ossr_dir_options_set_no_fsync(NULL, true, err) == OSSR_ERR_NULL_ARGUMENT,
+          "no_fsync on NULL options refused");
 
-    check(ossr_client_upload_dir(c, argv[2], argv[1], "c-dir/", opts, count_progress, seen,
+    memset(&seen, 0, sizeof seen);
+    check(ossr_client_upload_dir(c, argv[2], argv[1], "c-dir/", opts, watch_progress, &seen,
                                  &report, err) == OSSR_OK,
           "upload_dir");
     check(ossr_dir_report_counts(report, &counts) == OSSR_OK, "counts");
     printf("up %llu %llu %llu\n", (unsigned long long)counts.files_transferred,
            (unsigned long long)counts.files_unchanged, (unsigned long long)counts.failed);
-    check(seen[0] == counts.bytes_transferred && seen[1] == 0, "progress reached the total");
+    print_progress(&seen);
+    check(seen.bad == 0, "upload progress monotone, within its totals, of the right size");
+    check(seen.last.files_done == seen.last.files_total &&
+              seen.last.files_total == counts.files_transferred + counts.failed &&
+              seen.last.bytes_done == seen.last.bytes_total &&
+              seen.last.bytes_total == counts.bytes_transferred,
+          "upload progress ended at the report's files and bytes");
     ossr_dir_report_free(report);
     report = NULL;
 
-    check(ossr_client_download_prefix(c, argv[1], "c-dir/", argv[3], opts, NULL, NULL, &report,
-                                      err) == OSSR_OK,
+    /* A non-zero return cancels: here at the first call, before any file moves. */
+    memset(&seen, 0, sizeof seen);
+    seen.cancel_at_call = 1;
+    check(ossr_client_download_prefix(c, argv[1], "c-dir/", argv[3], opts, watch_progress, &seen,
+                                      &report, err) == OSSR_ERR_CANCELLED,
+          "a non-zero return from the progress callback cancels");
+    check(seen.calls == 1 && report == NULL, "no call after the cancel, no report");
+
+    check(ossr_dir_options_set_no_fsync(opts, true, err) == OSSR_OK, "no_fsync");
+    memset(&seen, 0, sizeof seen);
+    check(ossr_client_download_prefix(c, argv[1], "c-dir/", argv[3], opts, watch_progress, &seen,
+                                      &report, err) == OSSR_OK,
           "download_prefix");
     check(ossr_dir_report_counts(report, &counts) == OSSR_OK, "counts");
+    check(seen.bad == 0, "download progress monotone, within its totals, of the right size");
     printf("down %llu %llu %llu\n", (unsigned long long)counts.files_transferred,
            (unsigned long long)counts.files_unchanged, (unsigned long long)counts.failed);
+    print_progress(&seen);
     for (i = 0; i < counts.failed; i++) {
         if (ossr_dir_report_failed_name(report, (size_t)i, name, sizeof name, NULL) == OSSR_OK) {
             printf("failed %s\n", name);
