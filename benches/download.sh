@@ -11,11 +11,13 @@
 #   bash benches/download.sh            # needs curl, aria2c, GNU time; nginx optional
 #   OSSR_BEFORE=/path/to/older/ossr bash benches/download.sh   # adds "before xN" rows
 #   SIZE_MIB=256 bash benches/download.sh
+#   THREADS=1 ROUNDS=5 bash benches/download.sh   # only these thread counts
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE_MIB=${SIZE_MIB:-1024}
 ROUNDS=${ROUNDS:-2}
+THREADS=${THREADS:-1 4 8}
 for tool in curl aria2c /usr/bin/time openssl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install curl aria2 time openssl)" >&2; exit 1; }
 done
@@ -122,25 +124,27 @@ report() { # server-label
       'BEGIN { printf "  %-24s %9.2f %10.0f %9.1f MiB\n", t, s, m / s, r / 1024 }'
   done
   printf '  ratios (throughput of the first over the second):\n'
-  for n in 1 4 8; do
+  for n in $THREADS; do
     printf '    ossr x%s / bare sync x%s: %s    ossr --no-fsync x%s / bare x%s: %s\n' \
       "$n" "$n" "$(ratio "$1 ossr x$n" "$1 bare sync x$n")" \
       "$n" "$n" "$(ratio "$1 ossr --no-fsync x$n" "$1 bare x$n")"
   done
   if [ -n "${OSSR_BEFORE:-}" ]; then
-    for n in 1 4 8; do
+    for n in $THREADS; do
       printf '    ossr x%s / before x%s: %s\n' "$n" "$n" "$(ratio "$1 ossr x$n" "$1 before x$n")"
     done
   fi
-  printf '    ossr --no-fsync x4 / aria2c -x4: %s    ossr x4 / curl: %s\n' \
-    "$(ratio "$1 ossr --no-fsync x4" "$1 aria2c -x4")" "$(ratio "$1 ossr x4" "$1 curl")"
+  if [ -n "${best_secs[$1 ossr x4]:-}" ]; then
+    printf '    ossr --no-fsync x4 / aria2c -x4: %s    ossr x4 / curl: %s\n' \
+      "$(ratio "$1 ossr --no-fsync x4" "$1 aria2c -x4")" "$(ratio "$1 ossr x4" "$1 curl")"
+  fi
 }
 
 ossr_env=(env OSS_ACCESS_KEY_ID=bench OSS_ACCESS_KEY_SECRET=bench-secret OSS_SIGNATURE_VERSION=v1)
 run_all() { # label ossr-endpoint tool-url
   local label=$1 ep=$2 url=$3
   local size=$((SIZE_MIB << 20))
-  for n in 1 4 8; do
+  for n in $THREADS; do
     bench "$label ossr x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get oss://bench/object.bin \
       "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
     bench "$label ossr --no-fsync x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get \

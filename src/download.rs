@@ -423,9 +423,8 @@ impl Client {
         let info = self.head_object(bucket, key, &opts.request)?;
         let mut prepared = self.prepare_download(bucket, key, &target, &info, opts)?;
         let plan = Plan::new(info.size, prepared.ckpt.part_size);
-        let done: Vec<u64> = prepared.ckpt.done.iter().map(|(i, _)| *i).collect();
-        let bytes_reused = plan.bytes_of(done.iter().copied());
-        let pending: Vec<u64> = (0..plan.parts()).filter(|i| !done.contains(i)).collect();
+        let pending = plan.pending(prepared.ckpt.done.iter().map(|(i, _)| *i));
+        let bytes_reused = info.size - plan.bytes_of(pending.iter().copied());
         let mut reporter = Reporter::new(progress, info.size);
         let hedger = Hedger::new();
         let work = FetchPart {

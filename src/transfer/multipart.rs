@@ -74,22 +74,18 @@ where
     C: MultipartCheckpoint,
     W: PartWork<Done = C::Done>,
 {
-    let mut recorded = vec![false; usize::try_from(plan.parts()).unwrap_or(0)];
-    for n in ckpt.done_numbers() {
-        if let Some(slot) = (n as usize)
-            .checked_sub(1)
-            .and_then(|i| recorded.get_mut(i))
-        {
-            *slot = true;
-        }
-    }
-    let (done, pending): (Vec<u64>, Vec<u64>) =
-        (0..plan.parts()).partition(|&i| recorded[i as usize]);
+    // Numbers from 1; 0 (never recorded) wraps past every index and is ignored.
+    let pending = plan.pending(
+        ckpt.done_numbers()
+            .into_iter()
+            .map(|n| u64::from(n).wrapping_sub(1)),
+    );
+    let reused = plan.size - plan.bytes_of(pending.iter().copied());
     let pool = Pool {
         plan,
         threads,
         cancel,
-        reused: plan.bytes_of(done),
+        reused,
     };
     let mut record = RecordParts {
         ckpt,
