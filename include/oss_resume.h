@@ -679,6 +679,13 @@ typedef int (*ossr_dir_progress_cb)(void *userdata,
  */
 typedef struct {
   /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is written.
+   */
+  size_t struct_size;
+  /**
    * Files transferred (to be transferred, in a dry run).
    */
   uint64_t files_transferred;
@@ -1792,9 +1799,11 @@ ossr_result ossr_client_download_prefix(const ossr_client *client,
                                         ossr_error *err);
 
 /**
- * Fills `*out` with the report's counts.
+ * Fills `*out` with the report's counts; set `out->struct_size` to
+ * `sizeof(ossr_dir_counts)` first.
  *
- * Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+ * Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` when
+ * `out->struct_size` is too small (0 included).
  */
 ossr_result ossr_dir_report_counts(const ossr_dir_report *report,
                                    ossr_dir_counts *out);

@@ -118,6 +118,13 @@ fn late_parts_are_hedged_the_first_answer_wins_and_nothing_counts_twice() {
         answered >= PARTS && answered <= PARTS + report.parts_hedged,
         "{stats:?}"
     );
+    // The first answer won, without waiting for the other: when the download
+    // returned, the loser of each hedged pair was still held back (the server
+    // counts a request once it answers it, and a late one waits 10 s).
+    assert!(
+        answered < PARTS + report.parts_hedged,
+        "every late answer had come before the download ended: {stats:?}"
+    );
     let served = stats.bytes_served;
     assert!(served >= object.len() as u64);
     assert!(

@@ -171,6 +171,7 @@ func (c *Client) dirTransfer(ctx context.Context, opts *DirOptions, call dirCall
 
 func readDirReport(r *C.ossr_dir_report) DirReport {
 	var n C.ossr_dir_counts
+	n.struct_size = C.size_t(unsafe.Sizeof(n))
 	C.ossr_dir_report_counts(r, &n)
 	out := DirReport{
 		FilesTransferred: uint64(n.files_transferred), BytesTransferred: uint64(n.bytes_transferred),

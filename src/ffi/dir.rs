@@ -4,7 +4,7 @@
 use super::client::{ossr_client, ossr_request_options};
 use super::{
     Failure, FfiResult, arg_mut, arg_path, arg_ref, arg_str, copy_str, free_handle, guard,
-    guard_value, into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_given, write_out,
+    guard_value, into_handle, opt_ref, ossr_error, ossr_result, out_ptr, write_out,
 };
 use crate::{Compare, DirOptions, DirProgress, DirProgressFn, DirReport, Durability};
 use std::ffi::{c_char, c_int, c_uint, c_void};
@@ -40,6 +40,11 @@ pub struct ossr_dir_report {
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ossr_dir_counts {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is written.
+    pub struct_size: usize,
     /// Files transferred (to be transferred, in a dry run).
     pub files_transferred: u64,
     /// Their bytes.
@@ -448,9 +453,11 @@ pub extern "C" fn ossr_client_download_prefix(
     })
 }
 
-/// Fills `*out` with the report's counts.
+/// Fills `*out` with the report's counts; set `out->struct_size` to
+/// `sizeof(ossr_dir_counts)` first.
 ///
-/// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
+/// Returns `OSSR_OK`, `OSSR_ERR_NULL_ARGUMENT`, or `OSSR_ERR_INVALID_ARGUMENT` when
+/// `out->struct_size` is too small (0 included).
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_dir_report_counts(
     report: *const ossr_dir_report,
@@ -460,10 +467,14 @@ pub extern "C" fn ossr_dir_report_counts(
         let (Some(r), false) = (opt_ref(report), out.is_null()) else {
             return ossr_result::OSSR_ERR_NULL_ARGUMENT;
         };
+        if super::check_report(out, "out").is_err() {
+            return ossr_result::OSSR_ERR_INVALID_ARGUMENT;
+        }
         let r = &r.inner;
-        write_given(
+        super::write_report(
             out,
             ossr_dir_counts {
+                struct_size: 0,
                 files_transferred: r.files_transferred,
                 bytes_transferred: r.bytes_transferred,
                 files_unchanged: r.files_unchanged,
@@ -476,6 +487,14 @@ pub extern "C" fn ossr_dir_report_counts(
         );
         ossr_result::OSSR_OK
     })
+}
+
+impl super::Report for ossr_dir_counts {
+    const NAME: &'static str = "ossr_dir_counts";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_dir_counts>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }
 
 // Written out one by one (not by a macro) so that cbindgen sees each function.

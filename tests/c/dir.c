@@ -102,7 +102,16 @@ int main(int argc, char **argv) {
     check(ossr_client_upload_dir(c, argv[2], argv[1], "c-dir/", opts, watch_progress, &seen,
                                  &report, err) == OSSR_OK,
           "upload_dir");
-    check(ossr_dir_report_counts(report, &counts) == OSSR_OK, "counts");
+    /* A counts struct without its size is refused before anything is written. */
+    memset(&counts, 0xAB, sizeof counts);
+    counts.struct_size = 0;
+    check(ossr_dir_report_counts(report, &counts) == OSSR_ERR_INVALID_ARGUMENT &&
+              counts.struct_size == 0 && counts.files_transferred == 0xABABABABABABABABull,
+          "counts with struct_size 0 refused, nothing written");
+    counts.struct_size = sizeof counts;
+    check(ossr_dir_report_counts(report, &counts) == OSSR_OK &&
+              counts.struct_size == sizeof counts,
+          "counts");
     printf("up %llu %llu %llu\n", (unsigned long long)counts.files_transferred,
            (unsigned long long)counts.files_unchanged, (unsigned long long)counts.failed);
     print_progress(&seen);
@@ -128,6 +137,7 @@ int main(int argc, char **argv) {
     check(ossr_client_download_prefix(c, argv[1], "c-dir/", argv[3], opts, watch_progress, &seen,
                                       &report, err) == OSSR_OK,
           "download_prefix");
+    counts.struct_size = sizeof counts;
     check(ossr_dir_report_counts(report, &counts) == OSSR_OK, "counts");
     check(seen.bad == 0, "download progress monotone, within its totals, of the right size");
     printf("down %llu %llu %llu\n", (unsigned long long)counts.files_transferred,
