@@ -313,6 +313,51 @@ fn slow(s: &Server) {
     s.set_fault("bandwidth", "2000000").unwrap();
 }
 
+/// What a run killed between writing and renaming leaves is swept once the next run
+/// holds the target's lock: this target's download temporaries other than the one
+/// it resumes, and the checkpoint's atomic-write temporaries. Another target's
+/// files and names that only look alike are kept.
+#[test]
+fn stale_temporaries_of_this_target_are_swept_and_nothing_else() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = data(8 * PART, 21);
+    s.put_object(BUCKET, "k", &bytes).unwrap();
+    let target = dir.path().join("t");
+    slow(&s);
+    cancelled_download(&c, "k", &target, &opts(), 2 * PART);
+    s.clear_faults();
+    let ckpt = leftovers(dir.path(), &[])
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "download"))
+        .expect("a checkpoint beside the target");
+    let ckpt = ckpt.file_name().unwrap().to_str().unwrap().to_string();
+    let at = |name: String| dir.path().join(name);
+    let stale = [
+        at("t.ossr-0123456789abcdef".into()),
+        at(format!(".{ckpt}.fedcba9876543210.tmp")),
+    ];
+    let kept = [
+        at("t.ossr-notmine".into()),
+        at("u.ossr-0123456789abcdef".into()),
+        at(format!(".{ckpt}.tmp")),
+        at(format!(".{ckpt}.0123456789abcdeg.tmp")),
+    ];
+    for p in stale.iter().chain(&kept) {
+        fs::write(p, b"left by someone").unwrap();
+    }
+    let report = download(&c, "k", &target, &opts()).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    for p in &stale {
+        assert!(!p.exists(), "{} was left", p.display());
+    }
+    for p in &kept {
+        assert_eq!(fs::read(p).unwrap(), b"left by someone", "{}", p.display());
+    }
+}
+
 #[test]
 fn cancellation_leaves_a_checkpoint_and_resume_skips_finished_parts() {
     let s = server();
