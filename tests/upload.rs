@@ -262,6 +262,27 @@ fn cancellation_then_resume_reuses_the_parts_on_the_server() {
     assert_clean(&s, &f);
 }
 
+/// An atomic write of the checkpoint killed before its rename leaves a temporary
+/// beside it; the next run, holding the lock, removes it (and only it).
+#[test]
+fn a_checkpoints_stale_temporary_is_swept_on_resume() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture(8 * PART, 23);
+    interrupted(&s, &c, &f, "sweep", 2);
+    let ckpt = checkpoint_files(&f).pop().expect("a checkpoint");
+    let name = ckpt.file_name().unwrap().to_str().unwrap().to_string();
+    let stale = f.ckpt.join(format!(".{name}.00112233445566ff.tmp"));
+    let other = f.ckpt.join(format!(".{name}.not-a-temporary.tmp"));
+    fs::write(&stale, b"half").unwrap();
+    fs::write(&other, b"half").unwrap();
+    let report = upload(&c, &f, "sweep", &opts(&f)).unwrap();
+    assert_eq!(report.checkpoint, CheckpointState::Resumed);
+    assert_eq!(object(&c, "sweep"), f.data);
+    assert!(!stale.exists(), "the stale temporary was left");
+    assert_eq!(fs::read(&other).unwrap(), b"half");
+}
+
 #[test]
 fn an_upload_aborted_on_the_server_starts_anew() {
     let s = server();
