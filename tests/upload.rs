@@ -481,7 +481,7 @@ fn a_foreign_checkpoint_is_discarded() {
     let s = server();
     let c = client(&s);
     let g = fixture(6 * PART, 11);
-    interrupted(&s, &c, &g, "mine", 2);
+    let my_id = interrupted(&s, &c, &g, "mine", 2);
     let theirs = fixture(6 * PART, 12);
     let their_id = interrupted(&s, &c, &theirs, "theirs", 2);
     fs::copy(&checkpoint_files(&theirs)[0], &checkpoint_files(&g)[0]).unwrap();
@@ -496,6 +496,13 @@ fn a_foreign_checkpoint_is_discarded() {
         c.list_parts(BUCKET, "theirs", &their_id, &RequestOptions::default())
             .is_ok()
     );
+    // Ours, whose checkpoint was overwritten, was found by its parts' bytes and
+    // ended: theirs is the only upload left in progress.
+    let err = c
+        .list_parts(BUCKET, "mine", &my_id, &RequestOptions::default())
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(s.stats().uploads_in_progress, 1);
 }
 
 #[test]
