@@ -777,7 +777,7 @@ fn hardening(build: Build) {
             10,
         );
         // Bugs 2, 3, 5, 6, 8: refused at the setter or before any request.
-        run("args", &[], 60);
+        run("args", &[], 70);
         assert!(
             s.stats().requests.is_empty(),
             "requests reached the server: {:?}",

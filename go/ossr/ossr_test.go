@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -799,5 +800,39 @@ func TestCheckpointStateHasAName(t *testing.T) {
 		if got := state.String(); got != want {
 			t.Errorf("%d: %q, want %q", int(state), got, want)
 		}
+	}
+}
+
+// A pipe or a device is never uploaded as an empty "verified" object: Upload and
+// PutFile refuse what is not a regular file, by name, and the key keeps its bytes.
+func TestSourcesThatAreNotRegularFilesAreRefused(t *testing.T) {
+	c, bucket := testClient(t, "")
+	ctx := context.Background()
+	want := pattern(1000, 9)
+	if _, err := c.PutObject(ctx, bucket, "go/not-regular", want, nil); err != nil {
+		t.Fatalf("PutObject: %v", err)
+	}
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatalf("mkfifo: %v", err)
+	}
+	for _, src := range []string{"/dev/zero", fifo} {
+		if _, err := c.Upload(ctx, src, bucket, "go/not-regular", nil); !errors.Is(err, ErrInvalidArgument) ||
+			!strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("Upload(%s): %v", src, err)
+		}
+		if _, err := c.PutFile(ctx, bucket, "go/not-regular", src, nil); !errors.Is(err, ErrInvalidArgument) ||
+			!strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("PutFile(%s): %v", src, err)
+		}
+	}
+	var got bytes.Buffer
+	r, err := c.Open(ctx, bucket, "go/not-regular", nil)
+	if err != nil {
+		t.Fatalf("GetObject: %v", err)
+	}
+	defer r.Close()
+	if _, err := io.Copy(&got, r); err != nil || !bytes.Equal(got.Bytes(), want) {
+		t.Fatalf("the key lost its bytes (%v)", err)
 	}
 }

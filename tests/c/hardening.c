@@ -3,7 +3,8 @@
  *
  *   usage: hardening crc           (the server flips a byte of the next GET body)
  *          hardening drop          (the server cuts the next GET body)
- *          hardening args WORKDIR  (no request may reach the server)
+ *          hardening args WORKDIR  (no request may reach the server; a FIFO is made
+ *                                   in WORKDIR)
  *   env:   OSS_ENDPOINT, OSS_ACCESS_KEY_ID, OSS_ACCESS_KEY_SECRET,
  *          OSSR_TEST_BUCKET, OSSR_TEST_KEY (an object of 300000 bytes)
  *
@@ -14,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "oss_resume.h"
 
@@ -210,6 +213,30 @@ static void missing_target_directory(ossr_client *client, const char *bucket, co
     check(message_contains(err, "no-such-dir"), "the message names the directory");
 }
 
+/* Bug 9: a pipe or a device is never uploaded as an empty "verified" object. */
+static void non_regular_sources(ossr_client *client, const char *bucket, const char *workdir,
+                                ossr_error *err) {
+    char fifo[1024];
+    const char *sources[2];
+    int i;
+    snprintf(fifo, sizeof fifo, "%s/a-fifo", workdir);
+    unlink(fifo);
+    check(mkfifo(fifo, 0600) == 0, "a FIFO to upload from");
+    sources[0] = "/dev/zero";
+    sources[1] = fifo;
+    for (i = 0; i < 2; i++) {
+        check_code(ossr_client_upload(client, sources[i], bucket, "c/not-regular", NULL, NULL,
+                                      NULL, NULL, err),
+                   OSSR_ERR_INVALID_ARGUMENT, "upload from a device or a FIFO refused");
+        check(message_contains(err, "not a regular file"), "the message says why");
+        check_code(ossr_client_put_file(client, bucket, "c/not-regular", sources[i], NULL, NULL,
+                                        err),
+                   OSSR_ERR_INVALID_ARGUMENT, "put_file from a device or a FIFO refused");
+        check(message_contains(err, "not a regular file"), "the message says why");
+    }
+    unlink(fifo);
+}
+
 int main(int argc, char **argv) {
     const char *bucket = getenv("OSSR_TEST_BUCKET");
     const char *key = getenv("OSSR_TEST_KEY");
@@ -233,6 +260,7 @@ int main(int argc, char **argv) {
         refused_part_counts(client, bucket, err);
         refused_endpoints(err);
         missing_target_directory(client, bucket, key, argv[2], err);
+        non_regular_sources(client, bucket, argv[2], err);
     } else {
         sticky(argv[1], client, bucket, key, err);
     }
