@@ -326,11 +326,10 @@ fn progress_to_a_log_is_whole_lines_at_the_interval_asked() {
     assert!(progress_lines(&String::from_utf8_lossy(&out.stderr)).is_empty());
 }
 
-/// Ctrl-C while every body is stalled by the server (nothing moves, so no progress
-/// callback runs): the cancel token shuts the connections, `ossr get` exits 130
-/// within a second and keeps its checkpoint.
-#[test]
-fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
+/// Ctrl-C (SIGINT) or SIGTERM while every body is stalled by the server (nothing
+/// moves, so no progress callback runs): the cancel token shuts the connections,
+/// `ossr get` exits 130 within a second and keeps its checkpoint.
+fn a_signal_ends_a_get_stalled_by_the_server_within_a_second(signal: &str) {
     use std::io::BufRead;
     let size: u64 = 16 << 20;
     let (_data, s) = serving(size, 9);
@@ -369,7 +368,7 @@ fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
     }
     let at = Instant::now();
     let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -380,13 +379,23 @@ fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
     assert_eq!(exit.code(), Some(130), "{seen:?}");
     assert!(
         took < Duration::from_secs(1),
-        "exited {took:?} after SIGINT"
+        "exited {took:?} after SIG{signal}"
     );
     assert!(!target.exists());
     let kept = fs::read_dir(&ckpt)
         .unwrap()
         .any(|e| e.unwrap().path().to_string_lossy().ends_with(".download"));
     assert!(kept, "the checkpoint is kept");
+}
+
+#[test]
+fn ctrl_c_ends_a_get_stalled_by_the_server_within_a_second() {
+    a_signal_ends_a_get_stalled_by_the_server_within_a_second("INT");
+}
+
+#[test]
+fn sigterm_ends_a_get_stalled_by_the_server_within_a_second() {
+    a_signal_ends_a_get_stalled_by_the_server_within_a_second("TERM");
 }
 
 /// Whether `unshare -rm` (a user and mount namespace, no privilege needed) works
