@@ -473,3 +473,42 @@ fn a_disk_too_small_is_found_before_any_byte_is_fetched() {
         );
     }
 }
+
+/// `--no-hedge` turns hedging off: with every GET after the first 8 held back
+/// 1.5 s, the summary counts hedged parts by default and none with the flag.
+#[test]
+fn late_parts_are_hedged_unless_no_hedge() {
+    let (_data, s) = serving(24 << 20, 31);
+    let hedged = |extra: &[&str]| {
+        s.clear_faults();
+        for (name, value) in [
+            ("delay_ops", "GetObject"),
+            ("delay_ms", "1500"),
+            ("delay_after", "8"),
+            ("delay_rate", "1"),
+        ] {
+            s.set_fault(name, value).unwrap();
+        }
+        let work = tempfile::tempdir().unwrap();
+        let out = get_command(&s, &work.path().join("t"), &work.path().join("c"))
+            .args(extra)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let n: u64 = stdout
+            .split(" parts hedged")
+            .next()
+            .and_then(|head| head.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no hedged count in {stdout:?}"));
+        n
+    };
+    assert!(hedged(&[]) >= 1, "no part was hedged by default");
+    assert_eq!(hedged(&["--no-hedge"]), 0);
+    s.clear_faults();
+}
