@@ -221,6 +221,61 @@ fn a_multipart_copy_carries_the_source_metadata() {
     assert_eq!(r.content_type.as_deref(), Some("image/png"));
 }
 
+/// User metadata (`x-oss-meta-*`) is copied with the object on both paths, and
+/// replaced whole (the source's gone, the given ones set) when asked, on both.
+#[test]
+fn user_metadata_is_copied_or_replaced_whole_on_both_paths() {
+    let s = server();
+    let c = client(&s);
+    let f = fixture();
+    let meta_of = |key: &str| {
+        let h = c.head_object(DST, key, &RequestOptions::default()).unwrap();
+        let user: Vec<(String, String)> = h
+            .headers
+            .iter()
+            .filter(|(n, _)| n.to_ascii_lowercase().starts_with("x-oss-meta-"))
+            .map(|(n, v)| (n.to_ascii_lowercase(), v.clone()))
+            .collect();
+        (h.content_type, user)
+    };
+    let source_meta = vec![
+        ("Content-Type".to_string(), "text/csv".to_string()),
+        ("x-oss-meta-colour".to_string(), "blue".to_string()),
+    ];
+    for (size, path) in [
+        (150_000, CopyPath::CopyObject),
+        (5 * PART + 1, CopyPath::UploadPartCopy),
+    ] {
+        put_source(&c, &data(size, 4), &source_meta);
+        let copied = copy(&c, "copied", &opts(&f)).unwrap();
+        assert_eq!(copied.path, path);
+        assert_eq!(
+            meta_of("copied"),
+            (
+                Some("text/csv".to_string()),
+                vec![("x-oss-meta-colour".to_string(), "blue".to_string())]
+            ),
+            "{path:?}"
+        );
+        let mut o = opts(&f);
+        o.metadata = CopyMetadata::Replace(vec![
+            ("Content-Type".to_string(), "text/plain".to_string()),
+            ("x-oss-meta-owner".to_string(), "ana".to_string()),
+        ]);
+        let replaced = copy(&c, "replaced", &o).unwrap();
+        assert_eq!(replaced.path, path);
+        assert_eq!(
+            meta_of("replaced"),
+            (
+                Some("text/plain".to_string()),
+                vec![("x-oss-meta-owner".to_string(), "ana".to_string())]
+            ),
+            "{path:?}"
+        );
+    }
+    assert_clean(&s, &f);
+}
+
 #[test]
 fn a_cancel_from_another_thread_then_resume_copies_no_part_twice_beyond_those_in_flight() {
     let s = server();
