@@ -175,6 +175,21 @@ impl ByteRange {
         ByteRange { first, last: None }
     }
 
+    /// Checks the range can be asked for: one whose last byte comes before its
+    /// first is refused (OSS would answer the whole object instead).
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the range.
+    pub fn validate(&self) -> Result<()> {
+        match self.last {
+            Some(last) if last < self.first => Err(Error::invalid(format!(
+                "range {}-{last} ends before it starts",
+                self.first
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn header(&self) -> String {
         match self.last {
             Some(last) => format!("bytes={}-{last}", self.first),
@@ -644,16 +659,8 @@ impl Client {
         opts: &RequestOptions,
     ) -> Result<ObjectReader> {
         Self::check(bucket, key)?;
-        if let Some(ByteRange {
-            first,
-            last: Some(last),
-        }) = range
-            && last < first
-        {
-            return Err(
-                Error::invalid(format!("range {first}-{last} ends before it starts"))
-                    .with_object(bucket, Some(key)),
-            );
+        if let Some(r) = range {
+            r.validate().map_err(|e| e.with_object(bucket, Some(key)))?;
         }
         let mut req = opts.apply(Request::new("GET", bucket, Some(key)), true)?;
         if let Some(r) = &range {

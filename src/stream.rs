@@ -31,6 +31,20 @@ pub struct GetOptions {
     pub resume_attempts: u32,
 }
 
+impl GetOptions {
+    /// Checks the options a GET cannot start with: a range that ends before it
+    /// starts, a traffic limit outside OSS's bounds. The one place they are checked.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        if let Some(range) = &self.range {
+            range.validate()?;
+        }
+        self.request.validate()
+    }
+}
+
 impl Default for GetOptions {
     fn default() -> Self {
         GetOptions {
@@ -340,9 +354,11 @@ impl Client {
     /// returns.
     ///
     /// # Errors
-    /// [`ErrorKind::NotFound`], [`ErrorKind::InvalidArgument`] for a range past the
-    /// end, and the transport's errors.
+    /// [`ErrorKind::NotFound`], [`ErrorKind::InvalidArgument`] for options
+    /// [`GetOptions::validate`] refuses or a range past the end, and the transport's
+    /// errors.
     pub fn open_get(&self, bucket: &str, key: &str, opts: &GetOptions) -> Result<GetStream> {
+        opts.validate()?;
         let reader = self.get_object(bucket, key, opts.range, None, &opts.request)?;
         let (first, length) = match reader.range() {
             Some((a, b)) => (a, b - a + 1),

@@ -388,3 +388,27 @@ fn size_etag_and_reads_past_the_end() {
     let missing = c.open_file(BUCKET, "nope", &FileOptions::default());
     assert_eq!(missing.unwrap_err().kind(), ErrorKind::NotFound);
 }
+
+/// Options a file cannot be opened with are refused by `FileOptions::validate`,
+/// which `open_file` calls before any request.
+#[test]
+fn file_options_are_validated_before_any_request() {
+    let s = server();
+    let c = client(&s, 64 << 20);
+    s.put_object(BUCKET, "k", b"0123456789").unwrap();
+    s.reset_stats();
+    for (max_requests, limit, says) in [
+        (0, None, "threads"),
+        (oss_resume::MAX_THREADS + 1, None, "threads"),
+        (4, Some(1), "traffic limit"),
+    ] {
+        let mut o = FileOptions::default();
+        o.max_requests = max_requests;
+        o.request.traffic_limit = limit;
+        assert_eq!(o.validate().unwrap_err().kind(), ErrorKind::InvalidArgument);
+        let err = c.open_file(BUCKET, "k", &o).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
+}

@@ -462,3 +462,32 @@ fn a_missing_target_directory_is_an_io_error_before_any_request() {
     );
     assert_eq!(stats.bytes_served, 0);
 }
+
+/// Options a GET cannot start with are refused by `GetOptions::validate`, which
+/// `open_get` calls before any request: a range that ends before it starts, a
+/// traffic limit outside OSS's bounds.
+#[test]
+fn get_options_are_validated_before_any_request() {
+    let s = server();
+    let c = client(&s);
+    s.put_object(BUCKET, "k", b"0123456789").unwrap();
+    s.reset_stats();
+    let mut reversed = GetOptions::default();
+    reversed.range = Some(ByteRange::new(5, 4));
+    let mut limited = GetOptions::default();
+    limited.request.traffic_limit = Some(1);
+    for (o, says) in [
+        (reversed, "ends before it starts"),
+        (limited, "traffic limit"),
+    ] {
+        let err = o.validate().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        let err = c.open_get(BUCKET, "k", &o).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+        assert!(err.to_string().contains(says), "{err}");
+    }
+    assert!(s.stats().requests.is_empty(), "{:?}", s.stats().requests);
+    let mut one = GetOptions::default();
+    one.range = Some(ByteRange::new(5, 5));
+    assert!(one.validate().is_ok());
+}

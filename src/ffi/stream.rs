@@ -121,12 +121,9 @@ pub extern "C" fn ossr_get_options_set_range(
     err: *mut ossr_error,
 ) -> ossr_result {
     edit_get(opts, err, |o| {
-        if last < first {
-            return Err(Failure::Invalid(format!(
-                "range {first}-{last} ends before it starts"
-            )));
-        }
-        o.range = Some(ByteRange::new(first, last));
+        let range = ByteRange::new(first, last);
+        range.validate()?;
+        o.range = Some(range);
         Ok(())
     })
 }

@@ -47,6 +47,19 @@ pub struct FileOptions {
     pub resume_attempts: u32,
 }
 
+impl FileOptions {
+    /// Checks the options a file cannot be opened with: `max_requests` outside
+    /// 1..=[`MAX_THREADS`](crate::MAX_THREADS), a traffic limit outside OSS's
+    /// bounds. The one place they are checked.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidArgument`] naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_threads(self.max_requests)?;
+        self.request.validate()
+    }
+}
+
 impl Default for FileOptions {
     fn default() -> Self {
         FileOptions {
@@ -292,11 +305,10 @@ impl Client {
     /// ```
     ///
     /// # Errors
-    /// [`ErrorKind::InvalidArgument`] for `max_requests` outside
-    /// 1..=[`MAX_THREADS`](crate::MAX_THREADS), [`ErrorKind::NotFound`], and the
-    /// transport's errors.
+    /// [`ErrorKind::InvalidArgument`] for options [`FileOptions::validate`] refuses,
+    /// [`ErrorKind::NotFound`], and the transport's errors.
     pub fn open_file(&self, bucket: &str, key: &str, opts: &FileOptions) -> Result<ObjectFile> {
-        check_threads(opts.max_requests)?;
+        opts.validate()?;
         let token = match &opts.request.cancel {
             Some(caller) => caller.child(),
             None => Default::default(),
