@@ -612,3 +612,40 @@ fn the_batch_journal_lets_a_rerun_skip_moved_files_without_a_head_or_a_crc() {
     assert_eq!(transferred(&r), (0, 30, 0));
     assert_eq!(s.stats().requests_of("HeadObject"), 0);
 }
+
+/// One thread budget for the whole run: with 3 threads, however many small files
+/// and large files' parts there are, the run uses at most 3 connections for them
+/// (plus the one the listing and the plan's requests use on the caller's thread),
+/// both ways; connections go back to the client's pool and are reused.
+#[test]
+fn the_thread_budget_caps_the_connections_of_a_whole_run() {
+    let s = server();
+    let c = client(&s);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("src");
+    make_tree(&src, 300, 2);
+    let mut o = opts();
+    o.threads = 3;
+    s.reset_stats();
+    let up = c.upload_dir(&src, BUCKET, "budget/", &o, None).unwrap();
+    assert_eq!(transferred(&up), (302, 0, 0), "{:?}", up.failed);
+    let stats = s.stats();
+    assert!(stats.requests_of("UploadPart") >= 24, "{stats:?}");
+    assert!(
+        stats.connections_accepted <= 4,
+        "{} connections for 3 threads",
+        stats.connections_accepted
+    );
+    s.reset_stats();
+    let down = c
+        .download_prefix(BUCKET, "budget/", &work.path().join("dst"), &o, None)
+        .unwrap();
+    assert_eq!(transferred(&down), (302, 0, 0), "{:?}", down.failed);
+    let stats = s.stats();
+    assert!(stats.requests_of("GetObject") >= 300 + 24, "{stats:?}");
+    assert!(
+        stats.connections_accepted <= 4,
+        "{} connections for 3 threads",
+        stats.connections_accepted
+    );
+}
