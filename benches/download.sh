@@ -4,8 +4,10 @@
 # pwrite loop (benches/bare_get.rs; without sync, and with fdatasync after each
 # part), curl (one stream) and aria2c -x4 / -x8, fetching the same 1 GiB object from
 # the bundled local server and, when nginx is installed, from nginx serving the same
-# file (so the server's own cost is visible). Prints throughput, peak RSS and the
-# ratios that matter: default ossr against the syncing bare loop, `--no-fsync`
+# file (so the server's own cost is visible). Every tool runs once per round (ROUNDS,
+# default 3), each run from a settled page cache (see settle_cache). Prints the best
+# time, peak RSS and the ratios that matter, each the median of the rounds' ratios
+# with their range: default ossr against the syncing bare loop, `--no-fsync`
 # against the non-syncing one and against aria2c -x4. Neither curl nor aria2c syncs.
 #
 #   bash benches/download.sh            # needs curl, aria2c, GNU time; nginx optional
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SIZE_MIB=${SIZE_MIB:-1024}
-ROUNDS=${ROUNDS:-2}
+ROUNDS=${ROUNDS:-3}
 THREADS=${THREADS:-1 4 8}
 for tool in curl aria2c /usr/bin/time openssl python3; do
   command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install curl aria2 time openssl)" >&2; exit 1; }
@@ -85,34 +87,53 @@ EOF
   sleep 0.5
 fi
 
-# run NAME URL_FOR_TOOLS OSSR_ENDPOINT -- measures one tool; prints "secs rss_kib"
-measure() {
+# Before each run: the last output removed and the dirty pages written back, so one
+# run's writeback does not land in the next; where this user may (root), the page
+# cache is also dropped and the served object read back in, so every run starts from
+# the same cache.
+settle_cache() {
   rm -f "$work/out.bin"
+  sync
+  if [ -w /proc/sys/vm/drop_caches ]; then
+    echo 3 > /proc/sys/vm/drop_caches
+    find "$work/src.bin" "$work/data" -type f -exec cat {} + > /dev/null
+  fi
+}
+
+# measure COMMAND... -- runs one tool once; prints "secs rss_kib"
+measure() {
+  settle_cache
   /usr/bin/time -f '%e %M' -o "$work/time.out" "$@" > /dev/null 2> "$work/cmd.err" || {
     echo "FAILED: $*" >&2; cat "$work/cmd.err" >&2; return 1; }
   cmp -s "$work/out.bin" "$work/src.bin" || { echo "WRONG BYTES: $*" >&2; return 1; }
   cat "$work/time.out"
 }
 
-declare -A best_secs best_rss
+# Every tool runs once per round, rounds one after another, so a slow spell of the
+# machine hits all tools alike; a ratio is the median of the per-round ratios.
+declare -A best_secs best_rss all_secs
 bench() { # label command...
   local label=$1; shift
   local secs rss
-  for _ in $(seq "$ROUNDS"); do
-    read -r secs rss < <(measure "$@")
-    if [ -z "${best_secs[$label]:-}" ] || awk "BEGIN{exit !($secs < ${best_secs[$label]})}"; then
-      best_secs[$label]=$secs; best_rss[$label]=$rss
-    fi
-  done
+  read -r secs rss < <(measure "$@")
+  all_secs[$label]="${all_secs[$label]:-} $secs"
+  if [ -z "${best_secs[$label]:-}" ] || awk "BEGIN{exit !($secs < ${best_secs[$label]})}"; then
+    best_secs[$label]=$secs; best_rss[$label]=$rss
+  fi
 }
 
 mibs() { awk -v s="$1" -v m="$SIZE_MIB" 'BEGIN { printf "%.0f", m / s }'; }
-ratio() { # label-a label-b: throughput of a over b
-  awk -v a="${best_secs[$1]}" -v b="${best_secs[$2]}" 'BEGIN { printf "%.2fx", b / a }'
+ratio() { # label-a label-b: throughput of a over b, the median over the rounds
+  awk -v a="${all_secs[$1]}" -v b="${all_secs[$2]}" 'BEGIN {
+    n = split(a, x, " "); split(b, y, " ")
+    for (i = 1; i <= n; i++) r[i] = y[i] / x[i]
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (r[j] < r[i]) { t = r[i]; r[i] = r[j]; r[j] = t }
+    m = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+    printf "%.2fx (%.2f-%.2f)", m, r[1], r[n] }'
 }
 
 report() { # server-label
-  printf '\n%s, %d MiB, best of %d runs\n' "$1" "$SIZE_MIB" "$ROUNDS"
+  printf '\n%s, %d MiB, %d rounds: best time, peak RSS of that run\n' "$1" "$SIZE_MIB" "$ROUNDS"
   printf '  %-24s %9s %10s %12s\n' tool seconds MiB/s "peak RSS"
   for tool in "ossr x1" "ossr x4" "ossr x8" "before x1" "before x4" "before x8" \
     "ossr --no-fsync x1" "ossr --no-fsync x4" \
@@ -123,7 +144,7 @@ report() { # server-label
     awk -v t="$tool" -v s="${best_secs[$key]}" -v m="$SIZE_MIB" -v r="${best_rss[$key]}" \
       'BEGIN { printf "  %-24s %9.2f %10.0f %9.1f MiB\n", t, s, m / s, r / 1024 }'
   done
-  printf '  ratios (throughput of the first over the second):\n'
+  printf '  ratios (throughput of the first over the second; median of the rounds, range):\n'
   for n in $THREADS; do
     printf '    ossr x%s / bare sync x%s: %s    ossr --no-fsync x%s / bare x%s: %s\n' \
       "$n" "$n" "$(ratio "$1 ossr x$n" "$1 bare sync x$n")" \
@@ -144,22 +165,24 @@ ossr_env=(env OSS_ACCESS_KEY_ID=bench OSS_ACCESS_KEY_SECRET=bench-secret OSS_SIG
 run_all() { # label ossr-endpoint tool-url
   local label=$1 ep=$2 url=$3
   local size=$((SIZE_MIB << 20))
-  for n in $THREADS; do
-    bench "$label ossr x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get oss://bench/object.bin \
-      "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
-    bench "$label ossr --no-fsync x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get \
-      oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt" --no-fsync
-    if [ -n "${OSSR_BEFORE:-}" ]; then
-      bench "$label before x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR_BEFORE" get \
-        oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
-    fi
-    bench "$label bare sync x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n" --sync
-    bench "$label bare x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n"
-  done
-  bench "$label curl" curl -sf -o "$work/out.bin" "$url"
-  for n in 4 8; do
-    bench "$label aria2c -x$n" aria2c -q -x "$n" -s "$n" -k 8M --file-allocation=none \
-      --allow-overwrite=true -d "$work" -o out.bin "$url"
+  for _ in $(seq "$ROUNDS"); do
+    for n in $THREADS; do
+      bench "$label ossr x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get oss://bench/object.bin \
+        "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
+      bench "$label ossr --no-fsync x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR" get \
+        oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt" --no-fsync
+      if [ -n "${OSSR_BEFORE:-}" ]; then
+        bench "$label before x$n" "${ossr_env[@]}" OSS_ENDPOINT="$ep" "$OSSR_BEFORE" get \
+          oss://bench/object.bin "$work/out.bin" --threads "$n" --checkpoint-dir "$work/ckpt"
+      fi
+      bench "$label bare sync x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n" --sync
+      bench "$label bare x$n" "$BARE" "$url" "$size" "$work/out.bin" --threads "$n"
+    done
+    bench "$label curl" curl -sf -o "$work/out.bin" "$url"
+    for n in 4 8; do
+      bench "$label aria2c -x$n" aria2c -q -x "$n" -s "$n" -k 8M --file-allocation=none \
+        --allow-overwrite=true -d "$work" -o out.bin "$url"
+    done
   done
   report "$label"
 }

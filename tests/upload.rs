@@ -474,6 +474,17 @@ fn a_refused_initiate_leaves_no_marker() {
         "{:?}",
         checkpoint_files(&f)
     );
+    // A bucket that does not exist: likewise.
+    let c = client(&s);
+    let err = c
+        .upload(&f.file, "no-such-bucket", "refused", &opts(&f), None)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert!(
+        checkpoint_files(&f).is_empty(),
+        "{:?}",
+        checkpoint_files(&f)
+    );
 }
 
 #[test]

@@ -512,3 +512,91 @@ fn late_parts_are_hedged_unless_no_hedge() {
     assert_eq!(hedged(&["--no-hedge"]), 0);
     s.clear_faults();
 }
+
+/// Whether process `pid` holds a descriptor of `path` open (waited on, not slept
+/// for: the process's own state in /proc).
+fn holds_open(pid: u32, path: &Path) -> bool {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|fds| {
+            fds.flatten()
+                .any(|fd| fs::read_link(fd.path()).is_ok_and(|p| p == path))
+        })
+        .unwrap_or(false)
+}
+
+/// Waits (bounded) until `pid` holds `path` open.
+fn wait_until_open(pid: u32, path: &Path) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !holds_open(pid, path) {
+        assert!(
+            Instant::now() < until,
+            "{pid} never opened {}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// `get --wait` waiting for another transfer's lock on its target ends on Ctrl-C
+/// within a second (exit 130), without waiting for the holder.
+#[test]
+fn ctrl_c_ends_a_get_waiting_for_the_targets_lock() {
+    let (_data, s) = serving(16 << 20, 12);
+    // The holder's bodies stall for far longer than the test.
+    s.set_fault("stall_after_bytes", "65536").unwrap();
+    s.set_fault("stall_ms", "60000").unwrap();
+    s.set_fault("stall_count", "1000").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let target = work.path().join("big.bin");
+    let lock = work.path().join(".big.bin.ossr-lock");
+    let mut holder = get_command(&s, &target, &work.path().join("c1"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_open(holder.id(), &lock);
+    let mut waiter = get_command(&s, &target, &work.path().join("c2"))
+        .arg("--wait")
+        .spawn()
+        .unwrap();
+    wait_until_open(waiter.id(), &lock);
+    let at = Instant::now();
+    let sent = Command::new("kill")
+        .args(["-INT", &waiter.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let exit = waiter.wait().unwrap();
+    let took = at.elapsed();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    assert!(
+        took < Duration::from_secs(1),
+        "exited {took:?} after SIGINT"
+    );
+}
+
+/// `--read-timeout` bounds a wait on a server that stopped sending: every body
+/// stalls, each attempt gives up after 1 s, and the get fails (exit 1) saying it
+/// timed out, its checkpoint kept, instead of waiting the default 60 s per attempt.
+#[test]
+fn read_timeout_bounds_a_wait_on_a_stalled_body() {
+    let (_data, s) = serving(16 << 20, 13);
+    s.set_fault("stall_after_bytes", "65536").unwrap();
+    s.set_fault("stall_ms", "60000").unwrap();
+    s.set_fault("stall_count", "1000").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let ckpt = work.path().join("ckpt");
+    let out = get_command(&s, &work.path().join("big.bin"), &ckpt)
+        .args(["--read-timeout", "1", "--quiet"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("timeout"), "{stderr}");
+    let kept = fs::read_dir(&ckpt)
+        .unwrap()
+        .any(|e| e.unwrap().path().to_string_lossy().ends_with(".download"));
+    assert!(kept, "the checkpoint is kept");
+}
