@@ -638,7 +638,7 @@ fn the_thread_budget_caps_the_connections_of_a_whole_run() {
     );
     s.reset_stats();
     let down = c
-        .download_prefix(BUCKET, "budget/", &work.path().join("dst"), &o, None)
+        .download_prefix(BUCKET, "budget/", work.path().join("dst"), &o, None)
         .unwrap();
     assert_eq!(transferred(&down), (302, 0, 0), "{:?}", down.failed);
     let stats = s.stats();
