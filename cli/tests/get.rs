@@ -333,10 +333,7 @@ fn a_signal_ends_a_get_stalled_by_the_server_within_a_second(signal: &str) {
     use std::io::BufRead;
     let size: u64 = 16 << 20;
     let (_data, s) = serving(size, 9);
-    // Each of the 4 bodies stops after 64 KiB, for far longer than the test.
-    s.set_fault("stall_after_bytes", "65536").unwrap();
-    s.set_fault("stall_ms", "60000").unwrap();
-    s.set_fault("stall_count", "1000").unwrap();
+    stall_bodies(&s);
     let work = tempfile::tempdir().unwrap();
     let target = work.path().join("big.bin");
     let ckpt = work.path().join("ckpt");
@@ -513,6 +510,13 @@ fn late_parts_are_hedged_unless_no_hedge() {
     s.clear_faults();
 }
 
+/// Every GET body stops after 64 KiB, for far longer than any test.
+fn stall_bodies(s: &Server) {
+    s.set_fault("stall_after_bytes", "65536").unwrap();
+    s.set_fault("stall_ms", "60000").unwrap();
+    s.set_fault("stall_count", "1000").unwrap();
+}
+
 /// Whether process `pid` holds a descriptor of `path` open (waited on, not slept
 /// for: the process's own state in /proc).
 fn holds_open(pid: u32, path: &Path) -> bool {
@@ -542,10 +546,7 @@ fn wait_until_open(pid: u32, path: &Path) {
 #[test]
 fn ctrl_c_ends_a_get_waiting_for_the_targets_lock() {
     let (_data, s) = serving(16 << 20, 12);
-    // The holder's bodies stall for far longer than the test.
-    s.set_fault("stall_after_bytes", "65536").unwrap();
-    s.set_fault("stall_ms", "60000").unwrap();
-    s.set_fault("stall_count", "1000").unwrap();
+    stall_bodies(&s);
     let work = tempfile::tempdir().unwrap();
     let target = work.path().join("big.bin");
     let lock = work.path().join(".big.bin.ossr-lock");
@@ -583,9 +584,7 @@ fn ctrl_c_ends_a_get_waiting_for_the_targets_lock() {
 #[test]
 fn read_timeout_bounds_a_wait_on_a_stalled_body() {
     let (_data, s) = serving(16 << 20, 13);
-    s.set_fault("stall_after_bytes", "65536").unwrap();
-    s.set_fault("stall_ms", "60000").unwrap();
-    s.set_fault("stall_count", "1000").unwrap();
+    stall_bodies(&s);
     let work = tempfile::tempdir().unwrap();
     let ckpt = work.path().join("ckpt");
     let out = get_command(&s, &work.path().join("big.bin"), &ckpt)
