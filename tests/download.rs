@@ -275,6 +275,8 @@ fn changed_object_is_reported_not_mixed() {
     o.threads = 1;
     let err = download(&c, "k", &target, &o).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::ObjectChanged, "{err}");
+    // Said in words, not as the raw 412 PreconditionFailed.
+    assert!(err.to_string().contains("the object changed"), "{err}");
     assert!(!target.exists());
     assert!(
         leftovers(dir.path(), &[]).is_empty(),
