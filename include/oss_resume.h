@@ -801,9 +801,16 @@ typedef struct {
 } ossr_uploaded_part;
 
 /**
- * A part as ListParts reports it.
+ * A part as ListParts reports it, filled by `ossr_part_list_get`.
  */
 typedef struct {
+  /**
+   * Set by the caller to `sizeof` this struct before the call; the library
+   * writes only the fields that fit (a struct from an older header gets the
+   * fields it knows). 0 or less than this version's size is refused with
+   * `OSSR_ERR_INVALID_ARGUMENT` before anything is written.
+   */
+  size_t struct_size;
   /**
    * Part number.
    */
@@ -2372,10 +2379,11 @@ ossr_result ossr_client_list_parts(const ossr_client *client,
 size_t ossr_part_list_count(const ossr_part_list *list);
 
 /**
- * Copies part `index` (0-based, in part-number order) into `*out`.
+ * Copies part `index` (0-based, in part-number order) into `*out`; set
+ * `out->struct_size` to `sizeof(ossr_listed_part)` first.
  *
- * Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` for an index past the end, or
- * `OSSR_ERR_NULL_ARGUMENT`.
+ * Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` for an index past the end or an
+ * `out->struct_size` too small (0 included), or `OSSR_ERR_NULL_ARGUMENT`.
  */
 ossr_result ossr_part_list_get(const ossr_part_list *list,
                                size_t index,

@@ -183,6 +183,7 @@ func (c *Client) ListParts(ctx context.Context, bucket, key, uploadID string) ([
 		defer C.ossr_part_list_free(list)
 		for i := C.size_t(0); i < C.ossr_part_list_count(list); i++ {
 			var part C.ossr_listed_part
+			part.struct_size = C.size_t(unsafe.Sizeof(part))
 			if rc := C.ossr_part_list_get(list, i, &part); rc != C.OSSR_OK {
 				return rc
 			}

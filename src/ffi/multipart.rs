@@ -28,9 +28,14 @@ pub struct ossr_uploaded_part {
     pub etag: [c_char; OSSR_ETAG_LEN],
 }
 
-/// A part as ListParts reports it.
+/// A part as ListParts reports it, filled by `ossr_part_list_get`.
 #[repr(C)]
 pub struct ossr_listed_part {
+    /// Set by the caller to `sizeof` this struct before the call; the library
+    /// writes only the fields that fit (a struct from an older header gets the
+    /// fields it knows). 0 or less than this version's size is refused with
+    /// `OSSR_ERR_INVALID_ARGUMENT` before anything is written.
+    pub struct_size: usize,
     /// Part number.
     pub part_number: u32,
     /// Size in bytes.
@@ -413,10 +418,11 @@ pub extern "C" fn ossr_part_list_count(list: *const ossr_part_list) -> usize {
     guard_value(0, || opt_ref(list).map(|l| l.parts.len()).unwrap_or(0))
 }
 
-/// Copies part `index` (0-based, in part-number order) into `*out`.
+/// Copies part `index` (0-based, in part-number order) into `*out`; set
+/// `out->struct_size` to `sizeof(ossr_listed_part)` first.
 ///
-/// Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` for an index past the end, or
-/// `OSSR_ERR_NULL_ARGUMENT`.
+/// Returns `OSSR_OK`, `OSSR_ERR_INVALID_ARGUMENT` for an index past the end or an
+/// `out->struct_size` too small (0 included), or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]
 pub extern "C" fn ossr_part_list_get(
     list: *const ossr_part_list,
@@ -427,10 +433,14 @@ pub extern "C" fn ossr_part_list_get(
         let (Some(list), false) = (opt_ref(list), out.is_null()) else {
             return ossr_result::OSSR_ERR_NULL_ARGUMENT;
         };
+        if super::check_report(out, "out").is_err() {
+            return ossr_result::OSSR_ERR_INVALID_ARGUMENT;
+        }
         let Some(part) = list.parts.get(index) else {
             return ossr_result::OSSR_ERR_INVALID_ARGUMENT;
         };
         let mut record = ossr_listed_part {
+            struct_size: 0,
             part_number: part.part_number,
             size: part.size,
             crc64: part.crc64.unwrap_or(0),
@@ -438,9 +448,17 @@ pub extern "C" fn ossr_part_list_get(
             etag: [0; OSSR_ETAG_LEN],
         };
         fill_array(&mut record.etag, &part.etag);
-        write_out(out, record);
+        super::write_report(out, record);
         ossr_result::OSSR_OK
     })
+}
+
+impl super::Report for ossr_listed_part {
+    const NAME: &'static str = "ossr_listed_part";
+    const MIN_SIZE: usize = std::mem::size_of::<ossr_listed_part>();
+    fn set_struct_size(&mut self, size: usize) {
+        self.struct_size = size;
+    }
 }
 
 /// Frees a part list. NULL is a no-op.

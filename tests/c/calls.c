@@ -128,7 +128,14 @@ int main(int argc, char **argv) {
     check_code(ossr_client_list_parts(c, bucket, "m/multi", upload_id, NULL, &plist, err), OSSR_OK,
                "list parts", err);
     check(ossr_part_list_count(plist) == 3, "three parts listed");
+    memset(&listed, 0xAB, sizeof listed);
+    listed.struct_size = 0;
+    check(ossr_part_list_get(plist, 1, &listed) == OSSR_ERR_INVALID_ARGUMENT &&
+              listed.struct_size == 0 && listed.part_number == 0xABABABABu,
+          "a listed part without its struct_size refused, nothing written");
+    listed.struct_size = sizeof listed;
     check_code(ossr_part_list_get(plist, 1, &listed), OSSR_OK, "the second part", err);
+    check(listed.struct_size == sizeof listed, "struct_size kept");
     check(listed.part_number == 2 && listed.size == PART && strcmp(listed.etag, parts[1].etag) == 0,
           "its number, size and ETag");
     check(ossr_part_list_get(plist, 3, &listed) == OSSR_ERR_INVALID_ARGUMENT, "no fourth part");
