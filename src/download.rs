@@ -424,7 +424,7 @@ impl Client {
         let mut prepared = self.prepare_download(bucket, key, &target, &info, opts)?;
         let plan = Plan::new(info.size, prepared.ckpt.part_size);
         let pending = plan.pending(prepared.ckpt.done.iter().map(|(i, _)| *i));
-        let bytes_reused = info.size - plan.bytes_of(pending.iter().copied());
+        let bytes_reused = plan.bytes_besides(&pending);
         let mut reporter = Reporter::new(progress, info.size);
         let hedger = Hedger::new();
         let work = FetchPart {

@@ -238,40 +238,34 @@ fn user_metadata_is_copied_or_replaced_whole_on_both_paths() {
             .collect();
         (h.content_type, user)
     };
-    let source_meta = vec![
-        ("Content-Type".to_string(), "text/csv".to_string()),
-        ("x-oss-meta-colour".to_string(), "blue".to_string()),
-    ];
+    let pairs = |given: &[(&str, &str)]| -> Vec<(String, String)> {
+        given
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    let source = pairs(&[("Content-Type", "text/csv"), ("x-oss-meta-colour", "blue")]);
+    let replacement = pairs(&[("Content-Type", "text/plain"), ("x-oss-meta-owner", "ana")]);
+    // A copy carries exactly the given content type and user metadata.
+    let carried = |given: &[(String, String)]| (Some(given[0].1.clone()), given[1..].to_vec());
     for (size, path) in [
         (150_000, CopyPath::CopyObject),
         (5 * PART + 1, CopyPath::UploadPartCopy),
     ] {
-        put_source(&c, &data(size, 4), &source_meta);
-        let copied = copy(&c, "copied", &opts(&f)).unwrap();
-        assert_eq!(copied.path, path);
-        assert_eq!(
-            meta_of("copied"),
+        put_source(&c, &data(size, 4), &source);
+        for (key, metadata, given) in [
+            ("copied", CopyMetadata::Copy, &source),
             (
-                Some("text/csv".to_string()),
-                vec![("x-oss-meta-colour".to_string(), "blue".to_string())]
+                "replaced",
+                CopyMetadata::Replace(replacement.clone()),
+                &replacement,
             ),
-            "{path:?}"
-        );
-        let mut o = opts(&f);
-        o.metadata = CopyMetadata::Replace(vec![
-            ("Content-Type".to_string(), "text/plain".to_string()),
-            ("x-oss-meta-owner".to_string(), "ana".to_string()),
-        ]);
-        let replaced = copy(&c, "replaced", &o).unwrap();
-        assert_eq!(replaced.path, path);
-        assert_eq!(
-            meta_of("replaced"),
-            (
-                Some("text/plain".to_string()),
-                vec![("x-oss-meta-owner".to_string(), "ana".to_string())]
-            ),
-            "{path:?}"
-        );
+        ] {
+            let mut o = opts(&f);
+            o.metadata = metadata;
+            assert_eq!(copy(&c, key, &o).unwrap().path, path);
+            assert_eq!(meta_of(key), carried(given), "{key} {path:?}");
+        }
     }
     assert_clean(&s, &f);
 }

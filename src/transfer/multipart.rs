@@ -80,12 +80,11 @@ where
             .into_iter()
             .map(|n| u64::from(n).wrapping_sub(1)),
     );
-    let reused = plan.size - plan.bytes_of(pending.iter().copied());
     let pool = Pool {
         plan,
         threads,
         cancel,
-        reused,
+        reused: plan.bytes_besides(&pending),
     };
     let mut record = RecordParts {
         ckpt,

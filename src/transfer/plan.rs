@@ -96,6 +96,11 @@ impl Plan {
             .collect()
     }
 
+    /// Bytes of the parts not in `pending`: what a resume already has.
+    pub fn bytes_besides(&self, pending: &[u64]) -> u64 {
+        self.size - self.bytes_of(pending.iter().copied())
+    }
+
     /// The whole CRC-64 from every part's, given in any order as (index, crc).
     /// `None` when a part is missing or given twice.
     pub fn combine(&self, parts: &[(u64, u64)]) -> Option<u64> {
@@ -158,6 +163,7 @@ mod tests {
             vec![1, 2, 3, 5, 6, 7, 8]
         );
         assert!(plan.pending(0..10).is_empty());
+        assert_eq!(plan.bytes_besides(&[1, 2, 3, 5, 6, 7, 8]), 300);
     }
 
     #[test]
