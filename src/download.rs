@@ -8,11 +8,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::checkpoint::download::{DownloadCheckpoint, temp_prefix, verdict};
 use crate::checkpoint::{CheckpointState, identity_hash};
-use crate::client::{ByteRange, Client, ObjectInfo, RequestOptions};
+use crate::client::{ByteRange, Client, ObjectInfo, ObjectReader, RequestOptions};
 use crate::config::{validate_bucket, validate_key};
 use crate::error::{Error, ErrorKind, Result};
 use crate::stream::GetStream;
@@ -21,7 +22,7 @@ use crate::transfer::fsio::{
     Durability, crc_of_range, read_checkpoint, remove_stale_atomic_temps, reserve, reserve_failed,
     target_dir, write_atomic,
 };
-use crate::transfer::hedge::Hedger;
+use crate::transfer::hedge::{Hedger, Request};
 use crate::transfer::lock::TargetLock;
 use crate::transfer::plan::{Plan, check_threads, plan_part_size};
 use crate::transfer::pool::{PartRecord, PartWork, Pool, WORKER_BUFFER, with_buffer};
@@ -241,20 +242,21 @@ impl FetchPart<'_> {
         (start, end): (u64, u64),
         cancel: &CancelToken,
     ) -> Result<()> {
-        let open = |token: &CancelToken| {
+        // Owned, so that a twin can run on a thread of its own.
+        let (client, bucket, key) = (
+            self.client.clone(),
+            self.bucket.to_owned(),
+            self.key.to_owned(),
+        );
+        let (etag, base) = (self.etag.to_owned(), self.opts.request.clone());
+        let open: Request<ObjectReader> = Arc::new(move |token: &CancelToken| {
             let request = RequestOptions {
                 cancel: Some(token.clone()),
-                ..self.opts.request.clone()
+                ..base.clone()
             };
             let range = ByteRange::new(start, end - 1);
-            self.client.get_object(
-                self.bucket,
-                self.key,
-                Some(range),
-                Some(self.etag),
-                &request,
-            )
-        };
+            client.get_object(&bucket, &key, Some(range), Some(&etag), &request)
+        });
         match hedger.run(cancel, &open) {
             Ok((reader, _)) => {
                 stream.start_with(reader);
