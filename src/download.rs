@@ -10,6 +10,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::checkpoint::download::{DownloadCheckpoint, temp_prefix, verdict};
 use crate::checkpoint::{CheckpointState, identity_hash};
@@ -282,8 +283,14 @@ fn explain_change(e: Error, etag: &str) -> Error {
     )
 }
 
+/// Under [`Durability::NoFsync`], the checkpoint is rewritten at most this often, and
+/// once more when the run stops: a process killed outright may lose the parts
+/// finished since. Each rewrite creates and renames a file (about a tenth of a 1
+/// GiB download's time at 1 thread when done per 8 MiB part, on a 2-core machine).
+pub(crate) const NO_FSYNC_CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
 /// Records finished parts: their bytes synced (per the durability policy), then the
-/// checkpoint rewritten with their CRCs.
+/// checkpoint rewritten with their CRCs (under `NoFsync`, at most every `every`).
 struct RecordParts<'a> {
     ckpt: &'a mut DownloadCheckpoint,
     /// `None` for a single-GET download, which keeps no checkpoint.
@@ -291,6 +298,48 @@ struct RecordParts<'a> {
     file: &'a File,
     durability: Durability,
     retries: u64,
+    /// Under `NoFsync`: the least time between two rewrites of the checkpoint.
+    every: Duration,
+    /// When the checkpoint was last written by this run.
+    written: Option<Instant>,
+    /// Parts were recorded since the checkpoint was last written.
+    unwritten: bool,
+}
+
+impl<'a> RecordParts<'a> {
+    fn new(
+        ckpt: &'a mut DownloadCheckpoint,
+        ckpt_path: Option<&'a Path>,
+        file: &'a File,
+        durability: Durability,
+    ) -> RecordParts<'a> {
+        RecordParts {
+            ckpt,
+            ckpt_path,
+            file,
+            durability,
+            retries: 0,
+            every: NO_FSYNC_CHECKPOINT_EVERY,
+            written: None,
+            unwritten: false,
+        }
+    }
+
+    /// Writes the parts recorded and not yet written (a run that stops).
+    fn flush(&mut self) -> Result<()> {
+        match self.ckpt_path {
+            Some(path) if self.unwritten => self.write(path),
+            _ => Ok(()),
+        }
+    }
+
+    fn write(&mut self, ckpt_path: &Path) -> Result<()> {
+        write_atomic(ckpt_path, &self.ckpt.encode(), self.durability)
+            .map_err(|e| Error::io(format!("writing the checkpoint {}", ckpt_path.display()), e))?;
+        self.written = Some(Instant::now());
+        self.unwritten = false;
+        Ok(())
+    }
 }
 
 impl PartRecord<Fetched> for RecordParts<'_> {
@@ -309,8 +358,13 @@ impl PartRecord<Fetched> for RecordParts<'_> {
         self.ckpt
             .done
             .extend(finished.iter().map(|(i, f)| (*i, f.crc)));
-        write_atomic(ckpt_path, &self.ckpt.encode(), self.durability)
-            .map_err(|e| Error::io(format!("writing the checkpoint {}", ckpt_path.display()), e))
+        let due = self.durability == Durability::Fsync
+            || self.written.is_none_or(|t| t.elapsed() >= self.every);
+        if !due {
+            self.unwritten = true;
+            return Ok(());
+        }
+        self.write(ckpt_path)
     }
 }
 
@@ -440,13 +494,12 @@ impl Client {
             opts,
             hedger: opts.hedge.then_some(&hedger),
         };
-        let mut record = RecordParts {
-            ckpt: &mut prepared.ckpt,
-            ckpt_path: prepared.ckpt_path.as_deref(),
-            file: &prepared.file,
-            durability: opts.durability,
-            retries: 0,
-        };
+        let mut record = RecordParts::new(
+            &mut prepared.ckpt,
+            prepared.ckpt_path.as_deref(),
+            &prepared.file,
+            opts.durability,
+        );
         let pool = Pool {
             plan,
             threads: opts.threads,
@@ -459,7 +512,11 @@ impl Client {
             Ok(n) => n,
             Err(e) => {
                 let discard = matches!(e.kind(), ErrorKind::ObjectChanged | ErrorKind::CrcMismatch)
-                    || prepared.ckpt_path.is_none();
+                    || record.ckpt_path.is_none();
+                if !discard {
+                    // The run's own failure says more than a failed last write.
+                    let _ = record.flush();
+                }
                 if discard {
                     discard_download(&prepared);
                 }
@@ -693,4 +750,72 @@ fn start_temp(
         return Err(e);
     }
     Ok((ckpt, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(dir: &Path) -> DownloadCheckpoint {
+        DownloadCheckpoint {
+            bucket: "b".into(),
+            key: "k".into(),
+            version_id: String::new(),
+            target: dir.join("t"),
+            temp: dir.join("t.ossr-0001"),
+            size: 1000,
+            etag: "\"E\"".into(),
+            last_modified: String::new(),
+            crc64: None,
+            part_size: 100,
+            done: Vec::new(),
+        }
+    }
+
+    fn part(index: u64) -> Vec<(u64, Fetched)> {
+        vec![(
+            index,
+            Fetched {
+                crc: index * 7,
+                retries: 0,
+            },
+        )]
+    }
+
+    fn on_disk(path: &Path) -> Vec<(u64, u64)> {
+        DownloadCheckpoint::decode(&fs::read(path).unwrap())
+            .unwrap()
+            .done
+    }
+
+    /// Under `Fsync` every record rewrites the checkpoint; under `NoFsync` the first
+    /// does, later ones only once `every` has passed, and a stopping run's flush
+    /// writes what is left.
+    #[test]
+    fn without_fsync_the_checkpoint_is_rewritten_at_most_every_interval() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.download");
+        let file = File::create(dir.path().join("t.ossr-0001")).unwrap();
+        let mut ckpt = checkpoint(dir.path());
+        let mut r = RecordParts::new(&mut ckpt, Some(&path), &file, Durability::Fsync);
+        r.every = Duration::from_secs(3600);
+        r.record(part(0)).unwrap();
+        r.record(part(1)).unwrap();
+        assert_eq!(on_disk(&path), [(0, 0), (1, 7)]);
+
+        let mut ckpt = checkpoint(dir.path());
+        let mut r = RecordParts::new(&mut ckpt, Some(&path), &file, Durability::NoFsync);
+        r.every = Duration::from_secs(3600);
+        r.record(part(3)).unwrap();
+        assert_eq!(on_disk(&path), [(3, 21)], "the first record is written");
+        r.record(part(4)).unwrap();
+        r.record(part(5)).unwrap();
+        assert_eq!(on_disk(&path), [(3, 21)], "not yet due");
+        r.flush().unwrap();
+        assert_eq!(on_disk(&path), [(3, 21), (4, 28), (5, 35)]);
+
+        r.every = Duration::ZERO;
+        r.record(part(6)).unwrap();
+        assert_eq!(on_disk(&path).len(), 4, "due: written");
+    }
 }

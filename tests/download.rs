@@ -762,6 +762,39 @@ fn a_damaged_recorded_part_is_fetched_again_under_both_policies() {
     }
 }
 
+/// Without fsync the checkpoint is rewritten at most every 100 ms, so parts that
+/// finish close together are written at once when the run stops: a download
+/// cancelled after a burst of fast parts records every finished one, and the resume
+/// reuses them.
+#[test]
+fn without_fsync_a_stopping_run_writes_every_finished_part() {
+    let s = server();
+    let c = client(&s);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt_dir = tempfile::tempdir().unwrap();
+    let bytes = data(12 * PART, 50);
+    s.put_object(BUCKET, "burst", &bytes).unwrap();
+    let target = dir.path().join("t");
+    let mut o = opts();
+    o.threads = 2;
+    o.durability = Durability::NoFsync;
+    o.checkpoint_dir = Some(ckpt_dir.path().to_path_buf());
+    // Progress counts the parts in flight too: at 7 parts shown, at least 5 finished.
+    cancelled_download(&c, "burst", &target, &o, 7 * PART);
+    let ckpt = leftovers(ckpt_dir.path(), &[]);
+    assert_eq!(ckpt.len(), 1, "{ckpt:?}");
+    let recorded = recorded_parts(&ckpt[0]);
+    assert!(recorded.len() >= 5, "recorded {recorded:?}");
+    s.reset_stats();
+    let report = download(&c, "burst", &target, &o).unwrap();
+    assert_eq!(fs::read(&target).unwrap(), bytes);
+    assert_eq!(report.bytes_reused, recorded.len() as u64 * PART);
+    assert_eq!(
+        s.stats().bytes_served,
+        bytes.len() as u64 - report.bytes_reused
+    );
+}
+
 /// A server that stops sending mid-body: a cancel from another thread ends the
 /// download promptly (the design target is 200 ms; 1 s allows a loaded machine),
 /// the checkpoint is kept, and the next run resumes to a byte-identical file.

@@ -583,10 +583,12 @@ type DownloadOptions struct {
 	WaitIfBusy        bool   // wait for another download of the same target (or ctx)
 	PartAttempts      int    // default 5
 	// NoFsync skips every fsync: the page cache's guarantees, as curl and aria2c
-	// give. A process crash loses nothing more than with the default; a power cut
-	// may lose recorded parts (fetched again on resume, found by their CRC-64) or
-	// the checkpoint (the download starts over), and may leave the target renamed
-	// but not yet written out. The default (false) records a part only once its
+	// give. The checkpoint is rewritten at most every 100 ms (and when the
+	// download stops), so a process killed outright may also lose the parts
+	// finished in its last 100 ms; a power cut may lose recorded parts (fetched
+	// again on resume, found by their CRC-64) or the checkpoint (the download
+	// starts over), and may leave the target renamed but not yet written out. The
+	// default (false) records a part only once its
 	// bytes are fsynced, fsyncs checkpoints before they replace the old one, and
 	// fsyncs the file before the rename (and its directory after): after a power
 	// cut the target is the old file or the whole new one, and a resume loses at

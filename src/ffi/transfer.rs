@@ -304,10 +304,11 @@ pub extern "C" fn ossr_download_options_set_hedge(
 ///   after). After a power cut the target is either the old file or the whole new
 ///   one, and a resume loses at most the parts that were in flight.
 /// - true (no fsync): nothing is fsynced, the page cache's guarantees (as curl and
-///   aria2c give). A process crash loses nothing more than with fsync; a power cut may
-///   lose recorded parts (fetched again on resume, found by their CRC-64) or the
-///   checkpoint (the download starts over), and may leave the target renamed but not
-///   yet written out by the kernel.
+///   aria2c give). The checkpoint is rewritten at most every 100 ms (and when the
+///   download stops), so a process killed outright may also lose the parts finished
+///   in its last 100 ms; a power cut may lose recorded parts (fetched again on
+///   resume, found by their CRC-64) or the checkpoint (the download starts over), and
+///   may leave the target renamed but not yet written out by the kernel.
 ///
 /// Returns `OSSR_OK` or `OSSR_ERR_NULL_ARGUMENT`.
 #[unsafe(no_mangle)]

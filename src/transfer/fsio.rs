@@ -25,10 +25,11 @@ pub enum Durability {
     #[default]
     Fsync,
     /// Nothing is fsynced: the page cache's guarantees, as curl and aria2c give.
-    /// A process crash loses nothing more than under [`Fsync`](Self::Fsync); a power
-    /// cut may lose recorded parts (re-fetched on resume, found by their CRC) or the
-    /// checkpoint (the transfer starts over), and may leave the target renamed but
-    /// not yet written out by the kernel.
+    /// The checkpoint is rewritten at most every 100 ms (and when the transfer
+    /// stops), so a process killed outright may also lose the parts finished in its
+    /// last 100 ms; a power cut may lose recorded parts (re-fetched on resume, found
+    /// by their CRC) or the checkpoint (the transfer starts over), and may leave the
+    /// target renamed but not yet written out by the kernel.
     NoFsync,
 }
 

@@ -72,7 +72,8 @@ pub(crate) struct Pool<'a> {
 /// A worker takes a new part only while fewer than `limit` taken parts are
 /// unrecorded, so however slowly records are made (a disk's sync), a crash loses
 /// at most `limit` parts of moved bytes: one in flight per worker plus one finished
-/// part awaiting its record.
+/// part awaiting its record. (A record may itself defer writing: a download without
+/// fsync rewrites its checkpoint at most every 100 ms.)
 struct Queue {
     pending: VecDeque<u64>,
     unrecorded: usize,
