@@ -513,12 +513,11 @@ impl Client {
             Err(e) => {
                 let discard = matches!(e.kind(), ErrorKind::ObjectChanged | ErrorKind::CrcMismatch)
                     || record.ckpt_path.is_none();
-                if !discard {
-                    // The run's own failure says more than a failed last write.
-                    let _ = record.flush();
-                }
                 if discard {
                     discard_download(&prepared);
+                } else {
+                    // The run's own failure says more than a failed last write.
+                    let _ = record.flush();
                 }
                 return Err(e);
             }

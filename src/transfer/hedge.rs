@@ -18,7 +18,7 @@
 //! thread about a tenth of their speed on a 2-core machine.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,7 @@ pub(crate) struct Hedger {
     list: Arc<Watchlist>,
     /// The watcher thread, started with the first request; `None` inside when it
     /// could not be started (then nothing is hedged).
-    watcher: Mutex<Option<Option<JoinHandle<()>>>>,
+    watcher: OnceLock<Option<JoinHandle<()>>>,
 }
 
 /// What the transfer's answers say, shared with the watcher and the twins.
@@ -115,8 +115,7 @@ impl Drop for Hedger {
             w.closed = true;
         }
         self.list.closed.notify_all();
-        let watcher = self.watcher.get_mut().ok().and_then(|w| w.take().flatten());
-        if let Some(watcher) = watcher {
+        if let Some(watcher) = self.watcher.take().flatten() {
             let _ = watcher.join();
         }
     }
@@ -239,11 +238,8 @@ impl Hedger {
 
     /// Whether the watcher runs, starting it on the first call.
     fn watching(&self) -> bool {
-        let Ok(mut watcher) = self.watcher.lock() else {
-            return false;
-        };
-        watcher
-            .get_or_insert_with(|| {
+        self.watcher
+            .get_or_init(|| {
                 let (measure, list) = (Arc::clone(&self.measure), Arc::clone(&self.list));
                 let started = std::thread::Builder::new()
                     .name("ossr-hedge".into())
