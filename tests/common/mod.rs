@@ -58,20 +58,26 @@ pub fn have_tools(tools: &[&str]) -> bool {
     false
 }
 
-/// Waits until the server's byte counter stops moving: the server adds what it sent
-/// when an answer ends, which can be after the client has read it (or, for an
-/// abandoned paced answer, well after).
+/// Waits until the server's counters stop moving (bytes sent and received, requests
+/// answered): the server adds what it sent when an answer ends, which can be after
+/// the client has read it (or, for an abandoned paced answer, well after), and a
+/// request whose client gave up may still be answered after the client returned.
 pub fn settle(s: &oss_resume_server::Server) {
-    let mut last = s.stats().bytes_served;
+    let counters = || {
+        let st = s.stats();
+        let answered: u64 = st.requests.values().flat_map(|by| by.values()).sum();
+        (st.bytes_served, st.bytes_received, answered)
+    };
+    let mut last = counters();
     for _ in 0..50 {
         std::thread::sleep(std::time::Duration::from_millis(100));
-        let now = s.stats().bytes_served;
+        let now = counters();
         if now == last {
             return;
         }
         last = now;
     }
-    panic!("the server kept serving bytes for 5 s after the client stopped");
+    panic!("the server's counters kept moving for 5 s after the client stopped");
 }
 
 /// Runs a transfer on another thread with a progress callback, waits (bounded) until
